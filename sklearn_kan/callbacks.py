@@ -1,0 +1,95 @@
+"""skorch callbacks that the KAN estimators add to training.
+
+They act on any module that offers ``update_grid(x, grid_eps)`` /
+``extend_grid(new_grid_size)`` (every model of :mod:`sklearn_kan.nn` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+__all__ = ["GridSchedule", "GridUpdate"]
+
+
+class GridUpdate(Callback):
+    """Re-place the spline grids on the data after chosen epochs.
+
+    Parameters
+    ----------
+    epochs : sequence of int
+        Epoch numbers (1-based) after which the grids are updated.
+    grid_eps : float, default=0.02
+        Weight of the uniform grid mixed with the data quantiles.
+    random_state : int, default=0
+        Seed of the subsample of training rows used for the update.
+    max_samples : int, default=1024
+        Rows of the training data used to place the grid.
+    """
+
+    def __init__(
+        self,
+        epochs: Sequence[int],
+        grid_eps: float = 0.02,
+        random_state: int = 0,
+        max_samples: int = 1024,
+    ) -> None:
+        self.epochs = epochs
+        self.grid_eps = grid_eps
+        self.random_state = random_state
+        self.max_samples = max_samples
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        X = np.asarray(X)
+        rng = np.random.RandomState(self.random_state)
+        if len(X) > self.max_samples:
+            X = X[np.sort(rng.choice(len(X), self.max_samples, replace=False))]
+        self.sample_ = X
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) in set(self.epochs):
+            module = net.module_
+            device = next(module.parameters()).device
+            with torch.no_grad():
+                module.update_grid(torch.as_tensor(self.sample_, device=device), self.grid_eps)
+
+
+class GridSchedule(Callback):
+    """Train on a schedule of grid sizes: the KAN paper's coarse-to-fine grid extension.
+
+    The epochs are split into ``len(grid_sizes) + 1`` equal stages; at the end of
+    each stage but the last, every layer's grid is extended to the next size
+    (the functions are kept by a least-squares refit) and the optimizer is
+    rebuilt for the new parameters.
+
+    Parameters
+    ----------
+    grid_sizes : sequence of int
+        The grid sizes after the initial one, increasing.
+    max_epochs : int
+        Total number of epochs of the fit, used to place the stage boundaries.
+    """
+
+    def __init__(self, grid_sizes: Sequence[int], max_epochs: int) -> None:
+        self.grid_sizes = grid_sizes
+        self.max_epochs = max_epochs
+
+    def on_train_begin(self, net, **kwargs):
+        # The schedule runs once, in the first fit; a warm-started or partial
+        # fit continues on the final grid.
+        self.switch_at_ = {}
+        if len(net.history) == 0:
+            n_stages = len(self.grid_sizes) + 1
+            bounds = np.linspace(0, self.max_epochs, n_stages + 1)[1:-1]
+            self.switch_at_ = {
+                max(1, int(round(b))): size for b, size in zip(bounds, self.grid_sizes)
+            }
+
+    def on_epoch_end(self, net, **kwargs):
+        size = self.switch_at_.get(len(net.history))
+        if size is not None:
+            net.module_.extend_grid(size)
+            net.initialize_optimizer()

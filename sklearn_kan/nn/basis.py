@@ -1,0 +1,318 @@
+"""Basis functions of KAN edges, and the registry that names them.
+
+A basis maps inputs ``x`` of shape ``(..., in)`` to features of shape
+``(..., in, n_basis)``, given a per-input ``grid`` tensor of shape ``(in, n_grid)``
+whose meaning the basis defines (knots, centres or a range). Each basis is one
+:class:`Basis` entry in :data:`BASES`; a layer only ever talks to that entry.
+
+Adding a basis is one evaluation function plus one ``BASES`` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "BASES",
+    "Basis",
+    "bspline",
+    "chebyshev",
+    "get_basis",
+    "rbf",
+]
+
+
+@dataclass(frozen=True)
+class Basis:
+    """A family of basis functions usable on every KAN edge.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    evaluate : callable
+        ``evaluate(x, grid, order) -> features``: ``x`` is ``(..., in)``, ``grid`` is
+        ``(in, n_grid)``, the result ``(..., in, n_basis)``.
+    n_basis : callable
+        ``n_basis(grid_size, order) -> int``, the number of functions per edge.
+    make_grid : callable
+        ``make_grid(lo, hi, grid_size, order) -> grid``, with ``lo`` and ``hi`` of
+        shape ``(in,)``: the grid that covers ``[lo, hi]`` uniformly.
+    domain : callable
+        ``domain(grid, order) -> (lo, hi)``: the interval the grid covers, on which
+        refits (grid extension) sample the function.
+    adapt_grid : callable
+        ``adapt_grid(x_sorted, grid_size, order, grid_eps) -> grid``: a grid placed
+        from data, ``x_sorted`` of shape ``(n_samples, in)`` sorted along samples.
+    """
+
+    name: str
+    evaluate: Callable[[Tensor, Tensor, int], Tensor]
+    n_basis: Callable[[int, int], int]
+    make_grid: Callable[[Tensor, Tensor, int, int], Tensor]
+    domain: Callable[[Tensor, int], tuple[Tensor, Tensor]]
+    adapt_grid: Callable[[Tensor, int, int, float], Tensor]
+
+
+def bspline(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """B-spline basis of degree ``order`` on per-input knot vectors.
+
+    Only ``order + 1`` functions are non-zero at any ``x``. They are computed
+    with the local Cox-de Boor recursion on the knot interval that holds ``x``
+    (``O(order**2)`` operations per input rather than per basis function), then
+    placed into the dense feature tensor. Works for any non-decreasing knots; on
+    a uniform grid this equals the cardinal B-spline closed form.
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+        Inputs.
+    grid : Tensor of shape (in, n_knots)
+        Knots per input, non-decreasing, ``n_knots = grid_size + 2 * order + 1``.
+    order : int
+        Spline degree ``k`` (3 is cubic).
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_knots - order - 1)
+        ``B_j(x)`` for each input and basis index ``j``; zero outside the knots.
+    """
+    n_in, n_knots = grid.shape
+    n_basis = n_knots - order - 1
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, n_in)
+    # Interval i such that grid[i] <= x < grid[i + 1], clamped so that inputs
+    # outside the knots fall on an interval whose functions all lie outside the
+    # kept range (they come out as zeros).
+    idx = torch.searchsorted(grid.contiguous(), x2.t().contiguous(), right=True).t() - 1
+    idx = idx.clamp(-1, n_knots - 1)
+    # Knots around the interval: t[m] = grid[i + m] for m in -order..order + 1.
+    padded = torch.cat(
+        [grid[:, :1].expand(n_in, order + 1), grid, grid[:, -1:].expand(n_in, order + 1)], 1
+    )
+    offs = torch.arange(-order, order + 2, device=x.device)
+    gidx = (idx + order + 1).unsqueeze(-1) + offs  # (B, in, 2k+2)
+    knots = torch.gather(padded.unsqueeze(0).expand(x2.shape[0], -1, -1), 2, gidx)
+
+    def t(m: int) -> Tensor:
+        return knots[..., m + order]
+
+    inside = (idx >= 0) & (idx < n_knots - 1)
+    values = [inside.to(x.dtype)]
+    for d in range(1, order + 1):
+        new = []
+        for r in range(d + 1):
+            # b_d[r] is the degree-d function starting at knot i - d + r.
+            acc = torch.zeros_like(x2)
+            if r >= 1:
+                left, right = t(r - d), t(r)
+                acc = acc + _safe_div(x2 - left, right - left) * values[r - 1]
+            if r < d:
+                left, right = t(r - d + 1), t(r + 1)
+                acc = acc + _safe_div(right - x2, right - left) * values[r]
+            new.append(acc)
+        values = new
+    return _place_local(values, idx, order, n_basis).reshape(*lead, n_in, n_basis)
+
+
+def rbf(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """Gaussian radial basis functions (FastKAN), one per grid centre.
+
+    ``phi_j(x) = exp(-((x - c_j) / h) ** 2)`` with ``h`` the mean spacing of the
+    centres of that input. ``order`` is unused (accepted for a uniform signature).
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+    grid : Tensor of shape (in, n_basis)
+        Centres per input, increasing.
+    order : int
+        Unused.
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_basis)
+    """
+    del order
+    width = (grid[:, -1] - grid[:, 0]) / max(grid.shape[1] - 1, 1)
+    z = (x.unsqueeze(-1) - grid) / width.unsqueeze(-1)
+    return torch.exp(-z * z)
+
+
+def chebyshev(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """Chebyshev polynomials ``T_0 .. T_{n-1}`` of the input mapped onto ``[-1, 1]``.
+
+    The input is mapped linearly from the grid range ``[lo, hi]`` to ``[-1, 1]``
+    and squashed by ``tanh`` (as ChebyKAN does), so inputs far outside the range
+    stay bounded. The grid holds ``n_basis`` equally spaced points; only its
+    first and last columns (the range) and its width (the number of
+    polynomials) are used.
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+    grid : Tensor of shape (in, n_basis)
+        ``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the
+        number of polynomials.
+    order : int
+        Unused.
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_basis)
+    """
+    del order
+    lo, hi = grid[:, 0], grid[:, -1]
+    t = torch.tanh((2 * x - lo - hi) / (hi - lo))
+    n_basis = grid.shape[1]
+    polys = [torch.ones_like(t), t]
+    for _ in range(2, n_basis):
+        polys.append(2 * t * polys[-1] - polys[-2])
+    return torch.stack(polys[:n_basis], dim=-1)
+
+
+def get_basis(name: str) -> Basis:
+    """Return the registered :class:`Basis` called ``name``.
+
+    Raises
+    ------
+    ValueError
+        If no basis of that name is registered.
+    """
+    try:
+        return BASES[name]
+    except KeyError:
+        raise ValueError(f"Unknown basis {name!r}. Expected one of {sorted(BASES)}.") from None
+
+
+# -- grids ---------------------------------------------------------------------
+
+
+def _bspline_grid(lo: Tensor, hi: Tensor, grid_size: int, order: int) -> Tensor:
+    step = (hi - lo) / grid_size
+    ticks = torch.arange(-order, grid_size + order + 1, dtype=lo.dtype, device=lo.device)
+    return lo.unsqueeze(-1) + step.unsqueeze(-1) * ticks
+
+
+def _bspline_domain(grid: Tensor, order: int) -> tuple[Tensor, Tensor]:
+    # The interior knots; the ``order`` knots on each side only extend supports.
+    return grid[:, order], grid[:, grid.shape[1] - order - 1]
+
+
+def _bspline_adapt(x_sorted: Tensor, grid_size: int, order: int, grid_eps: float) -> Tensor:
+    n = x_sorted.shape[0]
+    pos = torch.linspace(0, n - 1, grid_size + 1, device=x_sorted.device)
+    lower = pos.floor().long()
+    upper = pos.ceil().long()
+    frac = (pos - lower).to(x_sorted.dtype).unsqueeze(-1)
+    adaptive = (x_sorted[lower] * (1 - frac) + x_sorted[upper] * frac).t()  # (in, G+1)
+    lo, hi = x_sorted[0], x_sorted[-1]
+    same = hi - lo < 1e-6
+    hi = torch.where(same, lo + 1e-3, hi)
+    lo = torch.where(same, lo - 1e-3, lo)
+    adaptive = torch.where(same.unsqueeze(-1), _bspline_grid(lo, hi, grid_size, 0), adaptive)
+    uniform = _bspline_grid(lo, hi, grid_size, 0)
+    interior = grid_eps * uniform + (1 - grid_eps) * adaptive
+    # Knots must increase strictly for the recursion; repeated quantiles (for
+    # example many zero pixels) are spread to a small minimum gap.
+    min_gap = (hi - lo).unsqueeze(-1) * 1e-3 / grid_size
+    interior = (
+        torch.cummax(
+            interior - torch.arange(grid_size + 1, device=interior.device) * min_gap, dim=1
+        ).values
+        + torch.arange(grid_size + 1, device=interior.device) * min_gap
+    )
+    step = (interior[:, -1] - interior[:, 0]) / grid_size
+    ext = torch.arange(1, order + 1, dtype=interior.dtype, device=interior.device)
+    left = interior[:, :1] - step.unsqueeze(-1) * ext.flip(0)
+    right = interior[:, -1:] + step.unsqueeze(-1) * ext
+    return torch.cat([left, interior, right], dim=1)
+
+
+def _n_basis(grid_size: int, order: int) -> int:
+    return grid_size + order
+
+
+def _centres_grid(lo: Tensor, hi: Tensor, grid_size: int, order: int) -> Tensor:
+    n = grid_size + order
+    ticks = torch.linspace(0, 1, n, dtype=lo.dtype, device=lo.device)
+    return lo.unsqueeze(-1) + (hi - lo).unsqueeze(-1) * ticks
+
+
+def _centres_domain(grid: Tensor, order: int) -> tuple[Tensor, Tensor]:
+    return grid[:, 0], grid[:, -1]
+
+
+def _centres_adapt(x_sorted: Tensor, grid_size: int, order: int, grid_eps: float) -> Tensor:
+    n = grid_size + order
+    uniform = _centres_grid(x_sorted[0], x_sorted[-1], grid_size, order)
+    pos = torch.linspace(0, x_sorted.shape[0] - 1, n, device=x_sorted.device).round().long()
+    adaptive = x_sorted[pos].t()
+    grid = grid_eps * uniform + (1 - grid_eps) * adaptive
+    same = (grid[:, -1] - grid[:, 0]) < 1e-6
+    fallback = _centres_grid(grid[:, 0] - 1e-3, grid[:, 0] + 1e-3, grid_size, order)
+    return torch.where(same.unsqueeze(-1), fallback, grid)
+
+
+def _range_adapt(x_sorted: Tensor, grid_size: int, order: int, grid_eps: float) -> Tensor:
+    del grid_eps
+    lo, hi = x_sorted[0], x_sorted[-1]
+    same = hi - lo < 1e-6
+    return _centres_grid(
+        torch.where(same, lo - 1e-3, lo), torch.where(same, hi + 1e-3, hi), grid_size, order
+    )
+
+
+def _safe_div(num: Tensor, den: Tensor) -> Tensor:
+    # Repeated knots give 0/0 in Cox-de Boor; by convention that term is 0.
+    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), 0.0)
+
+
+def _place_local(values: list[Tensor], idx: Tensor, order: int, n_basis: int) -> Tensor:
+    """Scatter the ``order + 1`` local values into dense ``(B, in, n_basis)``.
+
+    Local value ``r`` belongs to basis ``idx - order + r``. Positions outside
+    ``[0, n_basis)`` land in padding that is cut off.
+    """
+    local = torch.stack(values, dim=-1)  # (B, in, k+1)
+    width = n_basis + 2 * order + 2
+    pos = (idx + 1).clamp(0, n_basis + order + 1).unsqueeze(-1) + torch.arange(
+        order + 1, device=idx.device
+    )
+    dense = local.new_zeros(*idx.shape, width)
+    dense = dense.scatter(-1, pos, local)
+    return dense[..., order + 1 : order + 1 + n_basis]
+
+
+BASES: dict[str, Basis] = {
+    "bspline": Basis(
+        name="bspline",
+        evaluate=bspline,
+        n_basis=_n_basis,
+        make_grid=_bspline_grid,
+        domain=_bspline_domain,
+        adapt_grid=_bspline_adapt,
+    ),
+    "rbf": Basis(
+        name="rbf",
+        evaluate=rbf,
+        n_basis=_n_basis,
+        make_grid=_centres_grid,
+        domain=_centres_domain,
+        adapt_grid=_centres_adapt,
+    ),
+    "chebyshev": Basis(
+        name="chebyshev",
+        evaluate=chebyshev,
+        n_basis=_n_basis,
+        make_grid=_centres_grid,
+        domain=_centres_domain,
+        adapt_grid=_range_adapt,
+    ),
+}
+"""Registered bases by name. ``n_basis = grid_size + order`` for all of them, so
+that the parameter count of a layer does not depend on the basis."""

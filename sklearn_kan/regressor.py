@@ -1,0 +1,119 @@
+"""KAN regressor. Only what differs from the shared machinery in ``_base``."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import check_array
+from torch import nn
+
+from ._base import BaseKAN
+from .classifier import _ATTRS_DOC, _PARAMS_DOC
+
+__all__ = ["KANRegressor"]
+
+
+class KANRegressor(RegressorMixin, BaseKAN):
+    __doc__ = (
+        """Kolmogorov-Arnold Network regressor.
+
+    The same network as :class:`KANClassifier`, trained with a mean squared
+    error loss. Targets are standardised for training and mapped back in
+    ``predict``; several targets at once (``y`` of shape ``(n, k)``) are
+    supported.
+"""
+        + _PARAMS_DOC
+        + _ATTRS_DOC
+        + """
+    See Also
+    --------
+    KANClassifier : The same network for classification.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_kan import KANRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(300, 2))
+    >>> y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    >>> reg = KANRegressor(hidden_layer_sizes=(4,), random_state=0).fit(X, y)
+    >>> bool(reg.score(X, y) > 0.9)
+    True
+"""
+    )
+
+    def fit(self, X, y):
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
+        Returns
+        -------
+        self : KANRegressor
+            The fitted regressor.
+        """
+        return self._fit(X, y)
+
+    def partial_fit(self, X, y):
+        """Train for one epoch on ``(X, y)``, continuing from the current network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+
+        Returns
+        -------
+        self : KANRegressor
+            The updated regressor.
+        """
+        return self._fit(X, y, partial=True)
+
+    def predict(self, X):
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, in the units of the training targets.
+        """
+        out = self._forward(X) * self._y_scale + self._y_mean
+        return out[:, 0] if self._y_1d else out
+
+    def _encode_y(self, y, reset, classes=None):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}.")
+        y2 = y.reshape(len(y), -1)
+        if reset:
+            self._y_1d = y.ndim == 1
+            self._y_mean = y2.mean(axis=0)
+            scale = y2.std(axis=0)
+            scale[scale <= 0] = 1.0
+            self._y_scale = scale
+        elif y2.shape[1] != self._y_mean.shape[0]:
+            raise ValueError(
+                f"y has {y2.shape[1]} targets, but {type(self).__name__} was fitted with "
+                f"{self._y_mean.shape[0]}."
+            )
+        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32), y2.shape[1]
+
+    def _criterion(self):
+        return nn.MSELoss
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

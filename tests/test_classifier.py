@@ -1,0 +1,274 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_classification
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_kan import KANClassifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0)
+
+
+def test_default_settings_reach_095_on_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = KANClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.95
+    assert clf.n_features_in_ == 64
+    np.testing.assert_array_equal(clf.classes_, np.arange(10))
+    # 64 * 64 * 9 + 64 + 64 * 10 * 9 + 10 edges' weights and biases
+    assert clf.n_params_ == 64 * 64 * 9 + 64 + 64 * 10 * 9 + 10
+    assert len(clf.history_) == clf.max_epochs
+
+
+def test_predict_proba_is_a_distribution_consistent_with_predict(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = KANClassifier(max_epochs=3, random_state=0).fit(X_train, y_train)
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-12)
+    assert np.all(proba >= 0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(X_test))
+
+
+def test_string_labels():
+    X, y = make_classification(n_samples=120, n_informative=4, n_classes=3, random_state=0)
+    names = np.array(["cat", "dog", "eel"])[y]
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=20, random_state=0).fit(X, names)
+    assert set(clf.predict(X)) <= set(names)
+    assert clf.score(X, names) > 0.8
+
+
+def test_random_state_reproducible_and_leaves_global_rngs_alone(digits):
+    X_train, X_test, y_train, _ = digits
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_torch = torch.rand(3)
+    expected_np = np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    a = KANClassifier(max_epochs=2, random_state=7).fit(X_train, y_train)
+    np.testing.assert_array_equal(torch.rand(3).numpy(), expected_torch.numpy())
+    np.testing.assert_array_equal(np.random.rand(3), expected_np)
+    b = KANClassifier(max_epochs=2, random_state=7).fit(X_train, y_train)
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+    c = KANClassifier(max_epochs=2, random_state=8).fit(X_train, y_train)
+    assert not np.array_equal(a.predict_proba(X_test), c.predict_proba(X_test))
+
+
+def test_random_state_none_varies(digits):
+    X_train, X_test, y_train, _ = digits
+    a = KANClassifier(max_epochs=1).fit(X_train, y_train).predict_proba(X_test)
+    b = KANClassifier(max_epochs=1).fit(X_train, y_train).predict_proba(X_test)
+    assert not np.array_equal(a, b)
+
+
+def test_lbfgs_full_batch_like_pykan(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = KANClassifier(
+        hidden_layer_sizes=(16,),
+        optimizer="lbfgs",
+        lr=1.0,
+        batch_size=None,
+        max_epochs=15,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert len(clf.history_[-1]["batches"]) == 1  # one full batch per epoch
+    assert clf.score(X_test, y_test) > 0.9
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd", torch.optim.RMSprop])
+def test_other_optimizers(digits, optimizer):
+    X_train, X_test, y_train, y_test = digits
+    lr = 0.1 if optimizer == "sgd" else 0.01
+    clf = KANClassifier(optimizer=optimizer, lr=lr, max_epochs=5, random_state=0)
+    assert clf.fit(X_train, y_train).score(X_test, y_test) > 0.8
+
+
+def test_grid_schedule_extends_the_grid(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = KANClassifier(
+        hidden_layer_sizes=(16,),
+        grid_size=3,
+        grid_schedule=(5, 10),
+        max_epochs=9,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert [layer.grid_size for layer in clf.module_.kan.layers] == [10, 10]
+    assert clf.n_params_ == 64 * 16 * 14 + 16 + 16 * 10 * 14 + 10
+    assert clf.score(X_test, y_test) > 0.9
+    # extension keeps the function: the loss does not jump up after a switch
+    losses = clf.history_[:, "train_loss"]
+    assert losses[3] < losses[2] * 1.5 and losses[6] < losses[5] * 1.5
+
+
+def test_grid_update_moves_the_grid(digits):
+    X_train, X_test, y_train, y_test = digits
+    ref = KANClassifier(hidden_layer_sizes=(16,), max_epochs=4, random_state=0)
+    ref.fit(X_train, y_train)
+    clf = clone(ref).set_params(grid_update_epochs=(1, 2)).fit(X_train, y_train)
+    hidden_grid = clf.module_.kan.layers[1].grid
+    assert not torch.allclose(hidden_grid, ref.module_.kan.layers[1].grid)
+    assert clf.score(X_test, y_test) > 0.9
+
+
+def test_regularisation_shrinks_the_activations(digits):
+    X_train, _, y_train, _ = digits
+    kwargs = dict(hidden_layer_sizes=(16,), max_epochs=5, random_state=0)
+    plain = KANClassifier(**kwargs).fit(X_train, y_train)
+    sparse = KANClassifier(lamb=0.01, **kwargs).fit(X_train, y_train)
+    x = torch.as_tensor(X_train[:200], dtype=torch.float32)
+
+    def l1(clf):
+        with torch.no_grad():
+            return clf.module_.regularization_loss(x, 1.0, 0.0).item()
+
+    assert l1(sparse) < 0.7 * l1(plain)
+
+
+def test_early_stopping_holds_out_and_stops(digits):
+    X_train, _, y_train, _ = digits
+    clf = KANClassifier(
+        early_stopping=True, n_iter_no_change=2, max_epochs=200, random_state=0
+    ).fit(X_train, y_train)
+    assert len(clf.history_) < 200
+    assert "valid_loss" in clf.history_[-1]
+    batches = clf.history_[0]["batches"]
+    n_train = sum(b.get("train_batch_size", 0) for b in batches)
+    n_valid = sum(b.get("valid_batch_size", 0) for b in batches)
+    assert n_valid == int(np.ceil(0.1 * len(X_train)))
+    assert n_train + n_valid == len(X_train)
+
+
+def test_no_validation_split_by_default(digits):
+    X_train, _, y_train, _ = digits
+    clf = KANClassifier(max_epochs=1, random_state=0).fit(X_train, y_train)
+    assert sum(b["train_batch_size"] for b in clf.history_[0]["batches"]) == len(X_train)
+    assert "valid_loss" not in clf.history_[-1]
+
+
+def test_verbose_prints_the_epoch_table(digits, capsys):
+    X_train, _, y_train, _ = digits
+    KANClassifier(max_epochs=2, verbose=1, random_state=0).fit(X_train, y_train)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "epoch" in out
+    KANClassifier(max_epochs=2, random_state=0).fit(X_train, y_train)
+    assert capsys.readouterr().out == ""
+
+
+def test_warm_start_and_partial_fit_continue(digits):
+    X_train, _, y_train, _ = digits
+    clf = KANClassifier(max_epochs=2, warm_start=True, random_state=0).fit(X_train, y_train)
+    module = clf.module_
+    clf.fit(X_train, y_train)
+    assert clf.module_ is module and len(clf.history_) == 4
+    inc = KANClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        inc.partial_fit(X_train, y_train)
+    inc.partial_fit(X_train[:100], y_train[:100], classes=np.arange(10))
+    inc.partial_fit(X_train, y_train)
+    assert len(inc.history_) == 2 and inc.classes_.tolist() == list(range(10))
+    cold = clone(clf).set_params(warm_start=False).fit(X_train, y_train)
+    assert len(cold.history_) == 2
+
+
+def test_callbacks_are_used_and_not_mutated(digits):
+    from skorch.callbacks import LRScheduler
+
+    X_train, _, y_train, _ = digits
+    sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    clf = KANClassifier(max_epochs=3, callbacks=[sched], random_state=0).fit(X_train, y_train)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**3)
+    assert not hasattr(sched, "lr_scheduler_")
+
+
+def test_dataframe_input_sets_feature_names(digits):
+    pd = pytest.importorskip("pandas")
+    X_train, X_test, y_train, _ = digits
+    cols = [f"pixel{i}" for i in range(64)]
+    clf = KANClassifier(max_epochs=1, random_state=0).fit(
+        pd.DataFrame(X_train, columns=cols), y_train
+    )
+    np.testing.assert_array_equal(clf.feature_names_in_, cols)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X_test)
+
+
+def test_pipeline_and_grid_search(digits):
+    X_train, X_test, y_train, y_test = digits
+    pipe = make_pipeline(StandardScaler(), KANClassifier(max_epochs=3, random_state=0))
+    search = GridSearchCV(pipe, {"kanclassifier__grid_size": [3, 5]}, cv=2)
+    search.fit(X_train, y_train)
+    assert search.best_params_["kanclassifier__grid_size"] in (3, 5)
+    assert search.score(X_test, y_test) > 0.85
+
+
+def test_pickle_round_trip(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = KANClassifier(max_epochs=1, random_state=0).fit(X_train, y_train)
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(X_test), clf.predict_proba(X_test))
+
+
+def test_divergence_stops_with_a_clear_error_and_a_finite_model(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = KANClassifier(optimizer="sgd", lr=1e30, max_epochs=5, random_state=0)
+    with pytest.raises(FloatingPointError, match="diverged.*Lower `lr`"):
+        clf.fit(X_train * 1e3, y_train)
+    proba = clf.predict_proba(X_test)
+    assert np.isfinite(proba).all()
+
+
+def test_out_of_range_inputs_give_finite_outputs(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = KANClassifier(max_epochs=2, random_state=0).fit(X_train, y_train)
+    assert np.isfinite(clf.predict_proba(X_test * 1e6)).all()
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"grid_size": 0}, ValueError, "grid_size"),
+        ({"hidden_layer_sizes": (4, -1)}, ValueError, "hidden_layer_sizes"),
+        ({"basis": "wavelet"}, ValueError, "basis"),
+        ({"optimizer": "adagrad"}, ValueError, "optimizer"),
+        ({"optimizer": dict}, TypeError, "optimizer"),
+        ({"lr": 0}, ValueError, "lr"),
+        ({"grid_range": (1, 0)}, ValueError, "grid_range"),
+        ({"grid_schedule": (5, 3)}, ValueError, "grid_schedule"),
+        ({"grid_update_epochs": (0,)}, ValueError, "grid_update_epochs"),
+        ({"device": "tpu"}, ValueError, "device"),
+    ],
+)
+def test_invalid_hyperparameters_fail_before_training(digits, params, error, match):
+    X_train, _, y_train, _ = digits
+    clf = KANClassifier(**params)
+    with pytest.raises(error, match=match):
+        clf.fit(X_train, y_train)
+    assert not hasattr(clf, "net_")
+
+
+def test_one_class_and_bad_y():
+    X = np.random.RandomState(0).rand(20, 3)
+    with pytest.raises(ValueError, match="only one class"):
+        KANClassifier().fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        KANClassifier().fit(X, np.arange(19) % 2)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        KANClassifier().fit(X, np.linspace(0, 1, 20))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
+def test_cuda_fit_and_predict(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = KANClassifier(device="cuda", random_state=0).fit(X_train, y_train)
+    assert next(clf.module_.parameters()).is_cuda
+    assert clf.score(X_test, y_test) >= 0.95

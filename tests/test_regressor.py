@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+
+from sklearn_kan import KANRegressor
+
+
+def test_fits_a_smooth_function():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    reg = KANRegressor(hidden_layer_sizes=(4,), random_state=0).fit(X, y)
+    assert reg.score(X, y) > 0.98
+    assert reg.predict(X).shape == (400,)
+
+
+def test_targets_in_original_units_and_multioutput():
+    X, y = make_regression(n_samples=300, n_features=4, n_targets=2, noise=1.0, random_state=0)
+    y = y * 1000 + 5000
+    reg = KANRegressor(hidden_layer_sizes=(8,), max_epochs=60, random_state=0).fit(X, y)
+    pred = reg.predict(X)
+    assert pred.shape == (300, 2)
+    assert reg.score(X, y) > 0.95
+    with pytest.raises(ValueError, match="y has 1 targets"):
+        reg.partial_fit(X, y[:, 0])
+
+
+def test_lbfgs_regression():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(200, 1))
+    y = np.exp(X[:, 0])
+    reg = KANRegressor(
+        hidden_layer_sizes=(),
+        optimizer="lbfgs",
+        lr=1.0,
+        batch_size=None,
+        max_epochs=10,
+        random_state=0,
+    ).fit(X, y)
+    assert reg.n_params_ == 1 * 9 + 1
+    assert reg.score(X, y) > 0.999
+
+
+def test_nan_target_rejected():
+    X = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        KANRegressor().fit(X, np.array([1.0, np.nan, 2.0, 3.0, 4.0]))
