@@ -21,6 +21,7 @@ __all__ = [
     "Basis",
     "bspline",
     "chebyshev",
+    "expand",
     "get_basis",
     "rbf",
 ]
@@ -173,6 +174,29 @@ def chebyshev(x: Tensor, grid: Tensor, order: int) -> Tensor:
     for _ in range(2, n_basis):
         polys.append(2 * t * polys[-1] - polys[-2])
     return torch.stack(polys[:n_basis], dim=-1)
+
+
+def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
+    """Edge features ``[silu(x), B_1(x), .., B_n(x)]`` of every input.
+
+    This is the one expansion every KAN layer (dense, convolutional, local)
+    multiplies by its weights; making it fast makes them all fast.
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+    grid : Tensor of shape (in, n_grid)
+    basis : str
+        Name in :data:`BASES`.
+    order : int
+        Spline degree.
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_basis + 1)
+    """
+    values = get_basis(basis).evaluate(x, grid, order)
+    return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), values], dim=-1)
 
 
 def get_basis(name: str) -> Basis:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .basis import get_basis
+from .basis import expand, get_basis
 
 __all__ = ["KANLinear"]
 
@@ -132,6 +132,8 @@ class KANLinear(nn.Module):
         -------
         Tensor of shape (..., in_features, n_basis + 1)
         """
+        if self.base_activation is F.silu:
+            return expand(x, self.grid, self.basis, self.spline_order)
         basis = self._basis.evaluate(x, self.grid, self.spline_order)
         return torch.cat([self.base_activation(x).unsqueeze(-1), basis], dim=-1)
 
