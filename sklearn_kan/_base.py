@@ -10,7 +10,9 @@ lives here once.
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -173,7 +175,8 @@ class BaseKAN(BaseEstimator):
             )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = resolve_device(self.device)
-        with _seeded(seed, device):
+        with _seeded(seed, device), _worker_threads():
+            self.n_threads_ = torch.get_num_threads()
             if first:
                 module = self._build_module(X, n_outputs)
                 self.net_ = self._build_net(module, device, seed, n_samples=X.shape[0])
@@ -250,6 +253,20 @@ class BaseKAN(BaseEstimator):
             lamb_entropy=self.lamb_entropy,
             **kwargs,
         )
+
+    def __getstate__(self):
+        # The module is pickled once, inside the skorch net, whose own pickling
+        # maps CUDA tensors to the CPU on machines without CUDA; pickling
+        # ``module_`` by itself (torch's default) would fail to load there.
+        state = self.__dict__.copy()
+        state.pop("module_", None)
+        state.pop("history_", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "net_" in state:
+            self._set_fitted_attributes()
 
     def _set_fitted_attributes(self) -> None:
         self.module_ = self.net_.module_
@@ -515,6 +532,30 @@ class _DivergenceGuard(Callback):
     def restore(self, net: NeuralNet) -> None:
         if hasattr(self, "state_"):
             net.module_.load_state_dict(self.state_)
+
+
+class _worker_threads:
+    """Inside a worker process, use the worker's share of the cores for torch.
+
+    joblib's process backends (loky, multiprocessing) and Dask's nannies start
+    workers with ``OMP_NUM_THREADS`` set to their share of the cores (joblib:
+    ``cpu_count // n_jobs``; Dask: 1 per worker thread). torch reads that variable
+    only when it first starts its thread pool, which a reused worker may have done
+    under another setting, so it is applied here, in ``fit``, and restored after.
+    In the main process the user's torch setting is left alone.
+    """
+
+    def __enter__(self):
+        self._previous = torch.get_num_threads()
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        if multiprocessing.parent_process() is not None and env.isdigit() and int(env) > 0:
+            torch.set_num_threads(int(env))
+        return self
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self._previous:
+            torch.set_num_threads(self._previous)
+        return False
 
 
 class _seeded:

@@ -115,6 +115,9 @@ _ATTRS_DOC = """
         Per-epoch training record (``history_[:, "train_loss"]``).
     n_params_ : int
         Number of trainable parameters.
+    n_threads_ : int
+        Number of torch threads the last fit used (a joblib or Dask worker's
+        share of the cores; see the user guide on parallel searches).
 """
 
 

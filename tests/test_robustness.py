@@ -1,0 +1,230 @@
+"""Bad input, persistence, out-of-range inputs and a fuzz test of the public estimators."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+
+from sklearn_kan import KANClassifier, KANRegressor
+from sklearn_kan.preprocessing import Downsample, Flatten
+
+FAST = dict(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:300], y[:300]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return {
+        "classifier": KANClassifier(**FAST).fit(X, y),
+        "regressor": KANRegressor(**FAST).fit(X, y.astype(float)),
+        "downsample": Downsample(4).fit(X),
+        "flatten": Flatten().fit(X),
+    }
+
+
+# -- bad input: one test each, raised before any training ----------------------
+
+
+@pytest.mark.parametrize("Est", [KANClassifier, KANRegressor])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.nan, "Input X contains NaN"),
+        (np.inf, "Input X contains infinity"),
+    ],
+)
+def test_nan_or_inf_in_X(digits, Est, bad, match):
+    X, y = digits
+    X = X.copy()
+    X[3, 5] = bad
+    est = Est(**FAST)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+
+
+def test_empty_X():
+    with pytest.raises(ValueError, match="0 sample"):
+        KANClassifier(**FAST).fit(np.empty((0, 4)), np.empty(0))
+
+
+def test_string_or_object_X(digits):
+    _, y = digits
+    X = np.array([["a", "b"]] * len(y), dtype=object)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        KANClassifier(**FAST).fit(X, y)
+
+
+def test_wrong_number_of_features_at_predict(fitted, digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="X has 63 features, but KANClassifier is expecting 64"):
+        fitted["classifier"].predict(X[:, :63])
+
+
+def test_one_dimensional_X(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        KANClassifier(**FAST).fit(X[:, 0], y)
+
+
+def test_images_of_the_wrong_size_for_a_fitted_downsample(fitted):
+    with pytest.raises(ValueError, match="X has 100 features, but Downsample is expecting 64"):
+        fitted["downsample"].transform(np.zeros((2, 100)))
+    with pytest.raises(ValueError, match="images of shape"):
+        fitted["downsample"].transform(np.zeros((2, 4, 16)))
+
+
+def test_non_square_flat_length_without_image_shape():
+    with pytest.raises(ValueError, match="not a perfect square"):
+        Downsample(2).fit(np.zeros((3, 50)))
+
+
+def test_y_with_one_class(digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="only one class"):
+        KANClassifier(**FAST).fit(X, np.ones(len(X)))
+
+
+@pytest.mark.parametrize("Est", [KANClassifier, KANRegressor])
+def test_y_with_nan(digits, Est):
+    X, y = digits
+    y = y.astype(float)
+    y[4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        Est(**FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("Est", [KANClassifier, KANRegressor])
+def test_y_of_a_different_length(digits, Est):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[300, 299\]"):
+        Est(**FAST).fit(X, y[:-1])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes"),
+        ({"grid_size": 0}, "grid_size"),
+        ({"spline_order": -1}, "spline_order"),
+        ({"basis": "fourier"}, "basis"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"validation_fraction": 1.5}, "validation_fraction"),
+    ],
+)
+def test_invalid_hyperparameters(digits, params, match):
+    X, y = digits
+    est = KANClassifier(**params)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+
+
+# -- persistence ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["classifier", "regressor", "downsample", "flatten"])
+def test_pickle_and_joblib_round_trips(fitted, digits, tmp_path, name):
+    X, _ = digits
+    est = fitted[name]
+    method = (
+        "predict_proba"
+        if name == "classifier"
+        else ("predict" if name == "regressor" else "transform")
+    )
+    expected = getattr(est, method)(X)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(getattr(back, method)(X), expected)
+    joblib.dump(est, tmp_path / "model.joblib")
+    back = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(getattr(back, method)(X), expected)
+
+
+def test_unpickled_model_keeps_training(fitted, digits):
+    X, y = digits
+    back = pickle.loads(pickle.dumps(fitted["classifier"]))
+    back.partial_fit(X, y)
+    assert len(back.history_) == len(fitted["classifier"].history_) + 1
+    assert back.module_ is back.net_.module_
+
+
+# -- out of range and divergence ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["classifier", "regressor"])
+def test_far_out_of_range_inputs_give_finite_outputs(fitted, digits, name):
+    X, _ = digits
+    est = fitted[name]
+    for scale in (-1e9, 1e9):
+        out = est.predict_proba(X * scale) if name == "classifier" else est.predict(X * scale)
+        assert np.isfinite(out).all()
+
+
+def test_divergence_on_a_regressor_keeps_the_last_finite_model(digits):
+    X, y = digits
+    reg = KANRegressor(optimizer="sgd", lr=1e30, max_epochs=3, random_state=0)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        reg.fit(X * 1e3, y.astype(float))
+    assert np.isfinite(reg.predict(X)).all()
+
+
+# -- fuzz ------------------------------------------------------------------------
+
+_ALLOWED = (ValueError, TypeError)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    X=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 12), st.integers(1, 20)),
+        elements=st.floats(-1e6, 1e6, width=32) | st.sampled_from([np.nan, np.inf, -np.inf]),
+    ),
+    n_classes=st.integers(1, 3),
+)
+def test_fuzz_estimators(X, n_classes):
+    y = np.arange(len(X)) % n_classes
+    for est in (
+        KANClassifier(hidden_layer_sizes=(3,), max_epochs=1, random_state=0),
+        KANRegressor(hidden_layer_sizes=(3,), max_epochs=1, random_state=0),
+    ):
+        try:
+            est.fit(X, y)
+        except _ALLOWED:
+            continue
+        out = est.predict(X)
+        assert out.shape[0] == len(X)
+        assert np.isfinite(out).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    X=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 4), st.sampled_from([1, 4, 9, 16, 17, 36, 64])),
+        elements=st.floats(-1e3, 1e3, width=32) | st.just(np.nan),
+    ),
+    size=st.integers(-1, 8),
+)
+def test_fuzz_transformers(X, size):
+    for tr in (Flatten(), Downsample(size)):
+        try:
+            out = clone(tr).fit_transform(X)
+        except _ALLOWED:
+            continue
+        assert out.shape[0] == len(X)
+        assert np.isfinite(out).all()
