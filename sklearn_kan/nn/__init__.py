@@ -1,7 +1,7 @@
 """Pure torch building blocks: bases, KAN layers and models. Imports nothing from scikit-learn."""
 
 from .basis import BASES, Basis, get_basis
-from .layers import KANLinear
+from .layers import KANConv2d, KANLinear, KANLocal2d
 from .models import KAN
 
-__all__ = ["BASES", "KAN", "Basis", "KANLinear", "get_basis"]
+__all__ = ["BASES", "KAN", "Basis", "KANConv2d", "KANLinear", "KANLocal2d", "get_basis"]

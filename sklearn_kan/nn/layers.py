@@ -12,10 +12,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
 
 from .basis import expand, get_basis
 
-__all__ = ["KANLinear"]
+__all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
 
 
 class KANLinear(nn.Module):
@@ -182,11 +183,7 @@ class KANLinear(nn.Module):
         Tensor
             A scalar.
         """
-        scale = self.edge_activations(x).abs().mean(0)
-        total = scale.sum()
-        p = scale / (total + 1e-12)
-        entropy = -(p * torch.log(p + 1e-12)).sum()
-        return lamb_l1 * total + lamb_entropy * entropy
+        return _l1_entropy(self.edge_activations(x).abs().mean(0), lamb_l1, lamb_entropy)
 
     # -- grid ------------------------------------------------------------------
 
@@ -296,3 +293,520 @@ def _interpolate_knots(grid: Tensor, order: int, new_grid_size: int) -> Tensor:
     return torch.cat(
         [new[:, :1] - step[:, None] * ext.flip(0), new, new[:, -1:] + step[:, None] * ext], dim=1
     )
+
+
+class _KANPixelLayer(nn.Module):
+    """What :class:`KANConv2d` and :class:`KANLocal2d` share.
+
+    Every input channel has its own grid; a pixel value of channel ``c`` is
+    expanded into ``[silu(x), B_1(x), .., B_n(x)]`` on that grid, so an image
+    ``(N, C, H, W)`` becomes ``(N, C * (n + 1), H, W)`` and each edge function
+    is a linear combination of those feature maps. Subclasses say how the
+    weights are laid out (``_coefficients`` / ``_set_coefficients``) and how
+    the feature maps are combined (``forward``, ``_edge_scale``).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        grid_size: int,
+        spline_order: int,
+        basis: str,
+        grid_range: tuple[float, float],
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(
+                f"in_channels and out_channels must be >= 1, got {in_channels} and {out_channels}."
+            )
+        if grid_size < 1:
+            raise ValueError(f"grid_size must be >= 1, got {grid_size}.")
+        if spline_order < 0:
+            raise ValueError(f"spline_order must be >= 0, got {spline_order}.")
+        lo, hi = float(grid_range[0]), float(grid_range[1])
+        if not lo < hi:
+            raise ValueError(f"grid_range must be (low, high) with low < high, got {grid_range}.")
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = _pair(padding)
+        self.dilation = _pair(dilation)
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
+            raise ValueError(
+                "kernel_size, stride and dilation must be >= 1, got "
+                f"{kernel_size}, {stride} and {dilation}."
+            )
+        if min(self.padding) < 0:
+            raise ValueError(f"padding must be >= 0, got {padding}.")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.basis = basis
+        self.grid_range = (lo, hi)
+        self.n_basis = get_basis(basis).n_basis(grid_size, spline_order)
+        grid = self._basis.make_grid(
+            torch.full((in_channels,), lo), torch.full((in_channels,), hi), grid_size, spline_order
+        )
+        self.register_buffer("grid", grid)
+
+    @property
+    def _basis(self):
+        return get_basis(self.basis)
+
+    @property
+    def _n_kernel(self) -> int:
+        return self.kernel_size[0] * self.kernel_size[1]
+
+    def expand_pixels(self, x: Tensor) -> Tensor:
+        """Per-pixel edge features of every channel.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, in_channels, H, W)
+
+        Returns
+        -------
+        Tensor of shape (N, in_channels * (n_basis + 1), H, W)
+            Channel ``c * (n_basis + 1) + j`` holds feature ``j`` of input channel
+            ``c`` (``j = 0`` is ``silu``), the layout the weights follow.
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expected inputs of shape (N, {self.in_channels}, H, W), "
+                f"got {tuple(x.shape)}."
+            )
+        n, c, h, w = x.shape
+        feats = expand(x.permute(0, 2, 3, 1), self.grid, self.basis, self.spline_order)
+        return feats.permute(0, 3, 4, 1, 2).reshape(n, c * (self.n_basis + 1), h, w)
+
+    def regularization_loss(
+        self, x: Tensor, lamb_l1: float = 1.0, lamb_entropy: float = 2.0
+    ) -> Tensor:
+        """The KAN paper's sparsity penalty, one edge per (input channel, kernel offset, output).
+
+        Same formula as :meth:`KANLinear.regularization_loss`, with ``|phi|`` the
+        mean absolute value of each edge function on the pixels of ``x`` (see the
+        subclass for which pixels).
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, in_channels, H, W)
+            Inputs of this layer.
+        lamb_l1, lamb_entropy : float
+            Weights of the L1 and entropy terms.
+
+        Returns
+        -------
+        Tensor
+            A scalar.
+        """
+        return _l1_entropy(self._edge_scale(x), lamb_l1, lamb_entropy)
+
+    # -- grid ------------------------------------------------------------------
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, grid_eps: float = 0.02) -> None:
+        """Place every channel's grid on its pixel values and keep the functions.
+
+        As :meth:`KANLinear.update_grid`, with the pixels of a channel (all
+        positions of all images, up to ``16384`` of them drawn with a fixed seed)
+        as that input's samples.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, in_channels, H, W)
+            Inputs of this layer.
+        grid_eps : float, default=0.02
+            Weight of the uniform grid.
+        """
+        pixels = _subsample(x.permute(0, 2, 3, 1).reshape(-1, self.in_channels), 16384)
+        x_sorted = torch.sort(pixels, dim=0).values
+        new_grid = self._basis.adapt_grid(x_sorted, self.grid_size, self.spline_order, grid_eps)
+        self._refit(pixels, new_grid, self.grid_size)
+
+    @torch.no_grad()
+    def extend_grid(self, new_grid_size: int, n_samples: int | None = None) -> None:
+        """Change the number of grid intervals, keeping the learned functions.
+
+        As :meth:`KANLinear.extend_grid`: same interval, knots interpolated from
+        the old ones, coefficients refit by least squares.
+
+        Parameters
+        ----------
+        new_grid_size : int
+            Number of intervals of the new grid.
+        n_samples : int, optional
+            Points per channel used by the fit (default: ``4 * n_basis`` of the
+            new grid, at least 32).
+        """
+        if new_grid_size < 1:
+            raise ValueError(f"new_grid_size must be >= 1, got {new_grid_size}.")
+        n_new = self._basis.n_basis(new_grid_size, self.spline_order)
+        n_samples = n_samples or max(32, 4 * n_new)
+        lo, hi = self._basis.domain(self.grid, self.spline_order)
+        ticks = torch.linspace(0, 1, n_samples, dtype=self.grid.dtype, device=self.grid.device)
+        x = lo.unsqueeze(0) + (hi - lo).unsqueeze(0) * ticks.unsqueeze(1)
+        if self.basis == "bspline":
+            new_grid = _interpolate_knots(self.grid, self.spline_order, new_grid_size)
+        else:
+            new_grid = self._basis.make_grid(lo, hi, new_grid_size, self.spline_order)
+        self._refit(x, new_grid, new_grid_size)
+
+    def _refit(self, x: Tensor, new_grid: Tensor, new_grid_size: int) -> None:
+        # Every edge of channel c is B_old(x) @ coef; its least-squares fit on the
+        # new basis is P @ coef with P = argmin ||B_new P - B_old||, one small
+        # (n_new, n_old) system per channel instead of one per edge.
+        old = self._basis.evaluate(x, self.grid, self.spline_order).transpose(0, 1)
+        new = self._basis.evaluate(x, new_grid, self.spline_order).transpose(0, 1)
+        proj = _lstsq(new, old).to(self.grid.dtype)  # (C, n_new, n_old)
+        coef = torch.einsum("cij,cjm->cim", proj, self._coefficients().to(proj))
+        self.grid = new_grid.to(self.grid)
+        self.grid_size = new_grid_size
+        self.n_basis = coef.shape[1]
+        self._set_coefficients(coef)
+
+    def _replace_weight(self, weight: Tensor) -> None:
+        # A new Parameter object when the width changes; callers that hold an
+        # optimizer must rebuild it (the estimators do).
+        weight = weight.to(self.weight)
+        if weight.shape == self.weight.shape:
+            self.weight.copy_(weight)
+        else:
+            self.weight = nn.Parameter(weight.contiguous())
+
+    def _coefficients(self) -> Tensor:  # pragma: no cover - abstract
+        """Basis coefficients grouped by input channel, ``(C, n_basis, edges per channel)``."""
+        raise NotImplementedError
+
+    def _set_coefficients(self, coef: Tensor) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _edge_scale(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+            f"basis={self.basis!r}, grid_size={self.grid_size}, spline_order={self.spline_order}"
+        )
+
+
+class KANConv2d(_KANPixelLayer):
+    """2-D convolution whose every edge is a learnable KAN function.
+
+    Output channel ``o`` at a position sums, over the input channels ``c`` of its
+    group and the kernel offsets ``p``, ``phi_{o,c,p}(x_c[position + p])`` with
+    ``phi(x) = w_b silu(x) + sum_j c_j B_j(x)``, plus a bias. The same functions
+    are used at every position (weight sharing, as in a convolution).
+
+    It is computed exactly as the per-pixel expansion of every channel on its
+    grid, ``(N, C, H, W) -> (N, C * (n_basis + 1), H, W)``, followed by ONE
+    ordinary :func:`torch.nn.functional.conv2d` (see DESIGN.md section 2).
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of input channels.
+    out_channels : int
+        Number of output channels.
+    kernel_size : int or tuple of int
+        Size of the kernel.
+    stride, padding, dilation : int or tuple of int, default=1, 0, 1
+        As in :class:`torch.nn.Conv2d`. Padded positions contribute nothing to
+        a sum (the expanded features are padded with zeros), as zero padding
+        does in a convolution; they do not contribute ``phi(0)``.
+    groups : int, default=1
+        As in :class:`torch.nn.Conv2d`; divides both channel counts.
+    grid_size : int, default=5
+        Number of grid intervals.
+    spline_order : int, default=3
+        Degree of the B-splines.
+    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+        Name in :data:`sklearn_kan.nn.basis.BASES`.
+    grid_range : tuple of float, default=(-1, 1)
+        Initial interval covered by every channel's grid.
+    bias : bool, default=True
+        Whether each output channel adds a learnable bias.
+
+    Attributes
+    ----------
+    weight : Parameter of shape (out_channels, in_channels // groups, n_basis + 1, kh, kw)
+        ``weight[:, :, 0]`` are the base (SiLU) weights, ``weight[:, :, 1:]`` the
+        basis coefficients of every edge.
+    bias : Parameter of shape (out_channels,) or None
+    grid : buffer of shape (in_channels, n_grid)
+        The grid of every input channel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import KANConv2d
+    >>> conv = KANConv2d(3, 8, kernel_size=3, padding=1)
+    >>> conv(torch.zeros(2, 3, 16, 16)).shape
+    torch.Size([2, 8, 16, 16])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        basis: str = "bspline",
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            grid_size,
+            spline_order,
+            basis,
+            grid_range,
+        )
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"groups must be >= 1 and divide in_channels ({in_channels}) and "
+                f"out_channels ({out_channels}), got {groups}."
+            )
+        self.groups = groups
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // groups, self.n_basis + 1, *self.kernel_size)
+        )
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise the base weights like ``torch.nn.Conv2d``; small spline coefficients."""
+        fan_in = self.in_channels // self.groups * self._n_kernel
+        _init_kan_weight(self.weight, self.bias, fan_in, feature_dim=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight = self.weight.reshape(self.out_channels, -1, *self.kernel_size)
+        return F.conv2d(
+            self.expand_pixels(x),
+            weight,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
+
+    def _edge_scale(self, x: Tensor) -> Tensor:
+        # Mean |phi| of every edge over (up to 1024) pixels of its input channel:
+        # a convolution applies the same function at every position, so the
+        # distribution of a channel's pixels is what each of its edges sees
+        # (up to border and stride effects, which a regulariser can ignore).
+        g = self.groups
+        pixels = _subsample(x.permute(0, 2, 3, 1).reshape(-1, self.in_channels), 1024)
+        feats = expand(pixels, self.grid, self.basis, self.spline_order)  # (M, C, F)
+        feats = feats.reshape(feats.shape[0], g, self.in_channels // g, -1)
+        weight = self.weight.reshape(g, self.out_channels // g, *self.weight.shape[1:3], -1)
+        return torch.einsum("mgcf,gocfk->mgcok", feats, weight).abs().mean(0)
+
+    def _coefficients(self) -> Tensor:
+        g, o, cg = self.groups, self.out_channels // self.groups, self.in_channels // self.groups
+        coef = self.weight[:, :, 1:].reshape(g, o, cg, self.n_basis, self._n_kernel)
+        return coef.permute(0, 2, 3, 1, 4).reshape(self.in_channels, self.n_basis, -1)
+
+    def _set_coefficients(self, coef: Tensor) -> None:
+        g, o, cg = self.groups, self.out_channels // self.groups, self.in_channels // self.groups
+        n = coef.shape[1]
+        coef = coef.reshape(g, cg, n, o, *self.kernel_size).permute(0, 3, 1, 2, 4, 5)
+        coef = coef.reshape(self.out_channels, cg, n, *self.kernel_size)
+        self._replace_weight(torch.cat([self.weight[:, :, :1], coef.to(self.weight)], dim=2))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", groups={self.groups}" if self.groups != 1 else "")
+
+
+class KANLocal2d(_KANPixelLayer):
+    """Locally connected KAN layer: a :class:`KANConv2d` without weight sharing.
+
+    Every output position has its own edge functions (and its own bias), as in
+    a locally connected layer. The input size is therefore fixed at
+    construction.
+
+    It is computed as the per-pixel expansion of every channel, unfolded into
+    patches (:func:`torch.nn.functional.unfold`), and ONE batched product over
+    the output positions (no Python loop).
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of input channels.
+    out_channels : int
+        Number of output channels.
+    input_size : int or tuple of int
+        ``(H, W)`` of the inputs.
+    kernel_size : int or tuple of int
+        Size of the receptive field of an output position.
+    stride, padding, dilation : int or tuple of int, default=1, 0, 1
+        As in :class:`torch.nn.Conv2d`; padded positions contribute nothing, as in
+        :class:`KANConv2d`.
+    grid_size : int, default=5
+        Number of grid intervals.
+    spline_order : int, default=3
+        Degree of the B-splines.
+    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+        Name in :data:`sklearn_kan.nn.basis.BASES`.
+    grid_range : tuple of float, default=(-1, 1)
+        Initial interval covered by every channel's grid.
+    bias : bool, default=True
+        Whether each output (channel, position) adds a learnable bias.
+
+    Attributes
+    ----------
+    output_size : tuple of int
+        ``(H_out, W_out)``.
+    weight : Parameter of shape (H_out * W_out, out_channels, in_channels, n_basis + 1, kh, kw)
+        The edges of every output position; ``[..., 0, :, :]`` are base weights.
+    bias : Parameter of shape (out_channels, H_out, W_out) or None
+    grid : buffer of shape (in_channels, n_grid)
+        The grid of every input channel (shared by all positions).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import KANLocal2d
+    >>> local = KANLocal2d(1, 4, input_size=8, kernel_size=3, stride=2, padding=1)
+    >>> local(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 4, 4, 4])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        input_size,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        basis: str = "bspline",
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            grid_size,
+            spline_order,
+            basis,
+            grid_range,
+        )
+        self.input_size = _pair(input_size)
+        self.output_size = tuple(
+            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            for n, k, s, p, d in zip(
+                self.input_size, self.kernel_size, self.stride, self.padding, self.dilation
+            )
+        )
+        if min(self.output_size) < 1:
+            raise ValueError(
+                f"KANLocal2d: inputs of size {self.input_size} are too small for "
+                f"kernel_size={self.kernel_size} with padding={self.padding} and "
+                f"dilation={self.dilation}."
+            )
+        n_pos = self.output_size[0] * self.output_size[1]
+        self.weight = nn.Parameter(
+            torch.empty(n_pos, out_channels, in_channels, self.n_basis + 1, *self.kernel_size)
+        )
+        self.bias = nn.Parameter(torch.empty(out_channels, *self.output_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise the base weights like a convolution's; small spline coefficients."""
+        _init_kan_weight(self.weight, self.bias, self.in_channels * self._n_kernel, feature_dim=3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[-2:]) != self.input_size:
+            raise ValueError(
+                f"KANLocal2d expected inputs of size {self.input_size}, got {tuple(x.shape[-2:])}."
+            )
+        patches = self._patches(x)  # (N, C*F*K, L)
+        weight = self.weight.reshape(self.weight.shape[0], self.out_channels, -1)
+        out = torch.einsum("nkl,lok->nol", patches, weight)
+        out = out.reshape(x.shape[0], self.out_channels, *self.output_size)
+        return out if self.bias is None else out + self.bias
+
+    def _patches(self, x: Tensor) -> Tensor:
+        return F.unfold(
+            self.expand_pixels(x),
+            self.kernel_size,
+            dilation=self.dilation,
+            padding=self.padding,
+            stride=self.stride,
+        )
+
+    def _edge_scale(self, x: Tensor) -> Tensor:
+        # Exact mean |phi| of every edge on the patches it sees, on up to 64
+        # images (the cost grows with positions * outputs * inputs * kernel).
+        x = x[:64]
+        n_pos, k = self.weight.shape[0], self._n_kernel
+        patches = self._patches(x).reshape(x.shape[0], self.in_channels, -1, k, n_pos)
+        weight = self.weight.reshape(n_pos, self.out_channels, self.in_channels, -1, k)
+        return torch.einsum("ncfkl,locfk->nlock", patches, weight).abs().mean(0)
+
+    def _coefficients(self) -> Tensor:
+        coef = self.weight[:, :, :, 1:].flatten(4)  # (L, O, C, n, K)
+        return coef.permute(2, 3, 0, 1, 4).reshape(self.in_channels, self.n_basis, -1)
+
+    def _set_coefficients(self, coef: Tensor) -> None:
+        n_pos, n = self.weight.shape[0], coef.shape[1]
+        coef = coef.reshape(self.in_channels, n, n_pos, self.out_channels, *self.kernel_size)
+        coef = coef.permute(2, 3, 0, 1, 4, 5)
+        self._replace_weight(torch.cat([self.weight[:, :, :, :1], coef.to(self.weight)], dim=3))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", input_size={self.input_size}"
+
+
+def _init_kan_weight(weight: Tensor, bias: Tensor | None, fan_in: int, feature_dim: int) -> None:
+    """``torch.nn.Conv2d``'s bound on the base weights, splines a tenth of it."""
+    bound = 1 / math.sqrt(fan_in)
+    with torch.no_grad():
+        weight.select(feature_dim, 0).uniform_(-bound, bound)
+        weight.narrow(feature_dim, 1, weight.shape[feature_dim] - 1).uniform_(-1, 1).mul_(
+            0.1 * bound
+        )
+        if bias is not None:
+            bias.uniform_(-bound, bound)
+
+
+def _l1_entropy(scale: Tensor, lamb_l1: float, lamb_entropy: float) -> Tensor:
+    """``lamb_l1 * sum(scale) + lamb_entropy * entropy(scale / sum(scale))``."""
+    total = scale.sum()
+    p = scale / (total + 1e-12)
+    entropy = -(p * torch.log(p + 1e-12)).sum()
+    return lamb_l1 * total + lamb_entropy * entropy
+
+
+def _subsample(rows: Tensor, k: int) -> Tensor:
+    """At most ``k`` rows, drawn with a fixed seed (the global RNG is left alone)."""
+    if rows.shape[0] <= k:
+        return rows
+    gen = torch.Generator().manual_seed(0)
+    return rows[torch.randperm(rows.shape[0], generator=gen)[:k].to(rows.device)]
