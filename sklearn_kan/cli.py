@@ -1,0 +1,661 @@
+"""The ``sklearn-kan`` command.
+
+``sklearn-kan compare`` cross-validates KANs, hybrids and an MLP of matched size on
+one data set, prints the table and writes a report and a figure::
+
+    sklearn-kan compare                                   # digits, offline, ~1 minute
+    sklearn-kan compare --dataset mnist --downsample 7 --n-samples 10000
+
+Every failure the user can cause (an unknown data set or model, a missing file, a
+bad number) ends with one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DATASETS", "DEFAULT_MODELS", "MODELS", "main"]
+
+DATASETS = ("digits", "mnist", "fashion-mnist")
+DEFAULT_MODELS = ("kan", "mlp", "hybrid-linear", "hybrid-conv")
+_PROG = "sklearn-kan"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sklearn-kan`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        Arguments without the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 when the run failed (the reason is one line
+        on stderr), 2 for bad arguments (argparse's message).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args, argv)
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the one place that turns any failure into one line
+        if args.traceback:
+            raise
+        print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+# -- the compare command ---------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    """One entry of ``--models``: what it is and how to build it."""
+
+    help: str
+    build: Callable  # (settings, data) -> estimator
+
+
+def _compare(args, argv: list[str]) -> int:
+    from .model_selection import compare
+
+    models = _parse_models(args.models)
+    data = _load(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    estimators = {name: MODELS[name].build(args, data) for name in models}
+    _say(
+        f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, "
+        f"{len(np.unique(data.y))} classes; {args.cv}-fold CV, {args.max_epochs} epochs; "
+        f"models: {', '.join(models)}"
+    )
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import StratifiedKFold
+
+    cv = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # The MLP trains for exactly --max-epochs, like the KANs, on purpose.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        table, raw = compare(
+            estimators,
+            data.X,
+            data.y,
+            cv=cv,
+            scoring="accuracy",
+            n_jobs=args.n_jobs,
+            verbose=1,
+            error_score="raise",
+            return_cv_results=True,
+        )
+    seconds = time.perf_counter() - start
+    print(_render(table, markdown=False))
+    report = out / "report.md"
+    figure = out / "comparison.png"
+    drew = _draw(table, raw, figure, data.name)
+    report.write_text(_report(args, argv, data, estimators, table, raw, seconds, drew))
+    _say(f"wrote {report}" + (f" and {figure}" if drew else " (no figure: matplotlib missing)"))
+    _say(f"total {seconds:.1f} s")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="Kolmogorov-Arnold Networks as scikit-learn estimators."
+    )
+    parser.add_argument("--traceback", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser(
+        "compare",
+        help="cross-validate KANs against an MLP of matched size",
+        description=(
+            "Cross-validate KANs, hybrids and an MLP with as many parameters as the KAN, on "
+            "the same stratified folds, with the same number of epochs. Prints the table, "
+            "writes OUT/report.md and OUT/comparison.png."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits (offline, 8x8), mnist, fashion-mnist (training sets, 28x28), or a "
+        "PATH.npz with arrays X (or images) and y",
+    )
+    p.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated, from: " + ", ".join(MODELS),
+    )
+    p.add_argument("--cv", type=_int_at_least(2), default=5, help="number of folds")
+    p.add_argument(
+        "--n-samples",
+        type=_int_at_least(2),
+        default=None,
+        help="stratified random subset of this many samples (default: all)",
+    )
+    p.add_argument("--max-epochs", type=_int_at_least(1), default=20, help="epochs per fit")
+    p.add_argument(
+        "--downsample",
+        type=_int_at_least(1),
+        default=None,
+        help="reduce images to SIZE x SIZE (Downsample) in front of every model",
+    )
+    p.add_argument(
+        "--hidden",
+        type=_sizes,
+        default=(32,),
+        help="hidden layer sizes of the KANs, comma-separated",
+    )
+    p.add_argument("--grid-size", type=_int_at_least(1), default=5, help="KAN grid intervals")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=128, help="minibatch size")
+    p.add_argument("--lr", type=_positive_float, default=1e-2, help="learning rate (Adam)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--data-home",
+        default=None,
+        help="folder with mnist/ and fashion-mnist/ (default: $SKLEARN_KAN_DATA, else "
+        "~/scikit_learn_data)",
+    )
+    p.add_argument(
+        "--no-download", action="store_true", help="fail instead of downloading missing files"
+    )
+    p.add_argument("--out", default="sklearn-kan-compare", help="folder for report and figure")
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="folds trained in parallel (joblib processes; -1: all cores)",
+    )
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed")
+    p.set_defaults(run=_compare)
+    return parser
+
+
+# -- models ----------------------------------------------------------------------
+
+
+def _kan(args, data, *, hidden=None):
+    from .classifier import KANClassifier
+
+    return KANClassifier(
+        hidden_layer_sizes=tuple(hidden or args.hidden),
+        grid_size=args.grid_size,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        random_state=args.seed,
+    )
+
+
+def _with_front(args, data, model):
+    """Put ``Downsample`` in front when asked for, and the epoch progress inside."""
+    from sklearn.pipeline import Pipeline, make_pipeline
+
+    steps = model.steps if isinstance(model, Pipeline) else [(None, model)]
+    for _, step in steps:
+        if "callbacks" in step.get_params(deep=False):
+            step.set_params(callbacks=[_epoch_progress()])
+    if args.downsample is None:
+        return model
+    from .preprocessing import Downsample
+
+    down = Downsample(args.downsample, image_shape=data.image_shape)
+    if isinstance(model, Pipeline):
+        return Pipeline([("downsample", down), *model.steps])
+    return make_pipeline(down, model)
+
+
+def _build_kan(args, data):
+    return _with_front(args, data, _kan(args, data))
+
+
+def _build_mlp(args, data):
+    from sklearn.pipeline import Pipeline
+
+    from .model_selection import matched_mlp
+
+    kan = _kan(args, data)
+    if args.downsample is not None:
+        from .preprocessing import Downsample
+
+        kan = Pipeline(
+            [
+                ("downsample", Downsample(args.downsample, image_shape=data.image_shape)),
+                ("kan", kan),
+            ]
+        )
+    return matched_mlp(kan, data.X.shape, len(np.unique(data.y)))
+
+
+def _hybrid(frontend: str) -> Callable:
+    def build(args, data):
+        cls = _require("classifier", "HybridKANClassifier", f"hybrid-{frontend}")
+        params = cls().get_params()
+        kwargs = {
+            "frontend": frontend,
+            "hidden_layer_sizes": tuple(args.hidden),
+            "grid_size": args.grid_size,
+            "max_epochs": args.max_epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "device": _device(args.device),
+            "random_state": args.seed,
+        }
+        if data.image_shape is not None and args.downsample is None:
+            kwargs["image_shape"] = data.image_shape
+        model = cls(**{k: v for k, v in kwargs.items() if k in params})
+        return _with_front(args, data, model)
+
+    return build
+
+
+def _features_then(extractor: str, head: str) -> Callable:
+    def build(args, data):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+
+        cls = _require("feature_extraction", extractor, _name)
+        params = cls().get_params()
+        kwargs = {"max_epochs": args.max_epochs, "device": args.device, "random_state": args.seed}
+        if data.image_shape is not None and args.downsample is None:
+            kwargs["image_shape"] = data.image_shape
+        features = cls(**{k: v for k, v in kwargs.items() if k in params})
+        if head == "kan":
+            last = _kan(args, data)
+        else:
+            last = LogisticRegression(max_iter=1000)
+        return _with_front(args, data, Pipeline([("features", features), (head, last)]))
+
+    _name = f"{extractor}+{head}"
+    return build
+
+
+MODELS: dict[str, _Model] = {
+    "kan": _Model("KANClassifier with --hidden, --grid-size", _build_kan),
+    "mlp": _Model("MLPClassifier with as many parameters as 'kan' (matched_mlp)", _build_mlp),
+    "hybrid-linear": _Model("HybridKANClassifier(frontend='linear')", _hybrid("linear")),
+    "hybrid-conv": _Model("HybridKANClassifier(frontend='conv')", _hybrid("conv")),
+    "hybrid-kanconv": _Model("HybridKANClassifier(frontend='kanconv')", _hybrid("kanconv")),
+    "hybrid-local": _Model("HybridKANClassifier(frontend='local')", _hybrid("local")),
+    "vae-kan": _Model("VAEFeatures(16) then KANClassifier", _features_then("VAEFeatures", "kan")),
+    "conv-kan": _Model(
+        "ConvFeatures(32) then KANClassifier", _features_then("ConvFeatures", "kan")
+    ),
+    "cnn": _Model(
+        "CNN: ConvFeatures (conv blocks trained with a softmax head), then logistic regression",
+        _features_then("ConvFeatures", "logreg"),
+    ),
+}
+
+
+def _require(module: str, name: str, model: str):
+    """The class ``name`` of ``sklearn_kan.<module>``, or a clear error if absent."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"sklearn_kan.{module}"), name)
+    except (ImportError, AttributeError):
+        raise RuntimeError(
+            f"model {model!r} needs sklearn_kan.{module}.{name}, which this installation "
+            "of sklearn-kan does not have"
+        ) from None
+
+
+def _parse_models(spec: str) -> list[str]:
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    if not names:
+        raise ValueError("--models is empty")
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--models lists a model twice: {spec}")
+    return names
+
+
+# -- data ------------------------------------------------------------------------
+
+
+@dataclass
+class _Data:
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    image_shape: tuple | None
+    source: str
+
+
+def _load(args) -> _Data:
+    name = args.dataset
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        data = _Data(name, X / 16.0, y, (8, 8), "sklearn.datasets.load_digits (pixels / 16)")
+    elif name in ("mnist", "fashion-mnist"):
+        from . import datasets
+
+        fetch = datasets.fetch_mnist if name == "mnist" else datasets.fetch_fashion_mnist
+        home = args.data_home
+        if home is not None and not Path(home).is_dir():
+            raise FileNotFoundError(f"--data-home {home} is not a folder")
+        bunch = fetch(data_home=home, subset="train", download_if_missing=not args.no_download)
+        X = bunch.data.astype(np.float32) / 255.0
+        data = _Data(name, X, bunch.target, (28, 28), f"{fetch.__name__}(subset='train') / 255")
+    elif name.endswith(".npz"):
+        data = _load_npz(name)
+    else:
+        raise ValueError(
+            f"unknown dataset {name!r}; choose digits, mnist, fashion-mnist or a PATH.npz"
+        )
+    if args.n_samples is not None:
+        if args.n_samples > len(data.y):
+            raise ValueError(
+                f"--n-samples {args.n_samples} is more than the {len(data.y)} samples of {name}"
+            )
+        if args.n_samples < len(data.y):
+            from sklearn.model_selection import train_test_split
+
+            X, _, y, _ = train_test_split(
+                data.X,
+                data.y,
+                train_size=args.n_samples,
+                stratify=data.y,
+                random_state=args.seed,
+            )
+            data = _Data(data.name, X, y, data.image_shape, data.source)
+    return data
+
+
+def _load_npz(path: str) -> _Data:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    with np.load(path, allow_pickle=False) as npz:
+        key = "X" if "X" in npz.files else "images" if "images" in npz.files else None
+        if key is None or "y" not in npz.files:
+            raise ValueError(
+                f"{path} must hold arrays 'X' (or 'images') and 'y'; it has {npz.files}"
+            )
+        X, y = np.asarray(npz[key]), np.asarray(npz["y"])
+    if X.ndim < 2 or len(X) != len(y):
+        raise ValueError(f"{path}: X must have one row per label, got {X.shape} and {y.shape}")
+    shape = tuple(X.shape[1:]) if X.ndim > 2 else None
+    X = X.reshape(len(X), -1).astype(np.float32)
+    return _Data(Path(path).name, X, y, shape, path)
+
+
+# -- output ----------------------------------------------------------------------
+
+
+def _render(table, *, markdown: bool) -> str:
+    """The comparison table as aligned text or as a Markdown table."""
+    rows = _rows(table)
+    pm = "±" if markdown else "+/-"
+    head = ["model", "accuracy", "params", "fit time (s/fold)", "predict time (s/fold)"]
+    body = [
+        [
+            r["model"],
+            f"{r['accuracy_mean']:.4f} {pm} {r['accuracy_std']:.4f}",
+            "?" if r["n_params"] is None else f"{r['n_params']:,}",
+            f"{r['fit_time_mean']:.2f} {pm} {r['fit_time_std']:.2f}",
+            f"{r['score_time_mean']:.3f}",
+        ]
+        for r in rows
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
+
+    def fmt(cells):
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
+    return "\n".join([fmt(head), *(fmt(row) for row in body)])
+
+
+def _rows(table) -> list[dict]:
+    if hasattr(table, "reset_index"):
+        records = table.reset_index().to_dict("records")
+    else:
+        records = [dict(zip(table.dtype.names, row)) for row in table.tolist()]
+    for r in records:
+        r["n_params"] = _count(r["n_params"])
+    return records
+
+
+def _count(value) -> int | None:
+    """An int, or None for a missing count (None, NaN, pandas' NA, -1)."""
+    try:
+        return int(value) if value is not None and value >= 0 else None
+    except (TypeError, ValueError):  # NA and NaN do not compare or convert
+        return None
+
+
+def _curves(estimators) -> list[np.ndarray]:
+    """Training loss per epoch of each fold's fitted model, where it has one."""
+    curves = []
+    for est in estimators:
+        last = est.steps[-1][1] if hasattr(est, "steps") else est
+        history = getattr(last, "history_", None)
+        if history is not None:
+            curves.append(np.asarray(history[:, "train_loss"], dtype=float))
+        elif getattr(last, "loss_curve_", None) is not None:
+            curves.append(np.asarray(last.loss_curve_, dtype=float))
+    return curves
+
+
+def _draw(table, raw, path: Path, title: str) -> bool:
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+    except ImportError:
+        return False
+    rows = _rows(table)
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colors = {r["model"]: f"C{i}" for i, r in enumerate(rows)}
+    for r in rows:
+        if r["n_params"] is None:
+            continue
+        left.errorbar(
+            r["n_params"],
+            r["accuracy_mean"],
+            yerr=r["accuracy_std"],
+            fmt="o",
+            capsize=4,
+            color=colors[r["model"]],
+            label=r["model"],
+        )
+        left.annotate(
+            r["model"],
+            (r["n_params"], r["accuracy_mean"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    counts = [r["n_params"] for r in rows if r["n_params"] is not None]
+    if counts and max(counts) > 10 * min(counts):
+        left.set_xscale("log")
+    elif counts:
+        # Matched models have nearly equal counts: a wide linear axis keeps them readable.
+        left.set_xlim(0.7 * min(counts), 1.3 * max(counts))
+    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    left.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    left.set_xlabel("trainable parameters")
+    left.set_ylabel("cross-validated accuracy (mean ± std)")
+    left.set_title(f"{title}: accuracy vs size")
+    left.grid(alpha=0.3)
+    drawn = False
+    for name, result in raw.items():
+        curves = _curves(result["estimator"])
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        stacked = np.stack([c[:n] for c in curves])
+        epochs = np.arange(1, n + 1)
+        for c in stacked:
+            right.plot(epochs, c, color=colors[name], alpha=0.25, linewidth=0.8)
+        right.plot(epochs, stacked.mean(0), color=colors[name], label=name, linewidth=2)
+        drawn = True
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_xlabel("epoch")
+    right.set_ylabel("training loss (cross-entropy)")
+    right.set_title("training curves (each fold; mean bold)")
+    right.grid(alpha=0.3)
+    if drawn:
+        right.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def _report(args, argv, data, estimators, table, raw, seconds, drew) -> str:
+    import sklearn
+
+    from . import __version__
+
+    versions = {"sklearn-kan": __version__, "python": platform.python_version()}
+    for module in ("torch", "sklearn", "skorch", "numpy", "pandas", "matplotlib"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            continue
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        threads = "?"
+    versions["scikit-learn"] = versions.pop("sklearn", sklearn.__version__)
+    command = shlex.join([_PROG, *argv])
+    settings = {
+        "dataset": f"{data.name} ({data.source})",
+        "samples x features": f"{data.X.shape[0]} x {data.X.shape[1]}",
+        "classes": len(np.unique(data.y)),
+        "folds": f"{args.cv} (StratifiedKFold, shuffle, random_state={args.seed})",
+        "epochs per fit": args.max_epochs,
+        "downsample": args.downsample or "no",
+        "KAN hidden layers / grid": f"{tuple(args.hidden)} / grid_size={args.grid_size}",
+        "batch size, learning rate": f"{args.batch_size}, {args.lr}",
+        "device": _device(args.device),
+        "n_jobs": args.n_jobs,
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, {threads} torch threads",
+        "total time": f"{seconds:.1f} s",
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
+    lines = [
+        f"# sklearn-kan compare: {data.name}",
+        "",
+        "Command:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        "## Results",
+        "",
+        f"Accuracy over {args.cv} cross-validation folds (mean ± std); parameters are the "
+        "trainable parameters of the model fitted on the first fold; times are per fold.",
+        "",
+        _render(table, markdown=True),
+        "",
+    ]
+    if drew:
+        lines += ["![accuracy vs parameters and training curves](comparison.png)", ""]
+    lines += ["## Settings", "", "| setting | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in settings.items()]
+    lines += ["", "## Models", ""]
+    for name, est in estimators.items():
+        lines += [f"- **{name}**: {MODELS[name].help}", "", "  ```", f"  {_describe(est)}", "  ```"]
+    lines += ["", "## Versions", "", "| package | version |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in versions.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _describe(estimator) -> str:
+    from sklearn.base import clone
+
+    est = clone(estimator)
+    steps = est.steps if hasattr(est, "steps") else [(None, est)]
+    for _, step in steps:
+        if "callbacks" in step.get_params(deep=False):
+            step.set_params(callbacks=None)
+    return " ".join(repr(est).split())
+
+
+# -- small helpers ---------------------------------------------------------------
+
+
+def _epoch_progress():
+    from .model_selection import _EpochProgress
+
+    return _EpochProgress()
+
+
+def _device(device: str) -> str:
+    from ._base import resolve_device
+
+    resolved = resolve_device(device)
+    return resolved if resolved == device else f"{device} ({resolved})"
+
+
+def _say(message: str) -> None:
+    print(f"[{_PROG}] {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    parse = _int_at_least(1)
+    try:
+        sizes = tuple(parse(t) for t in text.split(",") if t.strip())
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"bad layer size in {text!r}: {exc}") from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one layer size")
+    return sizes
