@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from ._fused import expand_features
 from .basis import expand, get_basis
 
 __all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
@@ -144,10 +145,16 @@ class KANLinear(nn.Module):
                 f"KANLinear expected inputs with {self.in_features} features, got {x.shape[-1]}."
             )
         lead = x.shape[:-1]
-        feats = self.expand(x.reshape(-1, self.in_features))
-        out = F.linear(
-            feats.reshape(feats.shape[0], -1), self.weight.reshape(self.out_features, -1), self.bias
-        )
+        x = x.reshape(-1, self.in_features)
+        if self.basis == "bspline" and self.base_activation is F.silu:
+            # Fused features, feature-major (rows, n + 1, in); the weight is permuted
+            # to match, which copies O(out * in * n) values instead of O(rows * in * n).
+            feats = expand_features(x, self.grid, self.spline_order)
+            weight = self.weight.transpose(1, 2).reshape(self.out_features, -1)
+        else:
+            feats = self.expand(x)
+            weight = self.weight.reshape(self.out_features, -1)
+        out = F.linear(feats.reshape(feats.shape[0], -1), weight, self.bias)
         return out.reshape(*lead, self.out_features)
 
     def edge_activations(self, x: Tensor) -> Tensor:

@@ -1,0 +1,611 @@
+"""Benchmark suite: sklearn-kan's KANs against an equal-parameter MLP and other KAN codes.
+
+Everything is measured in ONE run, side by side, so that the ratios hold even on a
+busy machine: candidates are timed in turn (interleaved), after warm-up, and each
+number is the median of many repetitions. Ratios are ``time / time of the
+equal-parameter MLP`` of the same configuration in the same run.
+
+Sections (all on by default, pick some with ``--sections``):
+
+``layers``
+    Training step (forward + backward + Adam step) and forward pass of
+    :class:`sklearn_kan.nn.KAN` for ``[784, 64, 10]`` and ``[49, 10, 10]`` at batch
+    256 and 1024, against an MLP whose hidden width gives the same parameter count,
+    an efficient-kan-style re-implementation (``_effkan.py``) and pykan (if
+    installed). sklearn-kan is timed with its default configuration (``auto``:
+    compiled kernels where that works) and with the eager kernels.
+``expansion``
+    The feature expansion ``[silu(x), B_1..B_n]`` alone: fused eager and compiled
+    kernels against the efficient-kan-style dense Cox-de Boor.
+``conv``
+    :class:`sklearn_kan.nn.KANConv2d` against ``torch.nn.Conv2d`` with the same
+    parameter count, 28x28 inputs.
+``fit``
+    One ``KANClassifier.fit`` epoch on the 60,000 MNIST training rows against an
+    equal-parameter MLP trained by skorch the same way (batch size, optimizer,
+    learning rate, one epoch), so the estimator's overhead is in the figure.
+``memory``
+    Peak memory of a training step, ``[784, 64, 10]`` at batch 1024, one fresh
+    process per model (see :func:`memory_child` for the method).
+
+Usage (from the repository root)::
+
+    pip install -e ".[bench]" && python benchmarks/run.py
+    python benchmarks/run.py --quick                 # a fast smoke run
+    python benchmarks/run.py --device cuda           # on a GPU
+    python benchmarks/run.py --sections layers fit   # some sections only
+
+Results are printed as tables and written as JSON to ``benchmarks/results/``
+(``--out DIR`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import ctypes
+import datetime
+import gc
+import gzip
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _effkan import EffKAN, effkan_expand  # noqa: E402
+
+from sklearn_kan.nn import KAN, _fused  # noqa: E402
+
+GRID, ORDER = 5, 3
+SECTIONS = ("expansion", "layers", "conv", "fit", "memory")
+LAYER_CONFIGS = [
+    ([784, 64, 10], 1024),
+    ([784, 64, 10], 256),
+    ([49, 10, 10], 1024),
+    ([49, 10, 10], 256),
+]
+# KANConv2d(in, out, 3) on (batch, in, 28, 28); the Conv2d gets as many parameters.
+CONV_CONFIGS = [(1, 16, 256), (8, 16, 64)]
+
+
+# -- timing -----------------------------------------------------------------------------
+
+
+class Clock:
+    """Wall-clock seconds of a call; on CUDA synchronised before and after."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        begin = time.perf_counter()
+        fn()
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - begin
+
+
+def interleaved(
+    candidates: dict[str, Callable[[], object]],
+    clock: Clock,
+    reps: int,
+    budget: float,
+    warmup: int = 3,
+) -> dict[str, dict]:
+    """Median seconds of every candidate, timed in turn.
+
+    Each candidate runs ``warmup`` times first (the first call, which may compile,
+    is reported as ``first_s``), then all are timed round-robin until each has
+    ``reps`` timings or has used ``budget`` seconds (slow candidates such as pykan
+    get fewer repetitions, never fewer than 3).
+    """
+    first = {}
+    for name, fn in candidates.items():
+        first[name] = clock(fn)
+        for _ in range(warmup - 1):
+            fn()
+    estimate = {name: max(clock(fn), 1e-6) for name, fn in candidates.items()}
+    target = {n: int(min(reps, max(3, budget / estimate[n]))) for n in candidates}
+    times: dict[str, list[float]] = {n: [] for n in candidates}
+    for i in range(max(target.values())):
+        for name, fn in candidates.items():
+            if i < target[name]:
+                times[name].append(clock(fn))
+    return {
+        n: {"median_s": statistics.median(t), "reps": len(t), "first_s": first[n]}
+        for n, t in times.items()
+    }
+
+
+def compile_mode(mode: str, fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run with sklearn-kan's compile switch set to ``mode`` (then restored)."""
+
+    def run():
+        before = _fused._State.mode
+        _fused._State.mode = mode
+        try:
+            return fn()
+        finally:
+            _fused._State.mode = before
+
+    return run
+
+
+# -- models -----------------------------------------------------------------------------
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def kan_params(widths: list[int]) -> int:
+    return sum(a * b * (GRID + ORDER + 1) + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def matched_mlp(widths: list[int]) -> nn.Module:
+    """One-hidden-layer MLP with ``round((P - c) / (a + 1 + c))`` hidden units, the width
+    that makes its ``a*h + h + h*c + c`` parameters closest to the KAN's ``P``."""
+    a, c = widths[0], widths[-1]
+    hidden = max(1, round((kan_params(widths) - c) / (a + 1 + c)))
+    return nn.Sequential(nn.Linear(a, hidden), nn.ReLU(), nn.Linear(hidden, c))
+
+
+def pykan_model(widths: list[int], device: torch.device):
+    """pykan's KAN in its documented fast mode (``speed()``: no symbolic branch, no
+    saved activations), or the reason it cannot be used."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from kan import KAN as PyKAN
+
+            model = PyKAN(
+                width=list(widths), grid=GRID, k=ORDER, seed=0, auto_save=False, device=device
+            )
+            model.speed()
+        return model, None
+    except Exception as exc:  # not installed, or fails: say why, skip the column
+        return None, f"{type(exc).__name__}: {exc}"[:200]
+
+
+def train_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def forward_pass(net: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    def fwd():
+        with torch.no_grad():
+            return net(x)
+
+    return fwd
+
+
+# -- sections ---------------------------------------------------------------------------
+
+
+def bench_layers(args, device, clock) -> dict:
+    results = {}
+    for widths, batch in LAYER_CONFIGS:
+        if args.quick and batch == 256 and widths[0] == 49:
+            continue
+        torch.manual_seed(0)
+        x = (torch.rand(batch, widths[0], device=device) * 2 - 1).contiguous()
+        y = torch.randint(0, widths[-1], (batch,), device=device)
+        nets = {
+            "mlp": matched_mlp(widths).to(device),
+            "kan": KAN(widths, grid_size=GRID, spline_order=ORDER).to(device),
+            "effkan": EffKAN(widths, GRID, ORDER).to(device),
+        }
+        nets["kan_eager"] = copy.deepcopy(nets["kan"])
+        pykan, why = (
+            (None, "skipped (--no-pykan)") if args.no_pykan else pykan_model(widths, device)
+        )
+        if pykan is not None:
+            nets["pykan"] = pykan
+        key = f"{widths} b{batch}"
+        entry = {"params": {n: n_params(m) for n, m in nets.items()}, "pykan": why}
+        for mode, make in (("train", train_step), ("forward", None)):
+            cands = {}
+            for name, net in nets.items():
+                fn = make(net, x, y) if make else forward_pass(net, x)
+                if name == "kan_eager":
+                    fn = compile_mode("never", fn)
+                cands[name] = fn
+            res = interleaved(cands, clock, args.reps, args.budget)
+            base = res["mlp"]["median_s"]
+            for r in res.values():
+                r["ratio"] = r["median_s"] / base
+            entry[mode] = res
+        results[key] = entry
+        print_row(key, entry)
+    return results
+
+
+def print_row(key: str, entry: dict) -> None:
+    for mode in ("train", "forward"):
+        res = entry[mode]
+        cells = [f"{key:18s} {mode:7s} mlp {res['mlp']['median_s'] * 1e3:8.2f} ms"]
+        for name in ("kan", "kan_eager", "effkan", "pykan"):
+            cells.append(f"{name} {res[name]['ratio']:6.2f}x" if name in res else f"{name}    n/a")
+        print("  ".join(cells), flush=True)
+
+
+def bench_expansion(args, device, clock) -> dict:
+    torch.manual_seed(0)
+    x = torch.rand(1024, 784, device=device) * 2 - 1
+    layer = KAN([784, 1], grid_size=GRID, spline_order=ORDER).layers[0].to(device)
+    grid = layer.grid
+    cands = {
+        "effkan": lambda: effkan_expand(x, grid, ORDER),
+        "eager": compile_mode("never", lambda: _fused.expand_features(x, grid, ORDER)),
+        "compiled": compile_mode("always", lambda: _fused.expand_features(x, grid, ORDER)),
+    }
+    res = interleaved(cands, clock, args.reps, args.budget)
+    base = res["effkan"]["median_s"]
+    for r in res.values():
+        r["speedup_vs_effkan"] = base / r["median_s"]
+    print(
+        "expansion (1024 x 784 -> 9 features): "
+        + "  ".join(
+            f"{n} {r['median_s'] * 1e3:.2f} ms ({r['speedup_vs_effkan']:.1f}x faster than effkan)"
+            for n, r in res.items()
+        ),
+        flush=True,
+    )
+    return {"1024x784": res}
+
+
+def bench_conv(args, device, clock) -> dict:
+    try:
+        from sklearn_kan.nn.layers import KANConv2d
+    except ImportError as exc:
+        msg = f"skipped: sklearn_kan.nn.layers.KANConv2d is not available ({exc})"
+        print("conv:", msg)
+        return {"skipped": msg}
+    results = {}
+    for c_in, c_out, batch in CONV_CONFIGS[:1] if args.quick else CONV_CONFIGS:
+        torch.manual_seed(0)
+        kan = KANConv2d(c_in, c_out, 3, padding=1, grid_size=GRID, spline_order=ORDER).to(device)
+        p = n_params(kan)
+        width = max(1, round(p / (c_in * 9 + 1)))
+        conv = nn.Conv2d(c_in, width, 3, padding=1).to(device)
+        x = torch.rand(batch, c_in, 28, 28, device=device) * 2 - 1
+        nets = {"conv2d": conv, "kanconv": kan}
+        key = f"KANConv2d({c_in},{c_out},3) b{batch} vs Conv2d({c_in},{width},3)"
+        entry = {"params": {n: n_params(m) for n, m in nets.items()}}
+        for mode in ("train", "forward"):
+            cands = {}
+            for name, net in nets.items():
+                if mode == "train":
+                    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+                    def step(net=net, opt=opt, x=x):
+                        opt.zero_grad(set_to_none=True)
+                        net(x).square().mean().backward()
+                        opt.step()
+
+                    cands[name] = step
+                else:
+                    cands[name] = forward_pass(net, x)
+            res = interleaved(cands, clock, args.reps, args.budget)
+            for r in res.values():
+                r["ratio"] = r["median_s"] / res["conv2d"]["median_s"]
+            entry[mode] = res
+            print(
+                f"{key} {mode:7s} conv2d {res['conv2d']['median_s'] * 1e3:8.2f} ms  "
+                f"kanconv {res['kanconv']['ratio']:.2f}x",
+                flush=True,
+            )
+        results[key] = entry
+    return results
+
+
+def load_mnist(directory: Path, n_rows: int | None = None):
+    """MNIST training images (flattened, scaled to [0, 1]) and labels from the IDX .gz files."""
+
+    def read(name: str, offset: int) -> np.ndarray:
+        with gzip.open(directory / name, "rb") as fh:
+            return np.frombuffer(fh.read(), dtype=np.uint8, offset=offset)
+
+    images = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 784)
+    labels = read("train-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    if n_rows is not None:
+        images, labels = images[:n_rows], labels[:n_rows]
+    return images.astype(np.float32) / 255.0, labels
+
+
+def bench_fit(args, device, clock) -> dict:
+    directory = Path(args.mnist)
+    if not (directory / "train-images-idx3-ubyte.gz").exists():
+        msg = f"skipped: no MNIST IDX files in {directory} (pass --mnist DIR)"
+        print("fit:", msg)
+        return {"skipped": msg}
+    from skorch import NeuralNetClassifier
+
+    from sklearn_kan import KANClassifier
+
+    X, y = load_mnist(directory, 10_000 if args.quick else None)
+    dev = device.type
+    common = {"batch_size": 128, "max_epochs": 1, "lr": 1e-2}
+    widths = [784, 64, 10]
+
+    def kan():
+        return KANClassifier(hidden_layer_sizes=(64,), random_state=0, device=dev, **common).fit(
+            X, y
+        )
+
+    def mlp():
+        torch.manual_seed(0)
+        return NeuralNetClassifier(
+            matched_mlp(widths),
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            iterator_train__shuffle=True,
+            train_split=None,
+            device=dev,
+            verbose=0,
+            **common,
+        ).fit(X, y)
+
+    reps = 2 if args.quick else 3
+    res = interleaved({"mlp": mlp, "kan": kan}, clock, reps, budget=1e9, warmup=1)
+    ratio = res["kan"]["median_s"] / res["mlp"]["median_s"]
+    res["kan"]["ratio"] = ratio
+    res["mlp"]["ratio"] = 1.0
+    print(
+        f"fit one epoch on {len(X)} MNIST rows: skorch MLP {res['mlp']['median_s']:.2f} s, "
+        f"KANClassifier {res['kan']['median_s']:.2f} s ({ratio:.2f}x)",
+        flush=True,
+    )
+    return {f"{len(X)} rows": res}
+
+
+# -- memory -----------------------------------------------------------------------------
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def memory_child(name: str, device: torch.device, threads: int) -> dict:
+    """Peak memory of a training step of ``name`` in this (fresh) process.
+
+    Method, CPU (Linux): build the inputs, the model and the optimizer, run three
+    warm-up steps (kernels compiled, optimizer state allocated, allocator warm),
+    return freed heap to the OS (``malloc_trim``), reset the peak resident set
+    (``echo 5 > /proc/self/clear_refs`` resets ``VmHWM``), run three steps and read
+    the new peak: ``step_peak = VmHWM - VmRSS before the steps``, the memory a step
+    needs on top of what is resident anyway. ``total`` adds the model, its
+    gradients and the optimizer state (the ``VmRSS`` growth from after building
+    the inputs to before the steps, compiler excluded is impossible here, so it is
+    reported but not ratio'd). Without ``/proc`` it falls back to the
+    ``ru_maxrss`` growth over the inputs alone. CUDA: ``max_memory_allocated``
+    during the three steps, less the memory allocated before them.
+    """
+    torch.set_num_threads(threads)
+    widths, batch = [784, 64, 10], 1024
+    torch.manual_seed(0)
+    x = torch.rand(batch, widths[0], device=device) * 2 - 1
+    y = torch.randint(0, widths[-1], (batch,), device=device)
+    if name.startswith("kan"):
+        net = KAN(widths, grid_size=GRID, spline_order=ORDER)
+        _fused.set_compile("never" if name == "kan_eager" else "auto")
+    elif name == "effkan":
+        net = EffKAN(widths, GRID, ORDER)
+    else:
+        net = matched_mlp(widths)
+    net = net.to(device)
+    step = train_step(net, x, y)
+    out = {"model": name, "params": n_params(net)}
+    if device.type == "cuda":
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        out["step_peak_bytes"] = torch.cuda.max_memory_allocated() - before
+        out["method"] = "cuda max_memory_allocated - memory_allocated before the steps"
+        return out
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        for _ in range(3):
+            step()
+        gc.collect()
+        libc.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        rss = _rss_kib("VmRSS")
+        for _ in range(3):
+            step()
+        out["step_peak_bytes"] = (_rss_kib("VmHWM") - rss) * 1024
+        out["method"] = "VmHWM after clear_refs - VmRSS before three steps (Linux)"
+    except OSError:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for _ in range(6):
+            step()
+        out["step_peak_bytes"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
+        out["method"] = "ru_maxrss growth over the inputs (no /proc)"
+    return out
+
+
+def bench_memory(args, device) -> dict:
+    results = {}
+    names = ["mlp", "kan", "kan_eager", "effkan"]
+    for name in names:
+        cmd = [sys.executable, __file__, "--memory-child", name, "--device", str(device)]
+        cmd += ["--threads", str(args.threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        try:
+            results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            results[name] = {"error": proc.stderr[-1000:]}
+    base = results.get("mlp", {}).get("step_peak_bytes")
+    for r in results.values():
+        if base and "step_peak_bytes" in r:
+            r["ratio"] = r["step_peak_bytes"] / base
+    print(
+        "memory, training step [784, 64, 10] b1024: "
+        + "  ".join(
+            f"{n} {r['step_peak_bytes'] / 2**20:.1f} MiB ({r.get('ratio', float('nan')):.2f}x)"
+            if "step_peak_bytes" in r
+            else f"{n} failed"
+            for n, r in results.items()
+        ),
+        flush=True,
+    )
+    return results
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def machine(device: torch.device, threads: int) -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "device": str(device),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as fh:
+            info["cpu"] = next(ln.split(":", 1)[1].strip() for ln in fh if "model name" in ln)
+        info["loadavg_start"] = os.getloadavg()
+    except (OSError, StopIteration):
+        pass
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def summary(results: dict) -> list[tuple[str, float | None, float]]:
+    """The issue's targets: (what, measured ratio, target)."""
+    rows = []
+    layers = results.get("layers", {})
+
+    def ratio(key, mode):
+        try:
+            return layers[key][mode]["kan"]["ratio"]
+        except KeyError:
+            return None
+
+    rows.append(("train [784,64,10] b1024", ratio("[784, 64, 10] b1024", "train"), 1.5))
+    rows.append(("train [784,64,10] b256", ratio("[784, 64, 10] b256", "train"), 1.4))
+    rows.append(("train [49,10,10] b1024", ratio("[49, 10, 10] b1024", "train"), 2.0))
+    rows.append(("forward [784,64,10] b1024", ratio("[784, 64, 10] b1024", "forward"), 2.0))
+    fit = next(iter(results.get("fit", {}).values()), {})
+    rows.append(("KANClassifier.fit epoch", fit.get("kan", {}).get("ratio"), 1.6))
+    mem = results.get("memory", {}).get("kan", {})
+    rows.append(("peak memory train b1024", mem.get("ratio"), 3.0))
+    exp = results.get("expansion", {}).get("1024x784", {})
+    if "eager" in exp:
+        rows.append(
+            ("eager expansion speedup vs effkan (>=)", exp["eager"]["speedup_vs_effkan"], 3.0)
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--reps", type=int, default=None, help="timings per candidate")
+    parser.add_argument("--budget", type=float, default=None, help="seconds per candidate")
+    parser.add_argument("--no-pykan", action="store_true", help="skip the pykan column")
+    parser.add_argument(
+        "--mnist",
+        default=os.environ.get("SKLEARN_KAN_MNIST", str(HERE.parent.parent / "shared/data/mnist")),
+        help="folder with the MNIST IDX .gz files (default ../shared/data/mnist)",
+    )
+    parser.add_argument("--out", default=str(HERE / "results"), help="folder for the JSON")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda was requested but CUDA is not available")
+    torch.set_num_threads(args.threads)
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, device, args.threads)))
+        return 0
+    args.reps = args.reps or (5 if args.quick else 40)
+    args.budget = args.budget or (0.5 if args.quick else 3.0)
+    clock = Clock(device)
+    results: dict = {"machine": machine(device, args.threads), "args": vars(args)}
+    print(
+        f"sklearn-kan benchmarks on {results['machine'].get('cpu', '?')}, device {device}, "
+        f"{args.threads} threads, torch {torch.__version__}",
+        flush=True,
+    )
+    if "expansion" in args.sections:
+        results["expansion"] = bench_expansion(args, device, clock)
+    if "layers" in args.sections:
+        results["layers"] = bench_layers(args, device, clock)
+    if "conv" in args.sections:
+        results["conv"] = bench_conv(args, device, clock)
+    if "fit" in args.sections:
+        results["fit"] = bench_fit(args, device, clock)
+    if "memory" in args.sections:
+        results["memory"] = bench_memory(args, device)
+    results["compile"] = _fused.compile_info()
+    results["compile"]["compile_seconds"] = {
+        " ".join(map(str, k)): v for k, v in results["compile"]["compile_seconds"].items()
+    }
+    results["summary"] = [
+        {"what": w, "ratio": r, "target": t, "met": None if r is None else r <= t}
+        for w, r, t in summary(results)
+    ]
+    print("\nsummary (ratio to the equal-parameter MLP, same run):")
+    for row in results["summary"]:
+        r = row["ratio"]
+        status = "n/a" if r is None else ("ok" if row["met"] else "MISSED")
+        if "speedup" in row["what"]:
+            status = "n/a" if r is None else ("ok" if r >= row["target"] else "MISSED")
+        print(
+            f"  {row['what']:42s} {'n/a' if r is None else f'{r:.2f}x':>8s}  "
+            f"target {row['target']}x  {status}"
+        )
+    print("compile:", json.dumps(results["compile"]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = out / f"bench-{device.type}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""Fused B-spline edge features: the fast path behind :func:`~sklearn_kan.nn.basis.expand`.
+
+A KAN layer spends its time writing the features ``[silu(x), B_1(x), .., B_n(x)]``
+of every input and multiplying them by its weights. This module writes those
+features in one pass into one buffer and computes their input gradient from ``x``
+alone, so that nothing but ``x`` is kept for the backward pass:
+
+* **Uniform grids** (every grid the layers create; ``extend_grid`` keeps them
+  uniform) use the closed form of the cardinal B-spline: with ``u = (x - t_0) / h``,
+  ``B_j(x) = N_k(u - j)``. For the cubic case the symmetric form
+  ``N_3(s) = ((2 - r)_+^3 - 4 (1 - r)_+^3) / 6``, ``r = |s - 2|``, needs no
+  interval search at all; other orders use the local Cox-de Boor recursion on
+  the interval that holds ``u``, where uniform knots make every ratio a
+  constant.
+* **Other grids** (after ``update_grid`` placed knots on the data) use the exact
+  local Cox-de Boor recursion of :func:`~sklearn_kan.nn.basis.bspline`.
+
+The features are laid out *feature-major*, ``(rows, n + 1, in)``: every feature
+of all inputs is a contiguous row, so each one is written with full-width
+vector stores. :class:`~sklearn_kan.nn.KANLinear` multiplies them by its weight
+permuted to match (a copy of the weight is far smaller than the features).
+
+The uniform kernels run through ``torch.compile`` where that works (one fused
+loop, no temporaries) and otherwise eagerly (a handful of whole-tensor ops and
+one ``scatter_add``). Compilation is lazy, once per process and kernel (the
+shapes are dynamic, so a new batch size or width does not recompile), and only
+for tensors large enough to repay it. Control it with the environment variable
+``SKLEARN_KAN_COMPILE`` (``auto``, the default; ``1`` always; ``0`` never) or
+:func:`set_compile`. A failure to compile is reported once as a warning and the
+eager kernels are used from then on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+import weakref
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["compile_info", "expand_features", "grid_spacing", "set_compile"]
+
+# Below this many inputs (rows * in), a fused loop saves less than one compile costs
+# for a short fit, so small problems (and the test suite) never wait for a compiler.
+AUTO_COMPILE_MIN_NUMEL = 1 << 16
+
+_MODES = {"auto": "auto", "1": "always", "true": "always", "always": "always", "on": "always"}
+_MODES.update({"0": "never", "false": "never", "never": "never", "off": "never"})
+
+
+class _State:
+    """Process-wide compile state (one per process, like the compiled kernels)."""
+
+    mode: str = _MODES.get(os.environ.get("SKLEARN_KAN_COMPILE", "auto").strip().lower(), "auto")
+    failed: str | None = None  # why compiling failed, once it has
+    kernels: dict = {}
+    compile_seconds: dict = {}
+
+
+def set_compile(mode: bool | str = "auto") -> None:
+    """Choose when the fused B-spline kernels are compiled with ``torch.compile``.
+
+    Parameters
+    ----------
+    mode : bool or {"auto", "always", "never"}, default="auto"
+        ``"auto"`` compiles for inputs of at least :data:`AUTO_COMPILE_MIN_NUMEL`
+        elements (a compile takes seconds; it pays off on large batches),
+        ``True`` / ``"always"`` for every input, ``False`` / ``"never"`` never
+        (the eager kernels, exact to the same tolerance, are used). Overrides the
+        ``SKLEARN_KAN_COMPILE`` environment variable. Setting a mode clears a
+        remembered compile failure, so that ``"always"`` tries again.
+    """
+    key = str(mode).strip().lower() if not isinstance(mode, bool) else str(int(mode))
+    if key not in _MODES:
+        raise ValueError(f"mode must be True, False, 'auto', 'always' or 'never', got {mode!r}.")
+    _State.mode = _MODES[key]
+    _State.failed = None
+
+
+def compile_info() -> dict:
+    """What the compile switch is set to, whether compiling failed, and what it cost.
+
+    Returns
+    -------
+    dict
+        ``mode``, ``failed`` (the error, or ``None``), ``compile_seconds`` (the
+        first call of each compiled kernel, which includes compiling it).
+    """
+    return {
+        "mode": _State.mode,
+        "failed": _State.failed,
+        "compile_seconds": dict(_State.compile_seconds),
+    }
+
+
+# -- grids ---------------------------------------------------------------------------
+
+
+class _Spacing(NamedTuple):
+    start: Tensor  # (in,) first knot t_0 of every input
+    inv_step: Tensor  # (in,) 1 / h
+
+
+# id(grid) -> (weak reference, version, spacing or None). Grids are small, but checking
+# them on every call would cost a reduction (and on CUDA a synchronisation) per layer
+# and step. Keyed by id, not by the tensor: tensors compare elementwise.
+_SPACING_CACHE: dict[int, tuple[weakref.ref, int, _Spacing | None]] = {}
+
+
+def grid_spacing(grid: Tensor) -> _Spacing | None:
+    """``(t_0, 1 / h)`` per input if every knot vector of ``grid`` is uniform, else None.
+
+    A knot vector counts as uniform when every knot lies within a few units in
+    the last place of ``t_0 + m h`` (so the closed form is exact to rounding).
+    A float32 grid converted to float64 is not uniform at float64 precision and
+    takes the general kernels, which evaluate the knots it holds exactly.
+
+    Parameters
+    ----------
+    grid : Tensor of shape (in, n_knots)
+
+    Returns
+    -------
+    tuple of Tensor of shape (in,), or None
+    """
+    try:
+        version = grid._version
+    except RuntimeError:  # inference tensors have no version counter: do not cache
+        return _spacing(grid)
+    key = id(grid)
+    hit = _SPACING_CACHE.get(key)
+    if hit is not None and hit[0]() is grid and hit[1] == version:
+        return hit[2]
+    spacing = _spacing(grid)
+    ref = weakref.ref(grid, lambda _, key=key: _SPACING_CACHE.pop(key, None))
+    _SPACING_CACHE[key] = (ref, version, spacing)
+    return spacing
+
+
+def _spacing(grid: Tensor) -> _Spacing | None:
+    if grid.dim() != 2 or grid.shape[1] < 2 or not grid.is_floating_point():
+        return None
+    with torch.no_grad():
+        g = grid.detach()
+        m = g.shape[1] - 1
+        start, stop = g[:, 0], g[:, -1]
+        step = (stop - start) / m
+        ideal = start.unsqueeze(1) + step.unsqueeze(1) * torch.arange(
+            m + 1, device=g.device, dtype=g.dtype
+        )
+        scale = g.abs().amax(1).clamp_min(step.abs())
+        tol = 8 * torch.finfo(g.dtype).eps * scale
+        ok = bool(((g - ideal).abs().amax(1) <= tol).all()) and bool((step > 0).all())
+    if not ok:
+        return None
+    return _Spacing(start.contiguous(), (1.0 / step).contiguous())
+
+
+# -- kernels (pure torch: compiled by inductor or run eagerly) ------------------------
+
+
+def _local_uniform(t: Tensor, order: int) -> list[Tensor]:
+    """The ``order + 1`` non-zero B-splines on a uniform knot interval, ``t`` in [0, 1).
+
+    Value ``r`` belongs to the function that starts ``order - r`` intervals to the
+    left. Cox-de Boor with unit knot spacing: every ratio is ``(t + d - r) / d`` or
+    ``(r + 1 - t) / d``.
+    """
+    if order == 3:  # the closed form: fewer operations than the recursion
+        omt = 1 - t
+        t2 = t * t
+        t3 = t2 * t
+        return [
+            omt * omt * omt * (1 / 6),
+            0.5 * t3 - t2 + 2 / 3,
+            (-3 * t3 + 3 * t2 + 3 * t + 1) * (1 / 6),
+            t3 * (1 / 6),
+        ]
+    vals = [torch.ones_like(t)]
+    for d in range(1, order + 1):
+        new = []
+        for r in range(d + 1):
+            acc = None
+            if r >= 1:
+                acc = (t + (d - r)) * vals[r - 1]
+            if r < d:
+                term = ((r + 1) - t) * vals[r]
+                acc = term if acc is None else acc + term
+            new.append(acc * (1.0 / d))
+        vals = new
+    return vals
+
+
+def _local_uniform_derivative(t: Tensor, order: int) -> list[Tensor]:
+    """``d/du`` of the values of :func:`_local_uniform` (unit knot spacing)."""
+    if order == 0:
+        return [torch.zeros_like(t)]
+    w = _local_uniform(t, order - 1)
+    zero = torch.zeros_like(t)
+    return [
+        (w[r - 1] if r >= 1 else zero) - (w[r] if r < order else zero) for r in range(order + 1)
+    ]
+
+
+def _select_local(fl: Tensor, vals: list[Tensor], j: int, order: int) -> Tensor:
+    # Function j gets local value r when its interval is j + order - r.
+    acc = torch.zeros_like(fl)
+    for r in range(order + 1):
+        acc = torch.where(fl == (j + order - r), vals[r], acc)
+    return acc
+
+
+def _uniform_forward_kernel(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int):
+    """Features ``(rows, n + 1, in)`` as one expression, for ``torch.compile`` to fuse."""
+    u = (x - start) * inv_step
+    cols = [F.silu(x)]
+    if order == 3:
+        for j in range(n):
+            r = (u - (j + 2)).abs()
+            q = (2 - r).clamp_min(0)
+            p = (1 - r).clamp_min(0)
+            cols.append((q * q * q - 4 * (p * p * p)) * (1 / 6))
+    else:
+        fl = torch.floor(u)
+        vals = _local_uniform(u - fl, order)
+        cols.extend(_select_local(fl, vals, j, order) for j in range(n))
+    return torch.stack(cols, 1)
+
+
+def _uniform_backward_kernel(
+    x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int
+):
+    """Input gradient from the feature gradient ``grad`` (rows, n + 1, in), recomputed from x."""
+    sig = torch.sigmoid(x)
+    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    u = (x - start) * inv_step
+    spline = torch.zeros_like(x)
+    if order == 3:
+        for j in range(n):
+            s = u - (j + 2)
+            r = s.abs()
+            q = (2 - r).clamp_min(0)
+            p = (1 - r).clamp_min(0)
+            spline = spline + grad[:, 1 + j] * ((2 * (p * p) - 0.5 * (q * q)) * torch.sign(s))
+    elif order > 0:
+        fl = torch.floor(u)
+        vals = _local_uniform_derivative(u - fl, order)
+        for j in range(n):
+            spline = spline + grad[:, 1 + j] * _select_local(fl, vals, j, order)
+    return acc + spline * inv_step
+
+
+def _local_positions(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int):
+    """Interval fraction, and where the local values go (positions and validity)."""
+    u = (x - start) * inv_step
+    fl = torch.floor(u)
+    t = u - fl
+    # Clamped before the integer cast so that huge or infinite inputs stay defined;
+    # -1 and n + order are both outside every function's support.
+    idx = fl.clamp_(-1, n + order).to(torch.long)
+    pos = idx.unsqueeze(1) + torch.arange(-order, 1, device=x.device).unsqueeze(1)
+    valid = (pos >= 0) & (pos < n)
+    return t, pos.clamp_(0, n - 1), valid
+
+
+def _uniform_forward_eager(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int):
+    """Same features as :func:`_uniform_forward_kernel` in whole-tensor ops plus one scatter."""
+    out = x.new_empty(x.shape[0], n + 1, x.shape[1])
+    torch.mul(x, torch.sigmoid(x), out=out[:, 0])
+    basis = out[:, 1:]
+    basis.zero_()
+    t, pos, valid = _local_positions(x, start, inv_step, n, order)
+    local = torch.stack(_local_uniform(t, order), 1).masked_fill_(~valid, 0)
+    basis.scatter_add_(1, pos, local)
+    return out
+
+
+def _uniform_backward_eager(
+    x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int
+):
+    sig = torch.sigmoid(x)
+    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    if order == 0:
+        return acc
+    t, pos, valid = _local_positions(x, start, inv_step, n, order)
+    deriv = torch.stack(_local_uniform_derivative(t, order), 1)
+    local_grad = torch.gather(grad[:, 1:], 1, pos).masked_fill_(~valid, 0)
+    return acc + (local_grad * deriv).sum(1) * inv_step
+
+
+def _general_forward_kernel(x: Tensor, knots: Tensor, recips: Tensor, n: int, order: int):
+    """Features ``(rows, n + 1, in)`` on any knots, Cox-de Boor written out for ``torch.compile``.
+
+    ``knots`` is ``(n_knots, in)``; ``recips[d, m]`` is ``1 / (t_{m+d} - t_m)`` (0 for
+    repeated knots, the usual 0/0 = 0 convention). Every level of the recursion is a
+    list of ``(rows, in)`` expressions, so the compiled loop computes each once per
+    input and keeps it in registers.
+    """
+    b = [((x >= knots[m]) & (x < knots[m + 1])).to(x.dtype) for m in range(n + order)]
+    for d in range(1, order + 1):
+        b = [
+            (x - knots[m]) * recips[d, m] * b[m]
+            + (knots[m + d + 1] - x) * recips[d, m + 1] * b[m + 1]
+            for m in range(len(b) - 1)
+        ]
+    return torch.stack([F.silu(x), *b], 1)
+
+
+def _general_backward_kernel(
+    x: Tensor, grad: Tensor, knots: Tensor, recips: Tensor, n: int, order: int
+):
+    """Input gradient on any knots: ``B'_{j,k} = k (B_{j,k-1} / (t_{j+k} - t_j) - ...)``."""
+    sig = torch.sigmoid(x)
+    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    if order == 0:
+        return acc
+    b = [((x >= knots[m]) & (x < knots[m + 1])).to(x.dtype) for m in range(n + order)]
+    for d in range(1, order):
+        b = [
+            (x - knots[m]) * recips[d, m] * b[m]
+            + (knots[m + d + 1] - x) * recips[d, m + 1] * b[m + 1]
+            for m in range(len(b) - 1)
+        ]
+    spline = torch.zeros_like(x)
+    for j in range(n):
+        deriv = recips[order, j] * b[j] - recips[order, j + 1] * b[j + 1]
+        spline = spline + grad[:, 1 + j] * deriv
+    return acc + spline * order
+
+
+def _general_tables(grid: Tensor, order: int) -> tuple[Tensor, Tensor]:
+    """Knots ``(n_knots, in)`` and safe reciprocal knot spans ``(order + 1, n_knots, in)``."""
+    knots = grid.detach().t().contiguous()
+    recips = knots.new_zeros(order + 1, *knots.shape)
+    for d in range(1, order + 1):
+        span = knots[d:] - knots[:-d]
+        recips[d, : span.shape[0]] = torch.where(
+            span > 0, 1 / torch.where(span > 0, span, torch.ones_like(span)), 0.0
+        )
+    return knots, recips
+
+
+# -- compile ------------------------------------------------------------------------
+
+
+def _compiled(name: str, fn):
+    kernel = _State.kernels.get(name)
+    if kernel is None:
+        # dynamic=True: one graph for every batch size and width; only the grid size
+        # and order (Python ints that shape the loop) are specialised.
+        kernel = torch.compile(fn, dynamic=True)
+        _State.kernels[name] = kernel
+    return kernel
+
+
+def _use_compiled(x: Tensor, name: str) -> bool:
+    if _State.failed is not None or _State.mode == "never":
+        return False
+    if x.device.type not in ("cpu", "cuda") or torch.compiler.is_compiling():
+        return False  # inside a user's torch.compile the eager kernels are traced and fused
+    if _State.mode == "auto" and x.numel() < AUTO_COMPILE_MIN_NUMEL:
+        # Small inputs reuse a kernel that a large one already paid for (the shapes are
+        # dynamic), except sizes 0 and 1, which torch.compile specialises (a recompile).
+        return (name, x.device.type, x.dtype) in _State.compile_seconds and min(x.shape) > 1
+    return True
+
+
+def _run(name: str, compiled_fn, eager_fn, *args) -> Tensor:
+    """Run the compiled kernel if allowed and working, else the eager one."""
+    x = args[0]
+    if _use_compiled(x, name):
+        key = (name, x.device.type, x.dtype)
+        first = key not in _State.compile_seconds
+        begin = time.perf_counter()
+        try:
+            out = _compiled(name, compiled_fn)(*args)
+        except Exception as exc:  # any compiler or toolchain failure: fall back for good
+            _State.failed = f"{type(exc).__name__}: {exc}".strip()[:500]
+            warnings.warn(
+                "sklearn_kan: torch.compile of the B-spline kernels failed; using the eager "
+                f"kernels from now on (set SKLEARN_KAN_COMPILE=0 to skip trying). Error: "
+                f"{_State.failed}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        else:
+            if first:
+                _State.compile_seconds[key] = time.perf_counter() - begin
+            return out
+    return eager_fn(*args)
+
+
+# -- autograd ------------------------------------------------------------------------
+
+
+_KERNELS = {
+    "uniform": (_uniform_forward_kernel, _uniform_forward_eager),
+    "uniform_backward": (_uniform_backward_kernel, _uniform_backward_eager),
+    "general": (_general_forward_kernel, _general_forward_kernel),
+    "general_backward": (_general_backward_kernel, _general_backward_kernel),
+}
+
+
+class _SplineFeatures(torch.autograd.Function):
+    """``x (rows, in) -> [silu(x), B_1..B_n] (rows, n + 1, in)`` with a fused backward.
+
+    ``kind`` picks the kernels: ``"uniform"`` (``a, b`` = first knot and inverse
+    spacing per input) or ``"general"`` (``a, b`` = knot and reciprocal-span
+    tables). Saves only ``x`` and the small grid tables: the backward pass
+    recomputes the local derivatives from ``x``, which is cheaper than storing (or
+    reading back) an ``n``-times larger tensor. When ``x`` needs no gradient (the
+    first layer) nothing is saved and no backward kernel runs.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, a: Tensor, b: Tensor, n: int, order: int, kind: str) -> Tensor:
+        ctx.n, ctx.order, ctx.kind = n, order, kind
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x, a, b)
+        return _run(kind, *_KERNELS[kind], x, a, b, n, order)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, a, b = ctx.saved_tensors
+        name = ctx.kind + "_backward"
+        grad_x = _run(name, *_KERNELS[name], x, grad.contiguous(), a, b, ctx.n, ctx.order)
+        return grad_x, None, None, None, None, None
+
+
+def expand_features(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """``[silu(x), B_1(x), .., B_n(x)]`` of every input, feature-major.
+
+    Parameters
+    ----------
+    x : Tensor of shape (rows, in)
+    grid : Tensor of shape (in, n_knots)
+        B-spline knots per input (any non-decreasing knots; uniform ones are fast).
+    order : int
+        Spline degree.
+
+    Returns
+    -------
+    Tensor of shape (rows, n_knots - order, in)
+        Row ``0`` of the middle axis is ``silu(x)``, row ``1 + j`` is ``B_j(x)``;
+        differentiable with respect to ``x``.
+    """
+    n = grid.shape[1] - order - 1
+    spacing = grid_spacing(grid) if n >= 1 else None
+    x = x.contiguous()
+    if spacing is not None:
+        a, b = spacing
+        kind = "uniform"
+    elif n >= 1 and _use_compiled(x, "general"):
+        a, b = _general_tables(grid, order)
+        kind = "general"
+    else:
+        from .basis import bspline
+
+        # Exact local Cox-de Boor on any knots, differentiated by autograd.
+        values = bspline(x, grid, order)
+        return torch.cat([F.silu(x).unsqueeze(1), values.transpose(1, 2)], 1)
+    if a.dtype != x.dtype or a.device != x.device:
+        a, b = a.to(x), b.to(x)
+    return _SplineFeatures.apply(x, a, b, n, order, kind)
