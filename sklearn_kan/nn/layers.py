@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from ._fused import expand_features
+from ._fused import kan_linear
 from .basis import expand, get_basis
 
 __all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
@@ -146,15 +146,18 @@ class KANLinear(nn.Module):
             )
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
+        out = None
         if self.basis == "bspline" and self.base_activation is F.silu:
-            # Fused features, feature-major (rows, n + 1, in); the weight is permuted
-            # to match, which copies O(out * in * n) values instead of O(rows * in * n).
-            feats = expand_features(x, self.grid, self.spline_order)
-            weight = self.weight.transpose(1, 2).reshape(self.out_features, -1)
-        else:
+            # Fused features and product (see sklearn_kan.nn._fused); None when the
+            # grid is not uniform and compiling is off.
+            out = kan_linear(x, self.weight, self.bias, self.grid, self.spline_order)
+        if out is None:
             feats = self.expand(x)
-            weight = self.weight.reshape(self.out_features, -1)
-        out = F.linear(feats.reshape(feats.shape[0], -1), weight, self.bias)
+            out = F.linear(
+                feats.reshape(feats.shape[0], -1),
+                self.weight.reshape(self.out_features, -1),
+                self.bias,
+            )
         return out.reshape(*lead, self.out_features)
 
     def edge_activations(self, x: Tensor) -> Tensor:

@@ -1,0 +1,256 @@
+"""The fused B-spline kernels (sklearn_kan.nn._fused) against the reference Cox-de Boor."""
+
+import copy
+import pickle
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sklearn_kan.nn import KANLinear, _fused
+from sklearn_kan.nn.basis import BASES, bspline, expand
+
+G = 5
+
+
+@pytest.fixture(autouse=True)
+def _restore_compile_state():
+    mode, failed = _fused._State.mode, _fused._State.failed
+    kernels = dict(_fused._State.kernels)
+    yield
+    _fused._State.mode, _fused._State.failed = mode, failed
+    _fused._State.kernels.clear()
+    _fused._State.kernels.update(kernels)
+
+
+def _grid(order, dtype=torch.float64, lo=(-1.0, -2.0, 0.0), hi=(1.0, 3.0, 0.5)):
+    lo = torch.tensor(lo, dtype=dtype)
+    hi = torch.tensor(hi, dtype=dtype)
+    return BASES["bspline"].make_grid(lo, hi, G, order)
+
+
+def _adapted_grid(order):
+    torch.manual_seed(0)
+    x = torch.sort(torch.rand(400, 3, dtype=torch.float64) ** 3 * 2 - 1, dim=0).values
+    x[:200, 2] = 0.0  # many repeated values: knots spread to the minimum gap
+    return BASES["bspline"].adapt_grid(x, G, order, 0.02)
+
+
+def _inputs(grid, n=300, requires_grad=False):
+    # Inside, on the extension knots, and far outside the grid of every input.
+    torch.manual_seed(1)
+    lo, hi = grid[:, 0], grid[:, -1]
+    span = hi - lo
+    x = lo - 0.3 * span + torch.rand(n, grid.shape[0], dtype=grid.dtype) * 1.6 * span
+    x[:3] = grid[:, :3].t()  # exactly on knots
+    return x.requires_grad_(requires_grad)
+
+
+def _reference(x, grid, order):
+    return torch.cat([F.silu(x).unsqueeze(1), bspline(x, grid, order).transpose(1, 2)], 1)
+
+
+def _uniform_args(grid, order):
+    spacing = _fused.grid_spacing(grid)
+    assert spacing is not None
+    return spacing.start, spacing.inv_step, grid.shape[1] - order - 1, order
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 5])
+def test_uniform_kernels_match_cox_de_boor(order):
+    grid = _grid(order)
+    x = _inputs(grid)
+    ref = _reference(x, grid, order)
+    args = _uniform_args(grid, order)
+    eager = _fused._uniform_forward_eager(x, *args)
+    fused = _fused._uniform_forward_kernel(x, *args)  # the expression torch.compile fuses
+    if order == 0:  # piecewise constant: only the knots themselves may differ (rounding)
+        eager, fused, ref = eager[3:], fused[3:], ref[3:]
+    torch.testing.assert_close(eager, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(fused, ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 5])
+def test_uniform_gradients_match_autograd_of_cox_de_boor(order):
+    grid = _grid(order)
+    x = _inputs(grid, n=200, requires_grad=True)
+    weights = torch.randn(200, grid.shape[1] - order, 3, dtype=torch.float64)
+    (expected,) = torch.autograd.grad((_reference(x, grid, order) * weights).sum(), x)
+    args = _uniform_args(grid, order)
+    for backward in (_fused._uniform_backward_eager, _fused._uniform_backward_kernel):
+        got = backward(x.detach(), weights, *args)
+        # Splines of order <= 1 have no derivative on the knots (rows 0-2): one-sided.
+        rows = slice(3, None) if order <= 1 else slice(None)
+        torch.testing.assert_close(got[rows], expected[rows], atol=1e-10, rtol=0)
+
+
+def test_general_kernels_match_cox_de_boor_on_adapted_knots():
+    order = 3
+    grid = _adapted_grid(order)
+    x = _inputs(grid, requires_grad=True)
+    ref = _reference(x, grid, order)
+    knots, recips = _fused._general_tables(grid, order)
+    n = grid.shape[1] - order - 1
+    got = _fused._general_forward_kernel(x.detach(), knots, recips, n, order)
+    torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+    weights = torch.randn_like(ref)
+    (expected,) = torch.autograd.grad((ref * weights).sum(), x)
+    grad = _fused._general_backward_kernel(x.detach(), weights, knots, recips, n, order)
+    torch.testing.assert_close(grad, expected, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "general"])
+def test_gradcheck_of_the_autograd_functions(kind):
+    _fused.set_compile("never")
+    order = 3
+    grid = _grid(order) if kind == "uniform" else _adapted_grid(order)
+    n = grid.shape[1] - order - 1
+    if kind == "uniform":
+        a, b = _fused.grid_spacing(grid)
+    else:
+        a, b = _fused._general_tables(grid, order)
+    x = _inputs(grid, n=12, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda t: _fused._SplineFeatures.apply(t, a, b, n, order, kind), (x,)
+    )
+    weight = torch.randn(2, 3, n + 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda t, w, c: _fused._KANLinearFunction.apply(t, w, c, a, b, n, order, kind),
+        (x, weight, bias),
+    )
+
+
+def test_grid_spacing_detects_uniform_grids_and_follows_changes():
+    grid = _grid(3)
+    spacing = _fused.grid_spacing(grid)
+    torch.testing.assert_close(spacing.start, grid[:, 0])
+    torch.testing.assert_close(spacing.inv_step, 1 / (grid[:, 1] - grid[:, 0]))
+    assert _fused.grid_spacing(_adapted_grid(3)) is None
+    # float32 knots are not uniform at float64 precision: the exact general path
+    assert _fused.grid_spacing(_grid(3, torch.float32)) is not None
+    assert _fused.grid_spacing(_grid(3, torch.float32).double()) is None
+    grid[0, 4] += 0.01  # an in-place change is seen (version counter)
+    assert _fused.grid_spacing(grid) is None
+
+
+def test_public_expand_equals_the_reference_with_leading_dimensions():
+    grid = _grid(3)
+    x = _inputs(grid, n=24).reshape(2, 4, 3, 3)
+    got = expand(x, grid, "bspline", 3)
+    ref = torch.cat([F.silu(x).unsqueeze(-1), bspline(x, grid, 3)], -1)
+    assert got.shape == (2, 4, 3, 3, G + 3 + 1)
+    torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+
+
+def _float64_layer(**kwargs):
+    torch.manual_seed(0)
+    layer = KANLinear(3, 4, **kwargs).double()
+    lo, hi = torch.full((3,), -1.0, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    layer.grid = BASES["bspline"].make_grid(lo, hi, layer.grid_size, layer.spline_order)
+    with torch.no_grad():
+        layer.weight.normal_()
+    return layer
+
+
+def _reference_layer_output(layer, x):
+    feats = torch.cat([F.silu(x).unsqueeze(-1), bspline(x, layer.grid, layer.spline_order)], -1)
+    return F.linear(feats.flatten(1), layer.weight.flatten(1), layer.bias)
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_layer_values_and_gradients_equal_the_reference(adapted):
+    layer = _float64_layer()
+    x = (torch.rand(50, 3, dtype=torch.float64) * 3 - 1.5).requires_grad_(True)
+    if adapted:
+        layer.update_grid(x.detach() ** 3)
+        assert _fused.grid_spacing(layer.grid) is None
+    out = layer(x)
+    ref = _reference_layer_output(layer, x)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    g = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, layer.weight, layer.bias), g)
+    expected = torch.autograd.grad(ref, (x, layer.weight, layer.bias), g)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+def test_first_layer_keeps_only_the_features_for_backward():
+    layer = KANLinear(6, 2)
+    out = layer(torch.rand(8, 6))  # x needs no gradient: nothing of it is saved
+    node = out.grad_fn
+    while "KANLinearFunction" not in type(node).__name__:
+        node = node.next_functions[0][0]
+    assert len(node.saved_tensors) == 1
+    out.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.shape == layer.weight.shape
+
+
+def test_float64_copy_pickle_and_inference_mode():
+    layer = KANLinear(4, 3)
+    x = torch.rand(16, 4) * 2 - 1
+    expected = layer(x).detach()
+    clone = pickle.loads(pickle.dumps(layer))
+    torch.testing.assert_close(clone(x).detach(), expected, atol=0, rtol=0)
+    as64 = copy.deepcopy(layer).to(torch.float64)
+    with torch.inference_mode():
+        out64 = as64(x.double())
+    torch.testing.assert_close(out64, _reference_layer_output(as64, x.double()), atol=1e-12, rtol=0)
+    torch.testing.assert_close(out64.float(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_compile_failure_warns_once_and_falls_back(monkeypatch):
+    _fused.set_compile("always")
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no compiler here")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    _fused._State.kernels.clear()
+    layer = KANLinear(4, 3)
+    x = torch.rand(10, 4)
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        out = layer(x)
+    assert "no compiler here" in _fused.compile_info()["failed"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = layer(x)  # remembered: no second warning
+    _fused.set_compile("never")
+    torch.testing.assert_close(out, layer(x))
+    torch.testing.assert_close(again, out)
+
+
+def test_set_compile_modes():
+    _fused.set_compile(False)
+    assert _fused.compile_info()["mode"] == "never"
+    _fused.set_compile("1")
+    assert _fused.compile_info()["mode"] == "always"
+    with pytest.raises(ValueError, match="mode must be"):
+        _fused.set_compile("sometimes")
+
+
+def test_compiled_kernels_equal_the_eager_ones():
+    # One compile per kernel (a few seconds each, once per process and machine cache).
+    _fused.set_compile("always")
+    order = 3
+    grid = _grid(order)
+    x = _inputs(grid, n=64)
+    weights = torch.randn(64, grid.shape[1] - order, 3, dtype=torch.float64)
+    args = _uniform_args(grid, order)
+    out = _fused._run("uniform", _fused._uniform_forward_kernel, None, x, *args)
+    grad = _fused._run("uniform_backward", _fused._uniform_backward_kernel, None, x, weights, *args)
+    assert _fused.compile_info()["failed"] is None
+    torch.testing.assert_close(out, _fused._uniform_forward_eager(x, *args), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        grad, _fused._uniform_backward_eager(x, weights, *args), atol=1e-10, rtol=0
+    )
+    adapted = _adapted_grid(order)
+    knots, recips = _fused._general_tables(adapted, order)
+    xa = _inputs(adapted, n=64)
+    n = adapted.shape[1] - order - 1
+    got = _fused._run("general", _fused._general_forward_kernel, None, xa, knots, recips, n, order)
+    torch.testing.assert_close(got, _reference(xa, adapted, order), atol=1e-12, rtol=0)
