@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_kan import KANClassifier, KANRegressor
+from sklearn_kan.feature_extraction import ConvFeatures, VAEFeatures
 
 
 # Defaults except a smaller network: the checks fit a few hundred times on tiny
@@ -12,6 +13,10 @@ from sklearn_kan import KANClassifier, KANRegressor
     [
         KANClassifier(hidden_layer_sizes=(16,)),
         KANRegressor(hidden_layer_sizes=(16,)),
+        # Tiny networks and 2 epochs: no check measures what a transformer learned,
+        # only its API (shapes, determinism, errors), and they fit ~100 times.
+        ConvFeatures(n_components=4, channels=(4,), max_epochs=2),
+        VAEFeatures(n_components=2, hidden=(8,), max_epochs=2),
     ]
 )
 def test_sklearn_compatible(estimator, check):
