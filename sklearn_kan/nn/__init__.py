@@ -2,6 +2,17 @@
 
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
-from .models import KAN
+from .models import FRONTENDS, KAN, HybridKAN, make_frontend
 
-__all__ = ["BASES", "KAN", "Basis", "KANConv2d", "KANLinear", "KANLocal2d", "get_basis"]
+__all__ = [
+    "BASES",
+    "FRONTENDS",
+    "KAN",
+    "Basis",
+    "HybridKAN",
+    "KANConv2d",
+    "KANLinear",
+    "KANLocal2d",
+    "get_basis",
+    "make_frontend",
+]

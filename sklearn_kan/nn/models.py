@@ -1,15 +1,28 @@
-"""Torch models built from KAN layers: the plain :class:`KAN` stack."""
+"""Torch models built from KAN layers: the plain :class:`KAN` stack, image front ends
+(:data:`FRONTENDS`) and :class:`HybridKAN` (a front end followed by a KAN head)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import KANLinear
+from .layers import KANConv2d, KANLinear, KANLocal2d, _KANPixelLayer
 
-__all__ = ["KAN"]
+__all__ = [
+    "FRONTENDS",
+    "KAN",
+    "ConvFrontend",
+    "HybridKAN",
+    "KANConvFrontend",
+    "LinearFrontend",
+    "LocalFrontend",
+    "make_frontend",
+]
 
 
 class KAN(nn.Module):
@@ -82,3 +95,389 @@ class KAN(nn.Module):
             total = total + layer.regularization_loss(x, lamb_l1, lamb_entropy)
             x = layer(x)
         return total
+
+
+# -- image front ends ------------------------------------------------------------
+
+
+class LinearFrontend(nn.Module):
+    """Flatten the image, one linear map to ``features``, LayerNorm.
+
+    The cheapest front end: the KAN head then sees ``features`` learned linear
+    combinations of the pixels, normalised per sample (LayerNorm needs no
+    batch statistics, so any batch size works).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    features : int, default=64
+        Width of the output vector.
+    channels : sequence of int, default=(16, 32)
+        Unused; accepted so that every front end has the same signature.
+    **layer_kwargs
+        Unused (no KAN layer here).
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        del channels, layer_kwargs
+        self.out_features = int(features)
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(math.prod(image_shape), features), nn.LayerNorm(features)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class ConvFrontend(nn.Module):
+    """A small CNN: per entry of ``channels``, conv 3x3, BatchNorm, ReLU, max-pool 2.
+
+    The feature maps are then average-pooled to at most 7 x 7 (a no-op on
+    MNIST-sized images), flattened and mapped linearly to ``features``
+    (BatchNorm). Pooling rounds up, so images of any size work, down to
+    1 x 1 and to 1 x n rows of tabular data.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    features : int, default=64
+        Width of the output vector.
+    channels : sequence of int, default=(16, 32)
+        Output channels of the convolution blocks.
+    **layer_kwargs
+        Unused (no KAN layer here).
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        del layer_kwargs
+        self.out_features = int(features)
+        c, h, w = image_shape
+        blocks: list[nn.Module] = []
+        for out in channels:
+            blocks += [
+                nn.Conv2d(c, out, 3, padding=1, bias=False),
+                _BatchNorm2d(out),
+                nn.ReLU(),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            c, h, w = out, _half(h), _half(w)
+        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class KANConvFrontend(nn.Module):
+    """:class:`ConvFrontend` with :class:`~sklearn_kan.nn.KANConv2d` for the convolutions.
+
+    Per entry of ``channels``: KAN convolution 3x3 (its edges are the
+    nonlinearity, so there is no ReLU), BatchNorm (which also keeps the next
+    layer's inputs on its grid), max-pool 2. Then the same pooling, flattening
+    and linear map to ``features`` as :class:`ConvFrontend`.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    features : int, default=64
+        Width of the output vector.
+    channels : sequence of int, default=(16, 32)
+        Output channels of the KAN convolution blocks.
+    **layer_kwargs
+        Passed to every :class:`~sklearn_kan.nn.KANConv2d` (``grid_size``, ...).
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        self.out_features = int(features)
+        c, h, w = image_shape
+        blocks: list[nn.Module] = []
+        for out in channels:
+            blocks += [
+                KANConv2d(c, out, 3, padding=1, bias=False, **layer_kwargs),
+                _BatchNorm2d(out),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            c, h, w = out, _half(h), _half(w)
+        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class LocalFrontend(nn.Module):
+    """Locally connected KAN blocks: :class:`~sklearn_kan.nn.KANLocal2d` 3x3, stride 2, BatchNorm.
+
+    Each position has its own edge functions, so the parameter count grows with
+    the image area: keep ``channels`` small (e.g. ``(8,)``). Then the same
+    pooling, flattening and linear map to ``features`` as :class:`ConvFrontend`.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    features : int, default=64
+        Width of the output vector.
+    channels : sequence of int, default=(16, 32)
+        Output channels of the locally connected blocks.
+    **layer_kwargs
+        Passed to every :class:`~sklearn_kan.nn.KANLocal2d` (``grid_size``, ...).
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        self.out_features = int(features)
+        c, h, w = image_shape
+        blocks: list[nn.Module] = []
+        for out in channels:
+            local = KANLocal2d(c, out, (h, w), 3, stride=2, padding=1, bias=False, **layer_kwargs)
+            blocks += [local, _BatchNorm2d(out)]
+            c, (h, w) = out, local.output_size
+        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+FRONTENDS: dict[str, type[nn.Module]] = {
+    "linear": LinearFrontend,
+    "conv": ConvFrontend,
+    "kanconv": KANConvFrontend,
+    "local": LocalFrontend,
+}
+"""Image front ends by name. Each is built as ``cls(image_shape, features, channels,
+**layer_kwargs)`` with ``image_shape = (C, H, W)``, maps ``(N, C, H, W)`` images to
+``(N, features)`` vectors and has an ``out_features`` attribute. A new front end is one
+module here plus one entry."""
+
+
+def make_frontend(
+    name: str,
+    image_shape: Sequence[int],
+    features: int = 64,
+    channels: Sequence[int] = (16, 32),
+    **layer_kwargs,
+) -> nn.Module:
+    """Build the front end registered as ``name`` in :data:`FRONTENDS`.
+
+    Parameters
+    ----------
+    name : str
+        Key of :data:`FRONTENDS`.
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images.
+    features : int, default=64
+        Width of the feature vector it outputs.
+    channels : sequence of int, default=(16, 32)
+        Channels of its blocks (ignored by ``"linear"``).
+    **layer_kwargs
+        KAN layer options (``grid_size``, ``spline_order``, ``basis``,
+        ``grid_range``) for the front ends made of KAN layers.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    ValueError
+        If no front end of that name is registered.
+    """
+    try:
+        cls = FRONTENDS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown frontend {name!r}. Expected one of {sorted(FRONTENDS)}."
+        ) from None
+    return cls(tuple(int(d) for d in image_shape), int(features), tuple(channels), **layer_kwargs)
+
+
+class HybridKAN(nn.Module):
+    """An image front end followed by a KAN head, behind a fixed per-channel input scaling.
+
+    ``forward`` computes ``head(frontend(x * scale + shift))``. Flat rows
+    ``(N, C * H * W)`` (channel-major, as ``images.reshape(N, -1)`` of
+    ``(N, C, H, W)`` images) are reshaped to ``image_shape`` first.
+
+    The KAN layers inside (in the front end and in the head) are found by type,
+    so :meth:`update_grid`, :meth:`extend_grid` and
+    :meth:`regularization_loss` work for any front end.
+
+    Parameters
+    ----------
+    frontend : torch.nn.Module
+        Maps ``(N, C, H, W)`` images to ``(N, F)`` vectors (see :data:`FRONTENDS`).
+    head : torch.nn.Module
+        Maps ``(N, F)`` to the outputs, typically a :class:`KAN`.
+    image_shape : tuple of int
+        ``(C, H, W)``.
+    shift, scale : array-like of shape (C,), optional
+        Per-channel affine input scaling (identity by default). Stored in
+        buffers, so it moves with the module and is saved with it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import KAN, HybridKAN, make_frontend
+    >>> frontend = make_frontend("conv", (1, 8, 8), features=16, channels=(4, 8))
+    >>> net = HybridKAN(frontend, KAN([16, 10]), image_shape=(1, 8, 8))
+    >>> net(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        frontend: nn.Module,
+        head: nn.Module,
+        image_shape: Sequence[int],
+        shift=None,
+        scale=None,
+    ) -> None:
+        super().__init__()
+        self.image_shape = tuple(int(d) for d in image_shape)
+        n_channels = self.image_shape[0]
+        shift = torch.zeros(n_channels) if shift is None else torch.as_tensor(shift)
+        scale = torch.ones(n_channels) if scale is None else torch.as_tensor(scale)
+        self.register_buffer("shift", shift.to(torch.float32).reshape(n_channels, 1, 1))
+        self.register_buffer("scale", scale.to(torch.float32).reshape(n_channels, 1, 1))
+        self.frontend = frontend
+        self.head = head
+
+    def scale_inputs(self, x: Tensor) -> Tensor:
+        """The images as the front end sees them, ``(N, C, H, W)``."""
+        if x.dim() == 2:
+            x = x.reshape(x.shape[0], *self.image_shape)
+        return x * self.scale + self.shift
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.frontend(self.scale_inputs(x)))
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, grid_eps: float = 0.02) -> None:
+        """Update every KAN layer's grid on the inputs it receives, first layer first.
+
+        One forward pass in evaluation mode (BatchNorm uses, and does not
+        update, its running statistics) in which each KAN layer re-places its
+        grid on its input just before it is applied, so later layers see the
+        outputs of the already updated ones.
+        """
+
+        def update(layer, args):
+            layer.update_grid(args[0], grid_eps=grid_eps)
+
+        with _pre_hooks(self, update), _eval_mode(self):
+            self(x)
+
+    @torch.no_grad()
+    def extend_grid(self, new_grid_size: int) -> None:
+        """Refine every KAN layer's grid to ``new_grid_size`` intervals (coarse to fine)."""
+        for layer in _kan_layers(self):
+            layer.extend_grid(new_grid_size)
+
+    def regularization_loss(
+        self, x: Tensor, lamb_l1: float = 1.0, lamb_entropy: float = 2.0
+    ) -> Tensor:
+        """Sum of every KAN layer's ``regularization_loss`` on the inputs it receives.
+
+        Costs one extra forward pass of ``x`` (in the current mode: in training,
+        BatchNorm's running statistics take one more update from it).
+        """
+        inputs = []
+        with _pre_hooks(self, lambda layer, args: inputs.append((layer, args[0]))):
+            self(x)
+        total = x.new_zeros((), dtype=torch.float32 if x.dtype != torch.float64 else x.dtype)
+        for layer, inp in inputs:
+            total = total + layer.regularization_loss(inp, lamb_l1, lamb_entropy)
+        return total
+
+
+# -- private -------------------------------------------------------------------
+
+
+def _half(n: int) -> int:
+    # Output size of MaxPool2d(2, ceil_mode=True).
+    return (n + 1) // 2
+
+
+def _to_vector(c: int, h: int, w: int, features: int) -> list[nn.Module]:
+    """Maps ``(N, c, h, w)`` to ``(N, features)``: pool to at most 7 x 7, flatten, linear."""
+    h, w = min(h, 7), min(w, 7)
+    return [
+        nn.AdaptiveAvgPool2d((h, w)),
+        nn.Flatten(),
+        nn.Linear(c * h * w, features, bias=False),
+        _BatchNorm1d(features),
+    ]
+
+
+class _OneSampleSafe:
+    # A training batch with a single value per channel (a trailing batch of one
+    # sample, e.g. 129 samples in batches of 128) has no batch statistics, and
+    # torch's BatchNorm raises; normalise it with the running statistics instead.
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.numel() <= x.shape[1]:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
+class _BatchNorm1d(_OneSampleSafe, nn.BatchNorm1d):
+    pass
+
+
+class _BatchNorm2d(_OneSampleSafe, nn.BatchNorm2d):
+    pass
+
+
+def _kan_layers(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, KANLinear | _KANPixelLayer)]
+
+
+@contextmanager
+def _pre_hooks(module: nn.Module, hook):
+    handles = [layer.register_forward_pre_hook(hook) for layer in _kan_layers(module)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def _eval_mode(module: nn.Module):
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training

@@ -1,0 +1,133 @@
+"""Front ends (the FRONTENDS registry) and HybridKAN."""
+
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from sklearn_kan.nn import (
+    FRONTENDS,
+    KAN,
+    HybridKAN,
+    KANConv2d,
+    KANLinear,
+    KANLocal2d,
+    make_frontend,
+)
+from sklearn_kan.nn import models as models_module
+
+SHAPES = [(1, 12, 12), (3, 5, 7), (1, 1, 2), (1, 1, 1)]
+
+
+@pytest.mark.parametrize("name", sorted(FRONTENDS))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_frontend_maps_images_to_vectors(name, shape):
+    torch.manual_seed(0)
+    frontend = make_frontend(name, shape, features=6, channels=(2, 3), grid_size=3)
+    assert frontend.out_features == 6
+    x = torch.randn(4, *shape)
+    out = frontend(x)
+    assert out.shape == (4, 6) and torch.isfinite(out).all()
+    frontend(x[:1])  # a training batch of one sample (BatchNorm has no batch statistics)
+    frontend.eval()
+    torch.testing.assert_close(frontend(x[:1]), frontend(x)[:1])
+
+
+def test_kan_frontends_are_made_of_kan_layers():
+    kanconv = make_frontend("kanconv", (1, 8, 8), 4, (2, 3), grid_size=7)
+    convs = [m for m in kanconv.modules() if isinstance(m, KANConv2d)]
+    assert [c.out_channels for c in convs] == [2, 3]
+    assert all(c.grid_size == 7 for c in convs)
+    assert not any(isinstance(m, nn.ReLU) for m in kanconv.modules())
+    conv = make_frontend("conv", (1, 8, 8), 4, (2, 3))
+    assert sum(isinstance(m, nn.Conv2d) for m in conv.modules()) == 2
+
+
+def test_unknown_frontend():
+    with pytest.raises(ValueError, match="Unknown frontend 'nope'. Expected one of"):
+        make_frontend("nope", (1, 4, 4))
+
+
+def test_a_new_frontend_is_one_module_and_one_entry(monkeypatch):
+    class MeanPool(nn.Module):
+        def __init__(self, image_shape, features=64, channels=(), **layer_kwargs):
+            super().__init__()
+            self.out_features = image_shape[0]
+
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    monkeypatch.setitem(models_module.FRONTENDS, "meanpool", MeanPool)
+    net = HybridKAN(make_frontend("meanpool", (3, 4, 4)), KAN([3, 2]), (3, 4, 4))
+    assert net(torch.randn(5, 3, 4, 4)).shape == (5, 2)
+
+
+def _hybrid(name="kanconv", shape=(2, 6, 6)):
+    torch.manual_seed(0)
+    frontend = make_frontend(name, shape, features=5, channels=(3,), grid_size=4)
+    return HybridKAN(
+        frontend, KAN([5, 4, 3], grid_size=4), shape, shift=[1.0, -1.0], scale=[0.5, 2.0]
+    )
+
+
+def test_hybrid_scales_per_channel_and_reads_flat_rows():
+    net = _hybrid().eval()
+    x = torch.randn(3, 2, 6, 6)
+    scaled = net.scale_inputs(x)
+    torch.testing.assert_close(scaled[:, 0], x[:, 0] * 0.5 + 1)
+    torch.testing.assert_close(scaled[:, 1], x[:, 1] * 2 - 1)
+    torch.testing.assert_close(net(x.reshape(3, -1)), net(x))
+
+
+@pytest.mark.parametrize("name", ["kanconv", "local", "linear"])
+def test_hybrid_update_grid_keeps_outputs_and_follows_the_data(name):
+    net = _hybrid(name).double().eval()
+    x = torch.rand(64, 2, 6, 6, dtype=torch.float64) * 0.8
+    before = net(x)
+    net.update_grid(x)
+    rel = ((net(x) - before).norm() / before.norm()).item()
+    assert rel < 0.05
+    first = next(m for m in net.modules() if isinstance(m, KANLinear | KANConv2d | KANLocal2d))
+    if name == "linear":  # the head's first layer sees the front end's features
+        return
+    lo, hi = first._basis.domain(first.grid, first.spline_order)
+    scaled = net.scale_inputs(x)
+    torch.testing.assert_close(lo, scaled.amin(dim=(0, 2, 3)))
+    torch.testing.assert_close(hi, scaled.amax(dim=(0, 2, 3)))
+
+
+def test_hybrid_update_grid_leaves_training_mode_and_batchnorm_statistics():
+    net = _hybrid().train()
+    stats = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    net.update_grid(torch.randn(16, 2, 6, 6))
+    assert all(m.training for m in net.modules())
+    for k, v in stats.items():
+        torch.testing.assert_close(net.state_dict()[k], v)
+
+
+def test_hybrid_extend_grid_reaches_every_kan_layer():
+    net = _hybrid()
+    net.extend_grid(9)
+    layers = [m for m in net.modules() if hasattr(m, "grid_size")]
+    assert len(layers) == 3 and all(m.grid_size == 9 for m in layers)
+    assert torch.isfinite(net(torch.randn(2, 2, 6, 6))).all()
+
+
+def test_hybrid_regularization_is_the_sum_over_its_kan_layers():
+    net = _hybrid().double().eval()
+    x = torch.randn(8, 2, 6, 6, dtype=torch.float64)
+    conv = net.frontend.body[0]
+    features = net.frontend(net.scale_inputs(x))
+    expected = conv.regularization_loss(net.scale_inputs(x), 1.0, 2.0)
+    expected = expected + net.head.regularization_loss(features, 1.0, 2.0)
+    torch.testing.assert_close(net.regularization_loss(x, 1.0, 2.0), expected)
+    net.regularization_loss(x.float().double()).backward()
+    assert conv.weight.grad is not None
+
+
+def test_hybrid_pickles():
+    net = _hybrid("local").eval()
+    clone = pickle.loads(pickle.dumps(net))
+    x = torch.randn(2, 2, 6, 6)
+    torch.testing.assert_close(clone(x), net(x))
