@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
+
 import numpy as np
 from scipy.special import softmax
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import column_or_1d, validate_data
 from torch import nn
 
-from ._base import BaseKAN
+from ._base import BaseKAN, _as_float32, _fit_scaler
+from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
+from .preprocessing import _as_images, _input_ndim, _validate_images
 
-__all__ = ["KANClassifier"]
+__all__ = ["HybridKANClassifier", "KANClassifier"]
 
 _PARAMS_DOC = """
     Parameters
@@ -255,3 +262,242 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = False
         return tags
+
+
+_HYBRID_PARAMS_DOC = """
+    Parameters
+    ----------
+    frontend : {"conv", "kanconv", "linear", "local"}, default="conv"
+        The front end that sees the images (see :data:`sklearn_kan.nn.FRONTENDS`):
+        ``"conv"`` a small CNN (per entry of ``conv_channels``: conv 3x3,
+        BatchNorm, ReLU, max-pool 2), ``"kanconv"`` the same shape made of
+        :class:`~sklearn_kan.nn.KANConv2d` layers (no ReLU: the edges are the
+        nonlinearity), ``"local"`` locally connected
+        :class:`~sklearn_kan.nn.KANLocal2d` layers (3x3, stride 2; parameters grow
+        with the image area), ``"linear"`` a single linear map of the flattened
+        pixels. All end in a linear map to ``frontend_features`` and a
+        normalisation, which feed the KAN head.
+    image_shape : tuple of int or None, default=None
+        How flat rows are read as images: ``(height, width)`` or ``(height,
+        width, channels)``, channels LAST, rows in row-major order (the order of
+        ``images.reshape(n_samples, -1)`` on ``(n_samples, height, width,
+        channels)`` images, and the convention of
+        :mod:`sklearn_kan.preprocessing`, whose ``output_shape_`` can be passed
+        here). One entry may be ``-1``. ``None`` reads a flat row whose length
+        is a perfect square as a square one-channel image and any other row of
+        ``n`` features as a ``1 x n`` one-channel image (a one-dimensional
+        signal, so that tabular data works too). 3-D ``(n_samples, height,
+        width)`` and 4-D ``(n_samples, height, width, channels)`` arrays carry
+        their own shape (checked against ``image_shape`` when both are given).
+    frontend_features : int, default=64
+        Width of the feature vector the front end passes to the KAN head.
+    conv_channels : sequence of int, default=(16, 32)
+        Output channels of the front end's blocks, one block per entry (unused
+        by ``"linear"``).
+"""
+
+_HYBRID_SCALING_DOC = """    input_scaling : {"minmax", "standard"} or None, default="minmax"
+        How pixels are mapped before the front end, per channel over all
+        pixels of the training images (one shift and scale per channel, so raw
+        0-255 or 0-16 images work as given): ``"minmax"`` maps the channel's
+        training range onto ``grid_range``, ``"standard"`` puts its mean at the
+        centre and two standard deviations at the ends, ``None`` feeds the
+        pixels unchanged. Part of the fitted module (``module_.scale``,
+        ``module_.shift``).
+"""
+
+
+def _hybrid_params_doc() -> str:
+    # The KAN head and training parameters are KANClassifier's; only the
+    # meaning of input_scaling (per channel, not per feature) and the default
+    # lr change.
+    shared = _PARAMS_DOC.split("----------\n", 1)[1]
+    shared = re.sub(
+        r"    input_scaling : .*?\n(?=    \w+ : )", _HYBRID_SCALING_DOC, shared, flags=re.S
+    )
+    shared = re.sub(
+        r"    lr : float, default=.*?\n.*?\n",
+        "    lr : float, default=0.003\n        Learning rate (lower than KANClassifier's: "
+        "the front ends train best with it).\n",
+        shared,
+        count=1,
+    )
+    return _HYBRID_PARAMS_DOC + shared
+
+
+class HybridKANClassifier(KANClassifier):
+    __doc__ = (
+        """Image classifier: a front end that sees the image, then a KAN head.
+
+    The front end (a small CNN, KAN convolutions, locally connected KAN layers
+    or a linear map) turns each image into ``frontend_features`` numbers; a KAN
+    (:class:`~sklearn_kan.nn.KAN`, widths ``[frontend_features,
+    *hidden_layer_sizes, n_classes]``) classifies them. The whole network is
+    trained end to end, with the training machinery of
+    :class:`KANClassifier` (skorch net in ``net_``, grid updates, grid
+    schedule, regularisation, early stopping, devices).
+
+    It accepts flat rows (read as images, see ``image_shape``), ``(n_samples,
+    height, width)`` and ``(n_samples, height, width, channels)`` arrays.
+"""
+        + _hybrid_params_doc()
+        + _ATTRS_DOC.replace("(input scaling + KAN)", "(:class:`~sklearn_kan.nn.HybridKAN`)")
+        + """    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    image_shape_ : tuple of int
+        ``(height, width, channels)`` of the training images. Images passed to
+        ``predict`` must have it; flat rows are read with it.
+
+    See Also
+    --------
+    KANClassifier : A KAN on flat features.
+    sklearn_kan.preprocessing.Downsample : Smaller images, hence faster fits.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn_kan import HybridKANClassifier
+    >>> digits = load_digits()
+    >>> X_train, X_test, y_train, y_test = train_test_split(
+    ...     digits.images, digits.target, random_state=0)
+    >>> X_train.shape  # 8 x 8 images with pixel values 0-16, used as they are
+    (1347, 8, 8)
+    >>> clf = HybridKANClassifier(max_epochs=10, random_state=0).fit(X_train, y_train)
+    >>> clf.image_shape_
+    (8, 8, 1)
+    >>> bool(clf.score(X_test, y_test) > 0.95)
+    True
+    >>> bool(clf.score(X_test.reshape(-1, 64), y_test) > 0.95)  # flat rows work too
+    True
+"""
+    )
+
+    _parameter_constraints: dict = {
+        **KANClassifier._parameter_constraints,
+        "frontend": [StrOptions(set(FRONTENDS))],
+        "image_shape": [tuple, list, None],
+        "frontend_features": [Interval(numbers.Integral, 1, None, closed="left")],
+        "conv_channels": ["array-like"],
+    }
+
+    def __init__(
+        self,
+        frontend="conv",
+        *,
+        image_shape=None,
+        frontend_features=64,
+        conv_channels=(16, 32),
+        hidden_layer_sizes=(64,),
+        grid_size=5,
+        spline_order=3,
+        basis="bspline",
+        grid_range=(-1.0, 1.0),
+        input_scaling="minmax",
+        grid_update_epochs=None,
+        grid_eps=0.02,
+        grid_schedule=None,
+        lamb=0.0,
+        lamb_l1=1.0,
+        lamb_entropy=2.0,
+        optimizer="adam",
+        lr=3e-3,
+        weight_decay=0.0,
+        batch_size=128,
+        max_epochs=30,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        self.frontend = frontend
+        self.image_shape = image_shape
+        self.frontend_features = frontend_features
+        self.conv_channels = conv_channels
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.basis = basis
+        self.grid_range = grid_range
+        self.input_scaling = input_scaling
+        self.grid_update_epochs = grid_update_epochs
+        self.grid_eps = grid_eps
+        self.grid_schedule = grid_schedule
+        self.lamb = lamb
+        self.lamb_l1 = lamb_l1
+        self.lamb_entropy = lamb_entropy
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+
+    def _validate_X(self, X, reset: bool) -> np.ndarray:
+        """Validate ``X`` and return it as float32 images ``(n, C, H, W)``."""
+        dtype = [np.float64, np.float32]
+        if not reset:
+            images = _validate_images(
+                self, X, reset=False, image_shape=self.image_shape_, dtype=dtype
+            )
+        elif self.image_shape is None and _input_ndim(X) <= 2:
+            X = validate_data(self, X, reset=True, dtype=dtype)
+            n_features = X.shape[1]
+            square = math.isqrt(n_features) ** 2 == n_features
+            # Non-square rows (tabular data) become 1 x n images rather than an
+            # error, so that the estimator also works as a plain classifier.
+            images, _ = _as_images(X, None if square else (1, -1))
+        else:
+            images = _validate_images(
+                self, X, reset=True, image_shape=self.image_shape, dtype=dtype
+            )
+        if reset:
+            self.image_shape_ = tuple(int(d) for d in images.shape[1:])
+        return _as_float32(images.transpose(0, 3, 1, 2))
+
+    def _build_module(self, X: np.ndarray, n_outputs: int) -> nn.Module:
+        """Front end + KAN head, with a per-channel input scaling fitted on ``X``."""
+        channels, height, width = X.shape[1:]
+        layer_kwargs = self._layer_kwargs()
+        frontend = make_frontend(
+            self.frontend,
+            (channels, height, width),
+            self.frontend_features,
+            self._conv_channels(),
+            **layer_kwargs,
+        )
+        head = KAN([frontend.out_features, *self._hidden_sizes(), n_outputs], **layer_kwargs)
+        pixels = X.transpose(0, 2, 3, 1).reshape(-1, channels)
+        shift, scale = _fit_scaler(pixels, self.input_scaling, self._grid_range()) or (None, None)
+        return HybridKAN(frontend, head, (channels, height, width), shift=shift, scale=scale)
+
+    def _conv_channels(self) -> tuple[int, ...]:
+        channels = self.conv_channels
+        if isinstance(channels, numbers.Integral):
+            channels = (channels,)
+        channels = tuple(channels)
+        if any(
+            isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1 for c in channels
+        ):
+            raise ValueError(
+                "conv_channels must be a sequence of positive integers, got "
+                f"{self.conv_channels!r}."
+            )
+        return tuple(int(c) for c in channels)
+
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        self._conv_channels()

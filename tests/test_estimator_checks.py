@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_kan import KANClassifier, KANRegressor
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
 from sklearn_kan.feature_extraction import ConvFeatures, VAEFeatures
 
 
@@ -13,6 +13,9 @@ from sklearn_kan.feature_extraction import ConvFeatures, VAEFeatures
     [
         KANClassifier(hidden_layer_sizes=(16,)),
         KANRegressor(hidden_layer_sizes=(16,)),
+        # The default "conv" front end, one small block; the checks' tabular rows
+        # (2, 3, 10 ... features) are read as 1 x n images.
+        HybridKANClassifier(frontend_features=8, conv_channels=(4,), hidden_layer_sizes=(8,)),
         # Tiny networks and 2 epochs: no check measures what a transformer learned,
         # only its API (shapes, determinism, errors), and they fit ~100 times.
         ConvFeatures(n_components=4, channels=(4,), max_epochs=2),
