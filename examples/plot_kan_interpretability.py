@@ -18,8 +18,8 @@ downloaded here. Without it the example uses scikit-learn's 8 x 8 digits instead
 and says so. Figures are written to ``kan_interpretability/`` in the current
 folder (or to ``$SKLEARN_KAN_FIGURES``).
 
-Run it with ``python examples/plot_kan_interpretability.py`` (about a minute on
-two CPU cores).
+Run it with ``python examples/plot_kan_interpretability.py`` (about 1.5 minutes of CPU time;
+one to two minutes on an idle 2-core machine).
 """
 
 # %%
