@@ -182,9 +182,31 @@ def test_first_layer_keeps_only_the_features_for_backward():
     node = out.grad_fn
     while "KANLinearFunction" not in type(node).__name__:
         node = node.next_functions[0][0]
-    assert len(node.saved_tensors) == 1
+    kept = [t for t in node.saved_tensors if t is not None]
+    spacing = _fused.grid_spacing(layer.grid)
+    assert len(kept) == 3 and kept[1] is spacing.start and kept[2] is spacing.inv_step
     out.sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.shape == layer.weight.shape
+
+
+@pytest.mark.parametrize("needs_x", [False, True])
+def test_blocked_features_are_recomputed_not_stored(monkeypatch, needs_x):
+    monkeypatch.setattr(_fused, "FEATURE_BLOCK", 200)  # 9 features x 3 inputs: 7 rows
+    layer = _float64_layer()
+    x = (torch.rand(50, 3, dtype=torch.float64) * 3 - 1.5).requires_grad_(needs_x)
+    out = layer(x)
+    node = out.grad_fn
+    while "KANLinearFunction" not in type(node).__name__:
+        node = node.next_functions[0][0]
+    assert node.saved_tensors[0] is None and node.saved_tensors[1] is not None
+    ref = _reference_layer_output(layer, x)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    inputs = (x, layer.weight, layer.bias) if needs_x else (layer.weight, layer.bias)
+    g = torch.randn_like(out)
+    for a, b in zip(torch.autograd.grad(out, inputs, g), torch.autograd.grad(ref, inputs, g)):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    if needs_x:
+        assert torch.autograd.gradcheck(layer, (x[:20],))
 
 
 def test_float64_copy_pickle_and_inference_mode():

@@ -46,7 +46,7 @@ __all__ = ["compile_info", "expand_features", "grid_spacing", "kan_linear", "set
 
 # Below this many inputs (rows * in), a fused loop saves less than one compile costs
 # for a short fit, so small problems (and the test suite) never wait for a compiler.
-AUTO_COMPILE_MIN_NUMEL = 1 << 16
+AUTO_COMPILE_MIN_NUMEL = 1 << 15
 
 _MODES = {"auto": "auto", "1": "always", "true": "always", "always": "always", "on": "always"}
 _MODES.update({"0": "never", "false": "never", "never": "never", "off": "never"})
@@ -363,14 +363,22 @@ def _use_compiled(x: Tensor, name: str) -> bool:
     if x.device.type not in ("cpu", "cuda") or torch.compiler.is_compiling():
         return False  # inside a user's torch.compile the eager kernels are traced and fused
     if _State.mode == "auto" and x.numel() < AUTO_COMPILE_MIN_NUMEL:
-        # Small inputs reuse a kernel that a large one already paid for (the shapes are
-        # dynamic), except sizes 0 and 1, which torch.compile specialises (a recompile).
-        return (name, x.device.type, x.dtype) in _State.compile_seconds and min(x.shape) > 1
+        # Small inputs use a kernel that a large one already paid for (the shapes are
+        # dynamic; a backward kernel goes with its forward one), except sizes 0 and 1,
+        # which torch.compile specialises (a recompile).
+        forward = name.removesuffix("_backward")
+        done = _State.compile_seconds
+        return min(x.shape) > 1 and (
+            (name, x.device.type, x.dtype) in done or (forward, x.device.type, x.dtype) in done
+        )
     return True
 
 
 def _run(name: str, compiled_fn, eager_fn, *args) -> Tensor:
     """Run the compiled kernel if allowed and working, else the eager one."""
+    # Detached: the kernels never need autograd, and torch.compile would otherwise
+    # compile a second graph for inputs that require grad (hidden layers).
+    args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
     x = args[0]
     if _use_compiled(x, name):
         key = (name, x.device.type, x.dtype)
@@ -431,47 +439,103 @@ class _SplineFeatures(torch.autograd.Function):
         return grad_x, None, None, None, None, None
 
 
+# Features of at most this many values are kept for the backward pass; larger ones are
+# produced in row blocks of about this size, used at once by the product while they
+# are still in cache, and recomputed block by block in the backward pass. A step then
+# needs O(block) memory for them instead of O(rows * in * (n + 1)) (28 MiB for
+# [784, 64, 10] at batch 1024), and the features never travel to main memory.
+FEATURE_BLOCK = 1 << 20
+
+
+def _row_blocks(rows: int, width: int) -> list[tuple[int, int]]:
+    """Balanced row ranges of about :data:`FEATURE_BLOCK` values each (never of size 1,
+    which ``torch.compile`` would specialise and recompile for)."""
+    n_blocks = max(1, min(-(-rows * width // FEATURE_BLOCK), rows // 2))
+    step = -(-rows // n_blocks)
+    return [(s, min(s + step, rows)) for s in range(0, rows, step)]
+
+
 class _KANLinearFunction(torch.autograd.Function):
     """A whole B-spline KAN layer: fused features, then one matrix product.
 
-    Written as one function so that both products take their fastest layout: the
-    forward multiplies the ``(rows, (n + 1) * in)`` features by the weight laid out
-    ``((n + 1) * in, out)``, and the backward computes the weight gradient as
-    ``grad.T @ features`` (``(out, rows) @ (rows, K)``), which BLAS runs about
-    twice as fast as the ``features.T @ grad`` that autograd would choose for that
-    layout. Saves the features (the weight gradient needs them) and, only when the
-    input needs a gradient, ``x`` and the permuted weight.
+    Written as one function so that
+
+    * both products take their fastest layout: the forward multiplies the
+      ``(rows, (n + 1) * in)`` features by the weight laid out ``((n + 1) * in, out)``,
+      and the backward computes the weight gradient as ``grad.T @ features``, which
+      BLAS runs about twice as fast as the ``features.T @ grad`` that autograd would
+      choose for that layout;
+    * large feature tensors are never stored: they are made in row blocks that the
+      product consumes while they are in cache, and recomputed in the backward pass
+      (see :data:`FEATURE_BLOCK`); small ones are kept;
+    * ``x`` and the permuted weight are kept only when ``x`` needs a gradient (not
+      for the first layer).
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, a, b, n: int, order: int, kind: str):
-        rows, n_in = x.shape
+        rows = x.shape[0]
         n_out = weight.shape[0]
-        feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
         w_t = weight.permute(2, 1, 0).reshape(-1, n_out)  # ((n + 1) * in, out)
-        out = torch.addmm(bias, feats, w_t) if bias is not None else feats @ w_t
+        blocks = _row_blocks(rows, w_t.shape[0])
         ctx.n, ctx.order, ctx.kind, ctx.shape = n, order, kind, weight.shape
         ctx.has_bias = bias is not None
-        if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(feats, x, w_t, a, b)
+        ctx.blocks = blocks
+        if len(blocks) == 1:
+            feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
+            out = torch.addmm(bias, feats, w_t) if bias is not None else feats @ w_t
         else:
-            ctx.save_for_backward(feats)
+            feats = None
+            out = x.new_empty(rows, n_out)
+            for lo, hi in blocks:
+                part = _run(kind, *_KERNELS[kind], x[lo:hi], a, b, n, order).view(hi - lo, -1)
+                if bias is not None:
+                    torch.addmm(bias, part, w_t, out=out[lo:hi])
+                else:
+                    torch.mm(part, w_t, out=out[lo:hi])
+        keep_w = w_t if ctx.needs_input_grad[0] else None
+        ctx.save_for_backward(
+            feats, x if feats is None or keep_w is not None else None, keep_w, a, b
+        )
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        feats = ctx.saved_tensors[0]
+        feats, x, w_t, a, b = ctx.saved_tensors
+        n_out, n_in, width = ctx.shape
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[1]:
-            n_out, n_in, width = ctx.shape
-            grad_w = (grad.t() @ feats).view(n_out, width, n_in).transpose(1, 2).contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(0)
-        if ctx.needs_input_grad[0]:
-            _, x, w_t, a, b = ctx.saved_tensors
-            grad_feats = (grad @ w_t.t()).view(x.shape[0], -1, x.shape[1])
-            name = ctx.kind + "_backward"
-            grad_x = _run(name, *_KERNELS[name], x, grad_feats, a, b, ctx.n, ctx.order)
+        if need_x:
+            grad_x = torch.empty_like(x)
+        flat_w = None
+        backward_kernels = _KERNELS[ctx.kind + "_backward"]
+        for lo, hi in ctx.blocks:
+            g = grad[lo:hi]
+            if need_w:
+                part = feats
+                if part is None:  # recomputed: cheaper than keeping it (see FEATURE_BLOCK)
+                    part = _run(ctx.kind, *_KERNELS[ctx.kind], x[lo:hi], a, b, ctx.n, ctx.order)
+                    part = part.view(hi - lo, -1)
+                if flat_w is None:
+                    flat_w = g.t() @ part
+                else:
+                    flat_w.addmm_(g.t(), part)
+            if need_x:
+                grad_feats = (g @ w_t.t()).view(hi - lo, width, n_in)
+                grad_x[lo:hi] = _run(
+                    ctx.kind + "_backward",
+                    *backward_kernels,
+                    x[lo:hi],
+                    grad_feats,
+                    a,
+                    b,
+                    ctx.n,
+                    ctx.order,
+                )
+        if need_w:
+            grad_w = flat_w.view(n_out, width, n_in).transpose(1, 2).contiguous()
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
