@@ -423,7 +423,10 @@ def memory_child(name: str, device: torch.device, threads: int) -> dict:
     ``step_peak = VmHWM - VmRSS before the steps``, the memory that a training
     step needs on top of the model, its gradients and the optimizer state (equal
     for the KAN and its MLP: same parameter count). Doing it after the warm-up
-    keeps the compiler's own memory out of the figure. Without ``/proc`` it falls
+    keeps the compiler's own memory out of the figure. :func:`bench_memory` runs
+    each child with glibc's ``MALLOC_MMAP_THRESHOLD_=65536``, so that resident
+    memory follows the live tensors (large blocks are mapped when allocated and
+    unmapped when freed) instead of the allocator's caching history. Without ``/proc`` it falls
     back to the ``ru_maxrss`` growth over the same steps. CUDA:
     ``max_memory_allocated`` during the steps less ``memory_allocated`` before.
     """
@@ -484,7 +487,12 @@ def bench_memory(args, device) -> dict:
     for name in names:
         cmd = [sys.executable, __file__, "--memory-child", name, "--device", str(device)]
         cmd += ["--threads", str(args.threads)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # glibc would otherwise keep freed large blocks in its heap or map them afresh
+        # depending on its history, so that resident memory would not follow the live
+        # tensors; with a fixed mmap threshold every large tensor is mapped when made
+        # and unmapped when freed. The same setting for every model.
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         try:
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
@@ -599,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         results["fit"] = bench_fit(args, device, clock)
     if "memory" in args.sections:
         results["memory"] = bench_memory(args, device)
+    if hasattr(os, "getloadavg"):
+        results["machine"]["loadavg_end"] = os.getloadavg()
     results["compile"] = _fused.compile_info()
     results["compile"]["compile_seconds"] = {
         " ".join(map(str, k)): v for k, v in results["compile"]["compile_seconds"].items()
