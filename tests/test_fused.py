@@ -276,3 +276,19 @@ def test_compiled_kernels_equal_the_eager_ones():
     n = adapted.shape[1] - order - 1
     got = _fused._run("general", _fused._general_forward_kernel, None, xa, knots, recips, n, order)
     torch.testing.assert_close(got, _reference(xa, adapted, order), atol=1e-12, rtol=0)
+
+
+def test_auto_mode_compiles_large_inputs_and_then_reuses_the_kernels(monkeypatch):
+    _fused.set_compile("auto")
+    monkeypatch.setattr(_fused._State, "compile_seconds", {})
+    small = torch.zeros(4, 3)
+    large = torch.zeros(_fused.AUTO_COMPILE_MIN_NUMEL // 8, 8)
+    assert not _fused._use_compiled(small, "uniform")
+    assert _fused._use_compiled(large, "uniform")
+    _fused._State.compile_seconds[("uniform", "cpu", torch.float32)] = 1.0
+    assert _fused._use_compiled(small, "uniform")
+    assert _fused._use_compiled(small, "uniform_backward")  # goes with its forward
+    assert not _fused._use_compiled(torch.zeros(1, 3), "uniform")  # size 1: recompile
+    assert not _fused._use_compiled(small.double(), "uniform")  # not compiled for float64
+    _fused.set_compile("never")
+    assert not _fused._use_compiled(large, "uniform")
