@@ -26,7 +26,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from .callbacks import GridSchedule, GridUpdate
+from .callbacks import CosineSchedule, GridSchedule, GridUpdate
 from .nn.basis import BASES
 from .nn.models import KAN
 
@@ -61,6 +61,7 @@ class BaseKAN(BaseEstimator):
         "lamb_entropy": [Interval(numbers.Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"cosine", "constant"})],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -91,7 +92,8 @@ class BaseKAN(BaseEstimator):
         lamb_l1=1.0,
         lamb_entropy=2.0,
         optimizer="adam",
-        lr=1e-2,
+        lr=3e-3,
+        lr_schedule="cosine",
         weight_decay=0.0,
         batch_size=128,
         max_epochs=30,
@@ -119,6 +121,7 @@ class BaseKAN(BaseEstimator):
         self.lamb_entropy = lamb_entropy
         self.optimizer = optimizer
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -182,6 +185,10 @@ class BaseKAN(BaseEstimator):
                 self.net_ = self._build_net(module, device, seed, n_samples=X.shape[0])
                 self.net_.initialize()
             epochs = 1 if partial else self.max_epochs
+            for name, cb in self.net_.callbacks_:
+                if name == "lr_schedule":
+                    cb.active = not partial
+                    cb.max_epochs = self.max_epochs
             guard = _DivergenceGuard.attach(self.net_)
             try:
                 self.net_.partial_fit(X, y, epochs=epochs)
@@ -199,6 +206,8 @@ class BaseKAN(BaseEstimator):
 
     def _build_net(self, module: nn.Module, device: str, seed: int, n_samples: int) -> NeuralNet:
         callbacks = []
+        if self.lr_schedule == "cosine":
+            callbacks.append(("lr_schedule", CosineSchedule(self.max_epochs)))
         if self.grid_update_epochs is not None:
             callbacks.append(
                 ("grid_update", GridUpdate(tuple(self.grid_update_epochs), self.grid_eps, seed))

@@ -6,13 +6,14 @@ They act on any module that offers ``update_grid(x, grid_eps)`` /
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["GridSchedule", "GridUpdate"]
+__all__ = ["CosineSchedule", "GridSchedule", "GridUpdate"]
 
 
 class GridUpdate(Callback):
@@ -93,3 +94,39 @@ class GridSchedule(Callback):
         if size is not None:
             net.module_.extend_grid(size)
             net.initialize_optimizer()
+
+
+class CosineSchedule(Callback):
+    """Cosine learning-rate decay from the optimizer's ``lr`` to 0 over one fit.
+
+    After epoch ``e`` of ``max_epochs`` the learning rate of every parameter group
+    is ``lr * (1 + cos(pi * e / max_epochs)) / 2``. The schedule restarts at each
+    ``fit`` (so a warm-started fit is a new cycle) and is off while ``active`` is
+    False (the estimators switch it off for ``partial_fit``, whose number of
+    epochs is not known in advance).
+
+    Parameters
+    ----------
+    max_epochs : int
+        Length of the decay, in epochs.
+    """
+
+    def __init__(self, max_epochs: int) -> None:
+        self.max_epochs = max_epochs
+        self.active = True
+
+    def on_train_begin(self, net, **kwargs):
+        # Every fit (and partial_fit) starts from the configured lr, not from
+        # where the previous cycle ended (close to 0).
+        self.start_ = len(net.history)
+        self.base_lr_ = net.lr
+        for group in net.optimizer_.param_groups:
+            group["lr"] = net.lr
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self.active:
+            return
+        done = min(len(net.history) - self.start_, self.max_epochs)
+        lr = self.base_lr_ * 0.5 * (1.0 + math.cos(math.pi * done / self.max_epochs))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr

@@ -68,8 +68,13 @@ _PARAMS_DOC = """
     optimizer : {"adam", "adamw", "sgd", "lbfgs"} or torch optimizer class, default="adam"
         Optimizer. ``"lbfgs"`` works (skorch passes the closure); use it with
         ``batch_size=None`` (full batch) and ``lr=1`` as pykan does.
-    lr : float, default=0.01
-        Learning rate.
+    lr : float, default=0.003
+        Initial learning rate.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` decays the learning rate from ``lr`` to 0 over the
+        ``max_epochs`` of each ``fit`` (cosine annealing); on MNIST this is worth
+        about one point of accuracy for a small KAN. ``partial_fit`` always uses
+        the constant ``lr``.
     weight_decay : float, default=0.0
         Weight decay passed to the optimizer.
     batch_size : int or None, default=128
@@ -309,18 +314,10 @@ _HYBRID_SCALING_DOC = """    input_scaling : {"minmax", "standard"} or None, def
 
 def _hybrid_params_doc() -> str:
     # The KAN head and training parameters are KANClassifier's; only the
-    # meaning of input_scaling (per channel, not per feature) and the default
-    # lr change.
+    # meaning of input_scaling (per channel, not per feature) changes.
     shared = _PARAMS_DOC.split("----------\n", 1)[1]
     shared = re.sub(
         r"    input_scaling : .*?\n(?=    \w+ : )", _HYBRID_SCALING_DOC, shared, flags=re.S
-    )
-    shared = re.sub(
-        r"    lr : float, default=.*?\n.*?\n",
-        "    lr : float, default=0.003\n        Learning rate (lower than KANClassifier's: "
-        "the front ends train best with it).\n",
-        shared,
-        count=1,
     )
     return _HYBRID_PARAMS_DOC + shared
 
@@ -402,6 +399,7 @@ class HybridKANClassifier(KANClassifier):
         lamb_entropy=2.0,
         optimizer="adam",
         lr=3e-3,
+        lr_schedule="cosine",
         weight_decay=0.0,
         batch_size=128,
         max_epochs=30,
@@ -433,6 +431,7 @@ class HybridKANClassifier(KANClassifier):
         self.lamb_entropy = lamb_entropy
         self.optimizer = optimizer
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs

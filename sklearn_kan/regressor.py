@@ -36,7 +36,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-1, 1, size=(300, 2))
     >>> y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
-    >>> reg = KANRegressor(hidden_layer_sizes=(4,), random_state=0).fit(X, y)
+    >>> reg = KANRegressor(hidden_layer_sizes=(4,), max_epochs=150, random_state=0).fit(X, y)
     >>> bool(reg.score(X, y) > 0.9)
     True
 """

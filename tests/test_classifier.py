@@ -41,7 +41,7 @@ def test_predict_proba_is_a_distribution_consistent_with_predict(digits):
 def test_string_labels():
     X, y = make_classification(n_samples=120, n_informative=4, n_classes=3, random_state=0)
     names = np.array(["cat", "dog", "eel"])[y]
-    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=20, random_state=0).fit(X, names)
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=60, random_state=0).fit(X, names)
     assert set(clf.predict(X)) <= set(names)
     assert clf.score(X, names) > 0.8
 
@@ -111,7 +111,7 @@ def test_grid_schedule_extends_the_grid(digits):
 
 def test_grid_update_moves_the_grid(digits):
     X_train, X_test, y_train, y_test = digits
-    ref = KANClassifier(hidden_layer_sizes=(16,), max_epochs=4, random_state=0)
+    ref = KANClassifier(hidden_layer_sizes=(16,), max_epochs=4, lr=1e-2, random_state=0)
     ref.fit(X_train, y_train)
     clf = clone(ref).set_params(grid_update_epochs=(1, 2)).fit(X_train, y_train)
     hidden_grid = clf.module_.kan.layers[1].grid
@@ -145,6 +145,23 @@ def test_early_stopping_holds_out_and_stops(digits):
     n_valid = sum(b.get("valid_batch_size", 0) for b in batches)
     assert n_valid == int(np.ceil(0.1 * len(X_train)))
     assert n_train + n_valid == len(X_train)
+
+
+def test_cosine_schedule_decays_the_learning_rate(digits):
+    X_train, _, y_train, _ = digits
+    clf = KANClassifier(max_epochs=4, random_state=0).fit(X_train, y_train)
+    lrs = [g["lr"] for g in clf.net_.optimizer_.param_groups]
+    assert lrs == [pytest.approx(0.0)]
+    clf.set_params(warm_start=True, max_epochs=2).fit(X_train, y_train)  # a new cycle
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    clf.partial_fit(X_train, y_train)  # back to the constant lr, not stuck at 0
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.003)
+    inc = KANClassifier(random_state=0)
+    for _ in range(3):
+        inc.partial_fit(X_train, y_train, classes=np.arange(10))
+    assert inc.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.003)
+    const = KANClassifier(max_epochs=2, lr_schedule="constant", random_state=0)
+    assert const.fit(X_train, y_train).net_.optimizer_.param_groups[0]["lr"] == 0.003
 
 
 def test_no_validation_split_by_default(digits):
@@ -184,8 +201,10 @@ def test_callbacks_are_used_and_not_mutated(digits):
 
     X_train, _, y_train, _ = digits
     sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
-    clf = KANClassifier(max_epochs=3, callbacks=[sched], random_state=0).fit(X_train, y_train)
-    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**3)
+    clf = KANClassifier(
+        max_epochs=3, callbacks=[sched], lr_schedule="constant", random_state=0
+    ).fit(X_train, y_train)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.003 * 0.5**3)
     assert not hasattr(sched, "lr_scheduler_")
 
 
