@@ -55,6 +55,7 @@ def main() -> None:
             hidden_layer_sizes=(10,),
             optimizer="lbfgs",
             lr=1.0,
+            lr_schedule="constant",
             batch_size=None,
             max_epochs=100,
             random_state=0,
