@@ -150,15 +150,15 @@ def compile_mode(mode: str, fn: Callable[[], object]) -> Callable[[], object]:
 
 def keep_features(fn: Callable[[], object]) -> Callable[[], object]:
     """``fn`` run with every feature tensor kept for the backward pass (none recomputed):
-    the faster, memory-hungrier setting of :data:`sklearn_kan.nn._fused.FEATURE_BLOCK`."""
+    the faster, memory-hungrier setting of :data:`sklearn_kan.nn._fused.FEATURE_KEEP`."""
 
     def run():
-        before = _fused.FEATURE_BLOCK
-        _fused.FEATURE_BLOCK = 1 << 62
+        before = _fused.FEATURE_KEEP
+        _fused.FEATURE_KEEP = 1 << 62
         try:
             return fn()
         finally:
-            _fused.FEATURE_BLOCK = before
+            _fused.FEATURE_KEEP = before
 
     return run
 
@@ -439,7 +439,7 @@ def memory_child(name: str, device: torch.device, threads: int) -> dict:
         net = KAN(widths, grid_size=GRID, spline_order=ORDER)
         _fused.set_compile("never" if name == "kan_eager" else "auto")
         if name == "kan_keep":
-            _fused.FEATURE_BLOCK = 1 << 62
+            _fused.FEATURE_KEEP = 1 << 62
     elif name == "effkan":
         net = EffKAN(widths, GRID, ORDER)
     else:

@@ -191,7 +191,8 @@ def test_first_layer_keeps_only_the_features_for_backward():
 
 @pytest.mark.parametrize("needs_x", [False, True])
 def test_blocked_features_are_recomputed_not_stored(monkeypatch, needs_x):
-    monkeypatch.setattr(_fused, "FEATURE_BLOCK", 200)  # 9 features x 3 inputs: 7 rows
+    monkeypatch.setattr(_fused, "FEATURE_KEEP", 1000)  # 9 features x 3 inputs x 50 rows
+    monkeypatch.setattr(_fused, "FEATURE_BLOCK", 200)  # blocks of 8 rows
     layer = _float64_layer()
     x = (torch.rand(50, 3, dtype=torch.float64) * 3 - 1.5).requires_grad_(needs_x)
     out = layer(x)

@@ -357,10 +357,16 @@ def _compiled(name: str, fn):
     return kernel
 
 
+def _is_compiling() -> bool:
+    # torch.compiler.is_compiling exists from torch 2.3 on; older versions trace nothing here.
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(check is not None and check())
+
+
 def _use_compiled(x: Tensor, name: str) -> bool:
     if _State.failed is not None or _State.mode == "never":
         return False
-    if x.device.type not in ("cpu", "cuda") or torch.compiler.is_compiling():
+    if x.device.type not in ("cpu", "cuda") or _is_compiling():
         return False  # inside a user's torch.compile the eager kernels are traced and fused
     if _State.mode == "auto" and x.numel() < AUTO_COMPILE_MIN_NUMEL:
         # Small inputs use a kernel that a large one already paid for (the shapes are
@@ -439,17 +445,22 @@ class _SplineFeatures(torch.autograd.Function):
         return grad_x, None, None, None, None, None
 
 
-# Features of at most this many values are kept for the backward pass; larger ones are
-# produced in row blocks of about this size, used at once by the product while they
-# are still in cache, and recomputed block by block in the backward pass. A step then
-# needs O(block) memory for them instead of O(rows * in * (n + 1)) (28 MiB for
-# [784, 64, 10] at batch 1024), and the features never travel to main memory.
+# Features of at most FEATURE_KEEP values (16 MiB in float32) are kept for the backward
+# pass. Larger ones are produced in row blocks of about FEATURE_BLOCK values, used at
+# once by the product while they are still in cache, and recomputed block by block in
+# the backward pass: a step then needs O(block) memory for them instead of
+# O(rows * in * (n + 1)) (27.6 MiB for [784, 64, 10] at batch 1024), at the price of a
+# second expansion. Set FEATURE_KEEP very large to always keep them (faster, more memory).
+FEATURE_KEEP = 1 << 22
 FEATURE_BLOCK = 1 << 20
 
 
 def _row_blocks(rows: int, width: int) -> list[tuple[int, int]]:
-    """Balanced row ranges of about :data:`FEATURE_BLOCK` values each (never of size 1,
-    which ``torch.compile`` would specialise and recompile for)."""
+    """One range if the features fit :data:`FEATURE_KEEP`, else balanced row ranges of
+    about :data:`FEATURE_BLOCK` values (never of size 1, which ``torch.compile`` would
+    specialise and recompile for)."""
+    if rows * width <= FEATURE_KEEP:
+        return [(0, rows)]
     n_blocks = max(1, min(-(-rows * width // FEATURE_BLOCK), rows // 2))
     step = -(-rows // n_blocks)
     return [(s, min(s + step, rows)) for s in range(0, rows, step)]
@@ -467,7 +478,7 @@ class _KANLinearFunction(torch.autograd.Function):
       choose for that layout;
     * large feature tensors are never stored: they are made in row blocks that the
       product consumes while they are in cache, and recomputed in the backward pass
-      (see :data:`FEATURE_BLOCK`); small ones are kept;
+      (see :data:`FEATURE_KEEP`); small ones are kept;
     * ``x`` and the permuted weight are kept only when ``x`` needs a gradient (not
       for the first layer).
     """
@@ -519,7 +530,7 @@ class _KANLinearFunction(torch.autograd.Function):
             g = grad[lo:hi]
             if need_w:
                 part = feats
-                if part is None:  # recomputed: cheaper than keeping it (see FEATURE_BLOCK)
+                if part is None:  # recomputed: see FEATURE_KEEP
                     part = _run(ctx.kind, *_KERNELS[ctx.kind], x[lo:hi], a, b, ctx.n, ctx.order)
                     part = part.view(hi - lo, -1)
                 if flat_w is None:
