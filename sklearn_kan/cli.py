@@ -179,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="sklearn-kan-compare", help="folder for report and figure")
     p.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs,
         default=None,
         help="folds trained in parallel (joblib processes; -1: all cores)",
     )
@@ -638,6 +638,16 @@ def _int_at_least(low: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 jobs: give a positive number, or -1 for all cores")
+    return value
 
 
 def _positive_float(text: str) -> float:

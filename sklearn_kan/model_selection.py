@@ -360,8 +360,9 @@ class _EpochProgress(Callback):
 
     def on_train_end(self, net, **kwargs):
         end = "\n" if sys.stderr.isatty() else ""
+        n = len(net.history)
         print(
-            f"{end}    {len(net.history)} epochs, train_loss {net.history[-1]['train_loss']:.4f}, "
+            f"{end}    {n} epoch{'s' * (n != 1)}, train_loss {net.history[-1]['train_loss']:.4f}, "
             f"{time.perf_counter() - self.start_:.1f} s",
             file=sys.stderr,
             flush=True,
@@ -394,9 +395,8 @@ def _maybe_count(estimator) -> int | None:
 
 
 def _to_table(rows: list[dict]):
-    try:
-        import pandas as pd
-    except ImportError:
+    pd = _pandas()
+    if pd is None:
         names = [k for k in rows[0] if k not in ("model", "n_params")]
         width = max(len(r["model"]) for r in rows)
         dtype = [("model", f"U{width}"), *((k, "f8") for k in names), ("n_params", "i8")]
@@ -408,6 +408,15 @@ def _to_table(rows: list[dict]):
     table = pd.DataFrame(rows).set_index("model")
     table["n_params"] = table["n_params"].astype("Int64")
     return table
+
+
+def _pandas():
+    """pandas if it is installed (it is optional), else None."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
 
 
 def _measure(estimator, X_shape, n_outputs):

@@ -1,0 +1,171 @@
+"""Tests of the ``sklearn-kan`` command (in-process through ``main`` and one real process)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sklearn_kan import cli
+
+FAST = ["--cv", "2", "--max-epochs", "1", "--n-samples", "120", "--hidden", "4"]
+
+# The MLPs train for one epoch on tiny folds, on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:Got `batch_size`:UserWarning")
+
+
+def _shared_data():
+    """The repository's shared copy of MNIST, when this checkout has one beside it."""
+    env = os.environ.get("SKLEARN_KAN_DATA")
+    for folder in [env, Path(__file__).resolve().parents[2] / "shared" / "data"]:
+        if folder and (Path(folder) / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return str(folder)
+    return None
+
+
+def _check_outputs(out: Path, models):
+    report = (out / "report.md").read_text()
+    assert (out / "comparison.png").stat().st_size > 1000
+    assert "| model | accuracy | params |" in report
+    for name in models:
+        assert f"| {name} | " in report
+    assert "sklearn-kan compare" in report  # the command line
+    assert "| torch |" in report and "| scikit-learn |" in report
+    return report
+
+
+def test_compare_digits_in_process(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = cli.main(["compare", "--models", "kan,mlp", "--out", str(out), *FAST])
+    assert status == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split()[:3] == ["model", "accuracy", "params"]
+    assert [line.split()[0] for line in lines[1:]] == ["kan", "mlp"]
+    assert "kan (1/2): fold 2/2" in captured.err
+    assert "1 epoch, train_loss" in captured.err  # epochs are reported too
+    report = _check_outputs(out, ["kan", "mlp"])
+    assert f"--out {out}" in report
+
+
+def test_compare_as_a_module_in_a_real_process(tmp_path):
+    out = tmp_path / "proc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sklearn_kan", "compare", "--models", "kan", "--out", str(out)]
+        + FAST,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].startswith("kan")
+    _check_outputs(out, ["kan"])
+
+
+def test_compare_npz_images_with_downsample(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    images = rng.random((60, 6, 6)).astype(np.float32)
+    y = np.arange(60) % 3
+    images[y == 1, :3] += 1.0  # something to learn
+    path = tmp_path / "toy.npz"
+    np.savez(path, images=images, y=y)
+    out = tmp_path / "npz"
+    args = ["compare", "--dataset", str(path), "--models", "kan,mlp", "--downsample", "3"]
+    status = cli.main([*args, "--out", str(out), "--cv", "2", "--max-epochs", "2"])
+    assert status == 0
+    report = _check_outputs(out, ["kan", "mlp"])
+    assert "Downsample(" in report and "size=3" in report
+    assert "60 x 36" in report
+
+
+@pytest.mark.skipif(_shared_data() is None, reason="no local copy of MNIST")
+def test_compare_mnist_from_data_home(tmp_path, capsys):
+    out = tmp_path / "mnist"
+    args = ["compare", "--dataset", "mnist", "--data-home", _shared_data(), "--no-download"]
+    status = cli.main([*args, "--models", "kan,mlp", "--downsample", "7", "--out", str(out), *FAST])
+    assert status == 0
+    report = _check_outputs(out, ["kan", "mlp"])
+    assert "120 x 784" in report
+
+
+def _one_line_error(capsys, argv, status=1):
+    assert cli.main(argv) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("sklearn-kan: error: ")
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "cifar"], "unknown dataset 'cifar'"),
+        (["--models", "kan,transformer"], "unknown model 'transformer'"),
+        (["--models", "kan,kan"], "twice"),
+        (["--models", ","], "empty"),
+        (["--dataset", "missing.npz"], "no such file"),
+        (["--n-samples", "100000"], "more than the 1797 samples"),
+    ],
+)
+def test_bad_arguments_end_in_one_line(capsys, tmp_path, argv, message):
+    line = _one_line_error(capsys, ["compare", "--out", str(tmp_path), *argv])
+    assert message in line
+
+
+def test_npz_without_the_arrays(capsys, tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, data=np.zeros((4, 2)))
+    line = _one_line_error(capsys, ["compare", "--dataset", str(path), "--out", str(tmp_path)])
+    assert "'X' (or 'images') and 'y'" in line
+
+
+def test_missing_mnist_files(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    argv = ["compare", "--dataset", "fashion-mnist", "--data-home", str(empty), "--no-download"]
+    _one_line_error(capsys, [*argv, "--out", str(tmp_path / "o")])
+    argv = ["compare", "--dataset", "mnist", "--data-home", str(tmp_path / "nowhere")]
+    assert "not a folder" in _one_line_error(capsys, [*argv, "--out", str(tmp_path / "o")])
+
+
+def test_missing_model_class_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    from sklearn_kan import classifier
+
+    monkeypatch.delattr(classifier, "HybridKANClassifier", raising=False)
+    argv = ["compare", "--models", "kan,hybrid-conv", "--out", str(tmp_path), *FAST]
+    line = _one_line_error(capsys, argv)
+    assert "hybrid-conv" in line and "HybridKANClassifier" in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--cv", "1"],
+        ["--max-epochs", "0"],
+        ["--max-epochs", "ten"],
+        ["--n-samples", "-5"],
+        ["--lr", "-1"],
+        ["--hidden", "4,x"],
+        ["--seed", "-1"],
+        ["--n-jobs", "0"],
+    ],
+)
+def test_invalid_numbers_are_argparse_errors(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument" in err and "Traceback" not in err
+
+
+def test_no_command_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 2
+
+
+def test_every_default_model_is_known():
+    assert set(cli.DEFAULT_MODELS) <= set(cli.MODELS)
