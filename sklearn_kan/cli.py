@@ -165,7 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--grid-size", type=_int_at_least(1), default=5, help="KAN grid intervals")
     p.add_argument("--batch-size", type=_int_at_least(1), default=128, help="minibatch size")
-    p.add_argument("--lr", type=_positive_float, default=1e-2, help="learning rate (Adam)")
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="learning rate (Adam); default: each model's own",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
         "--data-home",
@@ -194,15 +199,15 @@ def _parser() -> argparse.ArgumentParser:
 def _kan(args, data, *, hidden=None):
     from .classifier import KANClassifier
 
-    return KANClassifier(
+    kan = KANClassifier(
         hidden_layer_sizes=tuple(hidden or args.hidden),
         grid_size=args.grid_size,
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
         device=args.device,
         random_state=args.seed,
     )
+    return kan if args.lr is None else kan.set_params(lr=args.lr)
 
 
 def _with_front(args, data, model):
@@ -255,10 +260,11 @@ def _hybrid(frontend: str) -> Callable:
             "grid_size": args.grid_size,
             "max_epochs": args.max_epochs,
             "batch_size": args.batch_size,
-            "lr": args.lr,
-            "device": _device(args.device),
+            "device": args.device,
             "random_state": args.seed,
         }
+        if args.lr is not None:
+            kwargs["lr"] = args.lr
         if data.image_shape is not None and args.downsample is None:
             kwargs["image_shape"] = data.image_shape
         model = cls(**{k: v for k, v in kwargs.items() if k in params})
@@ -556,7 +562,8 @@ def _report(args, argv, data, estimators, table, raw, seconds, drew) -> str:
         "epochs per fit": args.max_epochs,
         "downsample": args.downsample or "no",
         "KAN hidden layers / grid": f"{tuple(args.hidden)} / grid_size={args.grid_size}",
-        "batch size, learning rate": f"{args.batch_size}, {args.lr}",
+        "batch size, learning rate": f"{args.batch_size}, "
+        + ("each model's default" if args.lr is None else str(args.lr)),
         "device": _device(args.device),
         "n_jobs": args.n_jobs,
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, {threads} torch threads",

@@ -169,3 +169,27 @@ def test_no_command_is_an_argparse_error(capsys):
 
 def test_every_default_model_is_known():
     assert set(cli.DEFAULT_MODELS) <= set(cli.MODELS)
+
+
+def _has(module, name):
+    import importlib
+
+    try:
+        return hasattr(importlib.import_module(f"sklearn_kan.{module}"), name)
+    except ImportError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "models, needs",
+    [
+        ("hybrid-linear,hybrid-conv", ("classifier", "HybridKANClassifier")),
+        ("vae-kan,conv-kan,cnn", ("feature_extraction", "VAEFeatures")),
+    ],
+)
+def test_compare_other_models(tmp_path, capsys, models, needs):
+    if not _has(*needs):
+        pytest.skip(f"sklearn_kan.{needs[0]}.{needs[1]} is not in this version")
+    out = tmp_path / "other"
+    assert cli.main(["compare", "--models", models, "--out", str(out), *FAST]) == 0
+    _check_outputs(out, models.split(","))
