@@ -178,13 +178,13 @@ def test_layer_values_and_gradients_equal_the_reference(adapted):
 
 def test_first_layer_keeps_only_the_features_for_backward():
     layer = KANLinear(6, 2)
-    out = layer(torch.rand(8, 6))  # x needs no gradient: nothing of it is saved
+    out = layer(torch.rand(8, 6))  # x needs no gradient: no permuted weight is kept
     node = out.grad_fn
     while "KANLinearFunction" not in type(node).__name__:
         node = node.next_functions[0][0]
-    kept = [t for t in node.saved_tensors if t is not None]
+    x_saved, w_t, start, inv_step = node.saved_tensors
     spacing = _fused.grid_spacing(layer.grid)
-    assert len(kept) == 3 and kept[1] is spacing.start and kept[2] is spacing.inv_step
+    assert w_t is None and start is spacing.start and inv_step is spacing.inv_step
     out.sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.shape == layer.weight.shape
 
@@ -199,7 +199,7 @@ def test_blocked_features_are_recomputed_not_stored(monkeypatch, needs_x):
     node = out.grad_fn
     while "KANLinearFunction" not in type(node).__name__:
         node = node.next_functions[0][0]
-    assert node.saved_tensors[0] is None and node.saved_tensors[1] is not None
+    assert node.saved_tensors[0] is not None and (node.saved_tensors[1] is not None) == needs_x
     ref = _reference_layer_output(layer, x)
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
     inputs = (x, layer.weight, layer.bias) if needs_x else (layer.weight, layer.bias)
@@ -293,3 +293,12 @@ def test_auto_mode_compiles_large_inputs_and_then_reuses_the_kernels(monkeypatch
     assert not _fused._use_compiled(small.double(), "uniform")  # not compiled for float64
     _fused.set_compile("never")
     assert not _fused._use_compiled(large, "uniform")
+
+
+def test_second_backward_with_retain_graph_recomputes_the_freed_features():
+    layer = KANLinear(5, 3)
+    x = torch.rand(7, 5)
+    out = layer(x).square().sum()
+    (first,) = torch.autograd.grad(out, layer.weight, retain_graph=True)
+    (second,) = torch.autograd.grad(out, layer.weight)
+    torch.testing.assert_close(first, second)

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 __all__ = ["compile_info", "expand_features", "grid_spacing", "kan_linear", "set_compile"]
 
@@ -445,13 +446,13 @@ class _SplineFeatures(torch.autograd.Function):
         return grad_x, None, None, None, None, None
 
 
-# Features of at most FEATURE_KEEP values (16 MiB in float32) are kept for the backward
+# Features of at most FEATURE_KEEP values (32 MiB in float32) are kept for the backward
 # pass. Larger ones are produced in row blocks of about FEATURE_BLOCK values, used at
 # once by the product while they are still in cache, and recomputed block by block in
 # the backward pass: a step then needs O(block) memory for them instead of
 # O(rows * in * (n + 1)) (27.6 MiB for [784, 64, 10] at batch 1024), at the price of a
 # second expansion. Set FEATURE_KEEP very large to always keep them (faster, more memory).
-FEATURE_KEEP = 1 << 22
+FEATURE_KEEP = 1 << 23
 FEATURE_BLOCK = 1 << 20
 
 
@@ -487,14 +488,17 @@ class _KANLinearFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias, a, b, n: int, order: int, kind: str):
         rows = x.shape[0]
         n_out = weight.shape[0]
-        # ((n + 1) * in, out). Two cheap copies (a 2-D transpose, then whole rows) beat
-        # one 3-D permute by ~40% on CPU.
         n_in, width = weight.shape[1], weight.shape[2]
-        w_t = weight.reshape(n_out, -1).t().contiguous().view(n_in, width, n_out)
-        w_t = w_t.transpose(0, 1).reshape(-1, n_out)
+        w_t = weight.permute(2, 1, 0)  # ((n + 1), in, out): a view for KANLinear's storage
+        if w_t.is_contiguous():
+            w_t = w_t.view(-1, n_out)
+        else:  # two cheap copies (a 2-D transpose, then rows) beat one 3-D permute
+            w_t = weight.reshape(n_out, -1).t().contiguous().view(n_in, width, n_out)
+            w_t = w_t.transpose(0, 1).reshape(-1, n_out)
         blocks = _row_blocks(rows, w_t.shape[0])
         ctx.n, ctx.order, ctx.kind, ctx.shape = n, order, kind, weight.shape
         ctx.has_bias = bias is not None
+        ctx.weight_strides = weight.stride()
         ctx.blocks = blocks
         if len(blocks) == 1:
             feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
@@ -509,14 +513,21 @@ class _KANLinearFunction(torch.autograd.Function):
                 else:
                     torch.mm(part, w_t, out=out[lo:hi])
         keep_w = w_t if ctx.needs_input_grad[0] else None
-        ctx.save_for_backward(
-            feats, x if feats is None or keep_w is not None else None, keep_w, a, b
-        )
+        # The features are an intermediate (neither input nor output), so they may live
+        # on ctx, which lets the backward pass free them as soon as the weight gradient
+        # is made instead of when it returns (a lower peak).
+        # x is kept in every case (it is alive anyway: the caller's batch or the
+        # previous layer's output), so that a second backward pass (retain_graph) can
+        # recompute freed features.
+        ctx.feats = feats
+        ctx.save_for_backward(x, keep_w, a, b)
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
-        feats, x, w_t, a, b = ctx.saved_tensors
+        x, w_t, a, b = ctx.saved_tensors
+        feats, ctx.feats = ctx.feats, None
         n_out, n_in, width = ctx.shape
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = grad_w = grad_b = None
@@ -537,6 +548,9 @@ class _KANLinearFunction(torch.autograd.Function):
                     flat_w = g.t() @ part
                 else:
                     flat_w.addmm_(g.t(), part)
+            # Features done with before the feature gradient is made: one of the two
+            # is alive at a time, not both.
+            part = feats = None
             if need_x:
                 grad_feats = (g @ w_t.t()).view(hi - lo, width, n_in)
                 grad_x[lo:hi] = _run(
@@ -550,7 +564,10 @@ class _KANLinearFunction(torch.autograd.Function):
                     ctx.order,
                 )
         if need_w:
-            grad_w = flat_w.view(n_out, width, n_in).transpose(1, 2).contiguous()
+            # Stored like the weight ((n + 1), in, out), so that autograd keeps it as is.
+            grad_w = flat_w.t().contiguous().view(width, n_in, n_out).permute(2, 1, 0)
+            if ctx.weight_strides != grad_w.stride():
+                grad_w = grad_w.contiguous()
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
