@@ -12,8 +12,10 @@ Sections (all on by default, pick some with ``--sections``):
     :class:`sklearn_kan.nn.KAN` for ``[784, 64, 10]`` and ``[49, 10, 10]`` at batch
     256 and 1024, against an MLP whose hidden width gives the same parameter count,
     an efficient-kan-style re-implementation (``_effkan.py``) and pykan (if
-    installed). sklearn-kan is timed with its default configuration (``auto``:
-    compiled kernels where that works) and with the eager kernels.
+    installed). sklearn-kan is timed with its default configuration (``kan``:
+    compiled kernels where that works), with every feature tensor recomputed in the
+    backward pass instead of kept (``kan_blocked``, the low-memory setting) and with
+    the eager kernels (``kan_eager``, what runs where compiling fails).
 ``expansion``
     The feature expansion ``[silu(x), B_1..B_n]`` alone: fused eager and compiled
     kernels against the efficient-kan-style dense Cox-de Boor.
@@ -148,13 +150,14 @@ def compile_mode(mode: str, fn: Callable[[], object]) -> Callable[[], object]:
     return run
 
 
-def keep_features(fn: Callable[[], object]) -> Callable[[], object]:
-    """``fn`` run with every feature tensor kept for the backward pass (none recomputed):
-    the faster, memory-hungrier setting of :data:`sklearn_kan.nn._fused.FEATURE_KEEP`."""
+def blocked_features(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run with every feature tensor blocked and recomputed in the backward pass
+    (``FEATURE_KEEP = 0``): the low-memory setting of
+    :data:`sklearn_kan.nn._fused.FEATURE_KEEP`."""
 
     def run():
         before = _fused.FEATURE_KEEP
-        _fused.FEATURE_KEEP = 1 << 62
+        _fused.FEATURE_KEEP = 0
         try:
             return fn()
         finally:
@@ -235,7 +238,7 @@ def bench_layers(args, device, clock) -> dict:
             "effkan": EffKAN(widths, GRID, ORDER).to(device),
         }
         nets["kan_eager"] = copy.deepcopy(nets["kan"])
-        nets["kan_keep"] = copy.deepcopy(nets["kan"])
+        nets["kan_blocked"] = copy.deepcopy(nets["kan"])
         pykan, why = (
             (None, "skipped (--no-pykan)") if args.no_pykan else pykan_model(widths, device)
         )
@@ -249,8 +252,8 @@ def bench_layers(args, device, clock) -> dict:
                 fn = make(net, x, y) if make else forward_pass(net, x)
                 if name == "kan_eager":
                     fn = compile_mode("never", fn)
-                elif name == "kan_keep":
-                    fn = keep_features(fn)
+                elif name == "kan_blocked":
+                    fn = blocked_features(fn)
                 cands[name] = fn
             res = interleaved(cands, clock, args.reps, args.budget)
             base = res["mlp"]["median_s"]
@@ -266,7 +269,7 @@ def print_row(key: str, entry: dict) -> None:
     for mode in ("train", "forward"):
         res = entry[mode]
         cells = [f"{key:18s} {mode:7s} mlp {res['mlp']['median_s'] * 1e3:8.2f} ms"]
-        for name in ("kan", "kan_keep", "kan_eager", "effkan", "pykan"):
+        for name in ("kan", "kan_blocked", "kan_eager", "effkan", "pykan"):
             cells.append(f"{name} {res[name]['ratio']:6.2f}x" if name in res else f"{name}    n/a")
         print("  ".join(cells), flush=True)
 
@@ -444,8 +447,8 @@ def memory_child(name: str, device: torch.device, threads: int) -> dict:
     if name.startswith("kan"):
         net = KAN(widths, grid_size=GRID, spline_order=ORDER)
         _fused.set_compile("never" if name == "kan_eager" else "auto")
-        if name == "kan_keep":
-            _fused.FEATURE_KEEP = 1 << 62
+        if name == "kan_blocked":
+            _fused.FEATURE_KEEP = 0
     elif name == "effkan":
         net = EffKAN(widths, GRID, ORDER)
     else:
@@ -492,7 +495,7 @@ def memory_child(name: str, device: torch.device, threads: int) -> dict:
 
 def bench_memory(args, device) -> dict:
     results = {}
-    names = ["mlp", "kan", "kan_keep", "kan_eager", "effkan"]
+    names = ["mlp", "kan", "kan_blocked", "kan_eager", "effkan"]
     for name in names:
         cmd = [sys.executable, __file__, "--memory-child", name, "--device", str(device)]
         cmd += ["--threads", str(args.threads)]

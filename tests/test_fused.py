@@ -302,3 +302,11 @@ def test_second_backward_with_retain_graph_recomputes_the_freed_features():
     (first,) = torch.autograd.grad(out, layer.weight, retain_graph=True)
     (second,) = torch.autograd.grad(out, layer.weight)
     torch.testing.assert_close(first, second)
+
+
+def test_weight_and_its_gradient_stay_contiguous_for_flat_views():
+    # LBFGS (and users) view parameters and gradients flat.
+    layer = KANLinear(5, 3)
+    layer(torch.rand(7, 5)).sum().backward()
+    assert layer.weight.is_contiguous() and layer.weight.grad.is_contiguous()
+    layer.weight.grad.view(-1)

@@ -489,8 +489,8 @@ class _KANLinearFunction(torch.autograd.Function):
         rows = x.shape[0]
         n_out = weight.shape[0]
         n_in, width = weight.shape[1], weight.shape[2]
-        w_t = weight.permute(2, 1, 0)  # ((n + 1), in, out): a view for KANLinear's storage
-        if w_t.is_contiguous():
+        w_t = weight.permute(2, 1, 0)  # ((n + 1), in, out)
+        if w_t.is_contiguous():  # a weight stored feature-major: a view
             w_t = w_t.view(-1, n_out)
         else:  # two cheap copies (a 2-D transpose, then rows) beat one 3-D permute
             w_t = weight.reshape(n_out, -1).t().contiguous().view(n_in, width, n_out)
@@ -499,6 +499,7 @@ class _KANLinearFunction(torch.autograd.Function):
         ctx.n, ctx.order, ctx.kind, ctx.shape = n, order, kind, weight.shape
         ctx.has_bias = bias is not None
         ctx.weight_strides = weight.stride()
+        ctx.weight_contiguous = weight.is_contiguous()
         ctx.blocks = blocks
         if len(blocks) == 1:
             feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
@@ -564,10 +565,15 @@ class _KANLinearFunction(torch.autograd.Function):
                     ctx.order,
                 )
         if need_w:
-            # Stored like the weight ((n + 1), in, out), so that autograd keeps it as is.
-            grad_w = flat_w.t().contiguous().view(width, n_in, n_out).permute(2, 1, 0)
+            # In the weight's own layout, so that autograd keeps it without a copy
+            # (optimizers such as LBFGS view gradients flat: weights stay contiguous).
+            grad_w = flat_w.view(n_out, width, n_in).transpose(1, 2)
             if ctx.weight_strides != grad_w.stride():
-                grad_w = grad_w.contiguous()
+                grad_w = (
+                    grad_w.contiguous()
+                    if ctx.weight_contiguous
+                    else flat_w.t().contiguous().view(width, n_in, n_out).permute(2, 1, 0)
+                )
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 

@@ -101,9 +101,7 @@ class KANLinear(nn.Module):
             torch.full((in_features,), lo), torch.full((in_features,), hi), grid_size, spline_order
         )
         self.register_buffer("grid", grid)
-        self.weight = nn.Parameter(
-            _feature_major_empty(out_features, in_features, self.n_basis + 1)
-        )
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, self.n_basis + 1))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.scale_base = scale_base
         self.scale_spline = scale_spline
@@ -269,26 +267,13 @@ class KANLinear(nn.Module):
         if weight.shape == self.weight.shape:
             self.weight.copy_(weight)
         else:
-            self.weight = nn.Parameter(
-                _feature_major_empty(*weight.shape, like=weight).copy_(weight)
-            )
+            self.weight = nn.Parameter(weight.contiguous())
 
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"basis={self.basis!r}, grid_size={self.grid_size}, spline_order={self.spline_order}"
         )
-
-
-def _feature_major_empty(n_out: int, n_in: int, width: int, like: Tensor | None = None) -> Tensor:
-    """An ``(out, in, n + 1)`` tensor stored as ``(n + 1, in, out)``.
-
-    The fused layer multiplies features laid out ``((n + 1) * in)`` by the weight
-    laid out ``((n + 1) * in, out)``; with this storage that is a view, not a copy
-    per forward pass. Shape, values and state dicts are those of any other tensor.
-    """
-    kwargs = {} if like is None else {"dtype": like.dtype, "device": like.device}
-    return torch.empty(width, n_in, n_out, **kwargs).permute(2, 1, 0)
 
 
 def _lstsq(a: Tensor, b: Tensor) -> Tensor:
