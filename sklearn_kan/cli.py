@@ -547,6 +547,9 @@ def _draw(table, raw, path: Path, title: str) -> bool:
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch")
     right.set_ylabel("training loss (cross-entropy)")
+    right.set_yscale("log")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    right.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     right.set_title("training curves (each fold; mean bold)")
     right.grid(alpha=0.3)
     if drawn:

@@ -179,9 +179,10 @@ def total_params(estimator) -> int:
     Parameters
     ----------
     estimator : fitted estimator or torch.nn.Module
-        Anything :func:`count_params` accepts, or a pipeline of them; steps
-        without trainable parameters (scalers, :class:`~sklearn_kan.preprocessing.Downsample`)
-        count zero.
+        Anything :func:`count_params` accepts, a fitted linear model
+        (``coef_`` and ``intercept_``), or a pipeline of them; steps without
+        trainable parameters (scalers,
+        :class:`~sklearn_kan.preprocessing.Downsample`) count zero.
 
     Returns
     -------
@@ -197,7 +198,8 @@ def total_params(estimator) -> int:
         if all(c is None for c in counts):
             raise TypeError("No step of the pipeline has countable parameters.")
         return sum(c for c in counts if c is not None)
-    return count_params(estimator)
+    linear = _linear_count(estimator)
+    return count_params(estimator) if linear is None else linear
 
 
 def compare(
@@ -392,6 +394,14 @@ def _maybe_count(estimator) -> int | None:
         return total_params(estimator)
     except (TypeError, AttributeError):
         return None
+
+
+def _linear_count(estimator) -> int | None:
+    """Weights and intercepts of a fitted linear model (a CNN's logistic head)."""
+    coef = getattr(estimator, "coef_", None)
+    if coef is None or not hasattr(estimator, "intercept_"):
+        return None
+    return int(np.size(coef) + np.size(estimator.intercept_))
 
 
 def _to_table(rows: list[dict]):

@@ -195,7 +195,7 @@ def test_compare_table(digits, capsys):
         abs(table.loc["mlp", "n_params"] - table.loc["kan", "n_params"])
         <= 0.05 * (table.loc["kan", "n_params"])
     )
-    assert table["n_params"].isna().tolist() == [False, False, True]
+    assert table.loc["logreg", "n_params"] == 64 * 10 + 10
     assert np.allclose(table.loc["kan", "accuracy_mean"], raw["kan"]["test_score"].mean())
     assert ((table["accuracy_mean"] > 0) & (table["accuracy_mean"] <= 1)).all()
     err = capsys.readouterr().err
@@ -236,7 +236,7 @@ def test_compare_without_pandas(digits, monkeypatch):
     )
     assert isinstance(table, np.ndarray)
     assert table["model"].tolist() == ["logreg", "tiny"]
-    assert table["n_params"].tolist() == [-1, mlp_n_params(64, (3,), 10)]
+    assert table["n_params"].tolist() == [650, mlp_n_params(64, (3,), 10)]
 
 
 def test_compare_rejects_empty():
@@ -257,6 +257,21 @@ def test_total_params_sums_the_steps(digits):
     assert count_params(pipe) == count_params(pipe["kan"])
     with pytest.raises(TypeError):
         total_params(make_pipeline(MinMaxScaler()).fit(X))
+    table = compare({"scale": make_pipeline(MinMaxScaler(), _NoParams())}, X, y, cv=2)
+    assert table["n_params"].isna().all()
+
+
+class _NoParams(LogisticRegression):
+    """A classifier whose parameters cannot be counted."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.weights_ = self.coef_
+        del self.coef_
+        return self
+
+    def decision_function(self, X):
+        return X @ self.weights_.T + self.intercept_
 
 
 class _Transforming(MLPClassifier):
