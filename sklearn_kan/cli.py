@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-download", action="store_true", help="fail instead of downloading missing files"
     )
-    p.add_argument("--out", default="sklearn-kan-compare", help="folder for report and figure")
+    p.add_argument("--out", default="compare_out", help="folder for report and figure")
     p.add_argument(
         "--n-jobs",
         type=_n_jobs,
