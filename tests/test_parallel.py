@@ -21,7 +21,9 @@ def digits():
 
 
 def _search():
-    pipe = Pipeline([("down", Downsample(4)), ("kan", KANClassifier(max_epochs=3, random_state=0))])
+    pipe = Pipeline(
+        [("down", Downsample(4)), ("kan", KANClassifier(max_epochs=3, lr=1e-2, random_state=0))]
+    )
     return GridSearchCV(pipe, {"kan__grid_size": [3, 5]}, cv=2)
 
 
@@ -46,16 +48,20 @@ def test_same_random_state_same_predictions_in_parent_and_workers(digits):
         return weights, est.predict(X), est.predict_proba(X)
 
     parent = fit(KANClassifier(max_epochs=2, random_state=3))
-    # Workers train with one torch thread, the parent with all cores: the
-    # trained parameters and the predicted labels are bitwise identical.
-    # Probabilities agree to the last few bits only: the float64 prediction
-    # pass sums in a thread-count-dependent order.
+    # Workers train with one torch thread, the parent with all cores. The fused
+    # KAN layer's weight gradient sums over the batch in a thread-count-dependent
+    # order, so parameters agree to float32 rounding (not bitwise); the predicted
+    # labels are identical.
     jobs = (joblib.delayed(fit)(KANClassifier(max_epochs=2, random_state=3)) for _ in range(2))
-    for weights, labels, proba in joblib.Parallel(n_jobs=2)(jobs):
+    results = joblib.Parallel(n_jobs=2)(jobs)
+    # the two workers (same thread count) agree bitwise with each other
+    for w_a, w_b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(w_a, w_b)
+    for weights, labels, proba in results:
         for w, w_parent in zip(weights, parent[0]):
-            np.testing.assert_array_equal(w, w_parent)
+            np.testing.assert_allclose(w, w_parent, rtol=1e-4, atol=1e-6)
         np.testing.assert_array_equal(labels, parent[1])
-        np.testing.assert_allclose(proba, parent[2], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(proba, parent[2], rtol=1e-4, atol=1e-6)
 
 
 def test_dask_local_cluster_runs_the_search(digits):
