@@ -302,7 +302,7 @@ class BaseKAN(BaseEstimator):
         module.eval()
         batch = self.net_.batch_size if self.net_.batch_size > 0 else len(X)
         outs = []
-        with torch.inference_mode():
+        with torch.no_grad():
             for start in range(0, len(X), max(batch, 1024)):
                 xb = torch.as_tensor(X[start : start + max(batch, 1024)], device=device)
                 outs.append(module(xb.to(dtype)).to("cpu", torch.float64))

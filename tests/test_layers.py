@@ -157,3 +157,14 @@ def test_layer_pickles():
     clone = pickle.loads(pickle.dumps(layer))
     x = torch.randn(3, 2)
     np.testing.assert_array_equal(clone(x).detach().numpy(), layer(x).detach().numpy())
+
+
+def test_inference_mode_forward_then_training():
+    # A prediction under inference_mode must not leave cached tensors that a later
+    # training step cannot save for backward.
+    layer = KANLinear(4, 3)
+    x = torch.randn(5, 4)
+    with torch.inference_mode():
+        layer(x)
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None

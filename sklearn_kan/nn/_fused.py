@@ -128,6 +128,10 @@ def grid_spacing(grid: Tensor) -> _Spacing | None:
     -------
     tuple of Tensor of shape (in,), or None
     """
+    if torch.is_inference_mode_enabled():
+        # Tensors made here would be inference tensors, which a later training
+        # step cannot save for backward: compute without caching.
+        return _spacing(grid)
     try:
         version = grid._version
     except RuntimeError:  # inference tensors have no version counter: do not cache
