@@ -443,7 +443,14 @@ def count_params(obj) -> int:
     int
     """
     if isinstance(obj, nn.Module):
-        return sum(p.numel() for p in obj.parameters() if p.requires_grad)
+        n = sum(p.numel() for p in obj.parameters() if p.requires_grad)
+        # Edges removed by pruning (sklearn_kan.inspection.prune) stay in the weight
+        # tensors, masked to zero: they are not parameters of the model any more.
+        for layer in obj.modules():
+            mask = getattr(layer, "edge_mask", None)
+            if mask is not None:
+                n -= int((mask == 0).sum()) * layer.weight.shape[-1]
+        return n
     if hasattr(obj, "steps"):
         return count_params(obj.steps[-1][1])
     if hasattr(obj, "module_"):

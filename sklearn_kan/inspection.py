@@ -779,12 +779,8 @@ class _ZeroMaskedEdges:
 
 
 def _count_unmasked(module: nn.Module) -> int:
-    n = count_params(module)
-    for layer in module.modules():
-        mask = getattr(layer, "edge_mask", None)
-        if isinstance(layer, KANLinear) and mask is not None:
-            n -= int((mask == 0).sum()) * layer.weight.shape[-1]
-    return n
+    # count_params leaves out masked (pruned) edges.
+    return count_params(module)
 
 
 def _widths(kan: KAN) -> list[int]:
