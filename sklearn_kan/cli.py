@@ -216,11 +216,11 @@ def _parser() -> argparse.ArgumentParser:
 # -- models ----------------------------------------------------------------------
 
 
-def _kan(args, data, *, hidden=None):
+def _kan(args):
     from .classifier import KANClassifier
 
     kan = KANClassifier(
-        hidden_layer_sizes=tuple(hidden or args.hidden),
+        hidden_layer_sizes=tuple(args.hidden),
         grid_size=args.grid_size,
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
@@ -240,16 +240,19 @@ def _with_front(args, data, model):
             step.set_params(callbacks=[_epoch_progress()])
     if args.downsample is None:
         return model
+    if isinstance(model, Pipeline):
+        return Pipeline([("downsample", _downsample(args, data)), *model.steps])
+    return make_pipeline(_downsample(args, data), model)
+
+
+def _downsample(args, data):
     from .preprocessing import Downsample
 
-    down = Downsample(args.downsample, image_shape=data.image_shape)
-    if isinstance(model, Pipeline):
-        return Pipeline([("downsample", down), *model.steps])
-    return make_pipeline(down, model)
+    return Downsample(args.downsample, image_shape=data.image_shape)
 
 
 def _build_kan(args, data):
-    return _with_front(args, data, _kan(args, data))
+    return _with_front(args, data, _kan(args))
 
 
 def _build_mlp(args, data):
@@ -257,16 +260,10 @@ def _build_mlp(args, data):
 
     from .model_selection import matched_mlp
 
-    kan = _kan(args, data)
+    # Matched to the 'kan' model as built for this run, Downsample included.
+    kan = _kan(args)
     if args.downsample is not None:
-        from .preprocessing import Downsample
-
-        kan = Pipeline(
-            [
-                ("downsample", Downsample(args.downsample, image_shape=data.image_shape)),
-                ("kan", kan),
-            ]
-        )
+        kan = Pipeline([("downsample", _downsample(args, data)), ("kan", kan)])
     return matched_mlp(kan, data.X.shape, len(np.unique(data.y)))
 
 
@@ -293,24 +290,23 @@ def _hybrid(frontend: str) -> Callable:
     return build
 
 
-def _features_then(extractor: str, head: str) -> Callable:
+def _features_then(extractor: str, head: str, model: str) -> Callable:
     def build(args, data):
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline
 
-        cls = _require("feature_extraction", extractor, _name)
+        cls = _require("feature_extraction", extractor, model)
         params = cls().get_params()
         kwargs = {"max_epochs": args.max_epochs, "device": args.device, "random_state": args.seed}
         if data.image_shape is not None and args.downsample is None:
             kwargs["image_shape"] = data.image_shape
         features = cls(**{k: v for k, v in kwargs.items() if k in params})
         if head == "kan":
-            last = _kan(args, data)
+            last = _kan(args)
         else:
             last = LogisticRegression(max_iter=1000)
         return _with_front(args, data, Pipeline([("features", features), (head, last)]))
 
-    _name = f"{extractor}+{head}"
     return build
 
 
@@ -321,13 +317,15 @@ MODELS: dict[str, _Model] = {
     "hybrid-conv": _Model("HybridKANClassifier(frontend='conv')", _hybrid("conv")),
     "hybrid-kanconv": _Model("HybridKANClassifier(frontend='kanconv')", _hybrid("kanconv")),
     "hybrid-local": _Model("HybridKANClassifier(frontend='local')", _hybrid("local")),
-    "vae-kan": _Model("VAEFeatures(16) then KANClassifier", _features_then("VAEFeatures", "kan")),
+    "vae-kan": _Model(
+        "VAEFeatures(16) then KANClassifier", _features_then("VAEFeatures", "kan", "vae-kan")
+    ),
     "conv-kan": _Model(
-        "ConvFeatures(32) then KANClassifier", _features_then("ConvFeatures", "kan")
+        "ConvFeatures(32) then KANClassifier", _features_then("ConvFeatures", "kan", "conv-kan")
     ),
     "cnn": _Model(
         "CNN: ConvFeatures (conv blocks trained with a softmax head), then logistic regression",
-        _features_then("ConvFeatures", "logreg"),
+        _features_then("ConvFeatures", "logreg", "cnn"),
     ),
 }
 
