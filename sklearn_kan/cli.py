@@ -150,65 +150,99 @@ def _parser() -> argparse.ArgumentParser:
             "the same stratified folds, with the same number of epochs. Prints the table, "
             "writes OUT/report.md and OUT/comparison.png."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--dataset",
         default="digits",
-        help="digits (offline, 8x8), mnist, fashion-mnist (training sets, 28x28), or a "
-        "PATH.npz with arrays X (or images) and y",
+        metavar="NAME",
+        help="digits (the default: offline, 8x8), mnist, fashion-mnist (their training "
+        "sets, 28x28), or a PATH.npz with arrays X (or images) and y",
     )
     p.add_argument(
         "--models",
         default=",".join(DEFAULT_MODELS),
-        help="comma-separated, from: " + ", ".join(MODELS),
+        metavar="LIST",
+        help=f"comma-separated, from: {', '.join(MODELS)} (default: %(default)s)",
     )
-    p.add_argument("--cv", type=_int_at_least(2), default=5, help="number of folds")
+    p.add_argument("--cv", type=_int_at_least(2), default=5, metavar="K", help="folds (default: 5)")
     p.add_argument(
         "--n-samples",
         type=_int_at_least(2),
         default=None,
-        help="stratified random subset of this many samples (default: all)",
+        metavar="N",
+        help="a stratified random subset of N samples (default: all)",
     )
-    p.add_argument("--max-epochs", type=_int_at_least(1), default=20, help="epochs per fit")
+    p.add_argument(
+        "--max-epochs",
+        type=_int_at_least(1),
+        default=20,
+        metavar="E",
+        help="epochs of every fit (default: 20)",
+    )
     p.add_argument(
         "--downsample",
         type=_int_at_least(1),
         default=None,
+        metavar="SIZE",
         help="reduce images to SIZE x SIZE (Downsample) in front of every model",
     )
     p.add_argument(
         "--hidden",
         type=_sizes,
         default=(32,),
-        help="hidden layer sizes of the KANs, comma-separated",
+        metavar="WIDTHS",
+        help="hidden layer sizes of the KANs, comma-separated (default: 32)",
     )
-    p.add_argument("--grid-size", type=_int_at_least(1), default=5, help="KAN grid intervals")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=128, help="minibatch size")
+    p.add_argument(
+        "--grid-size",
+        type=_int_at_least(1),
+        default=5,
+        metavar="G",
+        help="grid intervals of the KANs (default: 5)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        default=128,
+        metavar="B",
+        help="minibatch size (default: 128)",
+    )
     p.add_argument(
         "--lr",
         type=_positive_float,
         default=None,
-        help="learning rate (Adam); default: each model's own",
+        help="learning rate (default: each model's own)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--device", default="auto", help="auto (the default), cpu, cuda, cuda:N or mps")
     p.add_argument(
         "--data-home",
         default=None,
+        metavar="DIR",
         help="folder with mnist/ and fashion-mnist/ (default: $SKLEARN_KAN_DATA, else "
         "~/scikit_learn_data)",
     )
     p.add_argument(
         "--no-download", action="store_true", help="fail instead of downloading missing files"
     )
-    p.add_argument("--out", default="compare_out", help="folder for report and figure")
+    p.add_argument(
+        "--out",
+        default="compare_out",
+        metavar="DIR",
+        help="folder for report.md and comparison.png (default: compare_out)",
+    )
     p.add_argument(
         "--n-jobs",
         type=_n_jobs,
         default=None,
-        help="folds trained in parallel (joblib processes; -1: all cores)",
+        metavar="J",
+        help="folds trained in parallel (joblib processes; -1: all cores; default: 1)",
     )
-    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed")
+    p.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help="random seed of folds and models (default: 0)",
+    )
     p.set_defaults(run=_compare)
     return parser
 

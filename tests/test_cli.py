@@ -193,3 +193,12 @@ def test_compare_other_models(tmp_path, capsys, models, needs):
     out = tmp_path / "other"
     assert cli.main(["compare", "--models", models, "--out", str(out), *FAST]) == 0
     _check_outputs(out, models.split(","))
+
+
+def test_help_lists_the_models(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out.replace("-\n", "-").replace("\n", " ") for name in ("kan", "cnn"))
+    assert "compare_out" in out
