@@ -114,6 +114,8 @@ def _compare(args, argv: list[str]) -> int:
     with warnings.catch_warnings():
         # The MLP trains for exactly --max-epochs, like the KANs, on purpose.
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # Both cap the batch at the fold size; scikit-learn also warns about it.
+        warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)
         table, raw = compare(
             estimators,
             data.X,
