@@ -14,6 +14,8 @@ MNIST (a 10,000 image subset for the search, the 10,000 test images for the fina
 score) is read from ``$SKLEARN_KAN_DATA`` when it is there; with
 ``SKLEARN_KAN_EXAMPLES_SMALL=1`` (the documentation build) or without it,
 scikit-learn's 8 x 8 digits are used.
+
+With MNIST it runs in about 2 minutes on a 2-core CPU (measured); on the digits, in seconds.
 """
 
 # %%

@@ -21,6 +21,8 @@ MNIST (60,000 training and 10,000 test images) is read from ``$SKLEARN_KAN_DATA`
 when it is there; with ``SKLEARN_KAN_EXAMPLES_SMALL=1`` (the documentation build)
 or without it, scikit-learn's 8 x 8 digits are used. The numbers printed are those
 of the run that produced this page.
+
+With MNIST it runs in about 8 minutes on a 2-core CPU (measured); on the digits, in seconds.
 """
 
 # %%

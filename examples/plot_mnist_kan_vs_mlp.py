@@ -15,6 +15,8 @@ MNIST is read with :func:`~sklearn_kan.datasets.fetch_mnist` from
 ``SKLEARN_KAN_EXAMPLES_SMALL=1`` (the documentation build), or without the files,
 scikit-learn's 8 x 8 digits stand in, so every number below was measured on the
 data named in the output.
+
+With MNIST it runs in about 30 seconds on a 2-core CPU (measured); on the digits, in seconds.
 """
 
 # %%

@@ -22,6 +22,8 @@ KAN heads are identical, so the comparison is about the features.
 MNIST is read from ``$SKLEARN_KAN_DATA`` when it is there (a 10,000 image
 training subset, the 10,000 test images); with ``SKLEARN_KAN_EXAMPLES_SMALL=1``
 (the documentation build) or without it, scikit-learn's 8 x 8 digits are used.
+
+With MNIST it runs in about 40 seconds on a 2-core CPU (measured); on the digits, in seconds.
 """
 
 # %%
