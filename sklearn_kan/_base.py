@@ -28,6 +28,7 @@ from torch import nn
 
 from .callbacks import CosineSchedule, GridSchedule, GridUpdate
 from .nn.basis import BASES
+from .nn.layers import make_contiguous
 from .nn.models import KAN
 
 __all__ = ["BaseKAN", "count_params", "resolve_device"]
@@ -502,6 +503,14 @@ class _KANNet(NeuralNet):
         self.lamb = lamb
         self.lamb_l1 = lamb_l1
         self.lamb_entropy = lamb_entropy
+
+    def initialize_optimizer(self, *args, **kwargs):
+        optimizer = self.optimizer
+        if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS):
+            # LBFGS views parameters and gradients flat; KANLinear stores its weight
+            # feature-major (see sklearn_kan.nn.make_contiguous).
+            make_contiguous(self.module_)
+        return super().initialize_optimizer(*args, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)

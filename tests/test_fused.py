@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sklearn_kan.nn import KANLinear, _fused
+from sklearn_kan.nn import KAN, KANLinear, _fused, make_contiguous
 from sklearn_kan.nn.basis import BASES, bspline, expand
 
 G = 5
@@ -304,9 +304,49 @@ def test_second_backward_with_retain_graph_recomputes_the_freed_features():
     torch.testing.assert_close(first, second)
 
 
-def test_weight_and_its_gradient_stay_contiguous_for_flat_views():
-    # LBFGS (and users) view parameters and gradients flat.
+def test_weight_is_feature_major_and_its_gradient_needs_no_copy():
     layer = KANLinear(5, 3)
+    assert layer.weight.shape == (3, 5, layer.n_basis + 1)
+    assert layer.weight.permute(2, 1, 0).is_contiguous()
     layer(torch.rand(7, 5)).sum().backward()
-    assert layer.weight.is_contiguous() and layer.weight.grad.is_contiguous()
-    layer.weight.grad.view(-1)
+    assert layer.weight.grad.stride() == layer.weight.stride()
+
+
+@pytest.mark.parametrize("contiguous", [False, True])
+def test_both_weight_layouts_give_the_same_outputs_and_gradients(contiguous):
+    torch.manual_seed(0)
+    layer = KANLinear(6, 4)
+    other = copy.deepcopy(layer)
+    if contiguous:
+        make_contiguous(other)
+        assert other.weight.is_contiguous()
+    x = torch.randn(9, 6, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    (layer(x) ** 2).sum().backward()
+    (other(x2) ** 2).sum().backward()
+    torch.testing.assert_close(layer.weight.grad, other.weight.grad)
+    torch.testing.assert_close(x.grad, x2.grad)
+    assert other.weight.grad.stride() == other.weight.stride()
+
+
+def test_make_contiguous_lets_lbfgs_view_parameters_flat():
+    torch.manual_seed(0)
+    model = KAN([3, 4, 1])
+    with pytest.raises(RuntimeError):
+        torch.nn.utils.parameters_to_vector(model.parameters())
+    params_before = list(model.parameters())
+    assert make_contiguous(model) is model
+    assert all(a is b for a, b in zip(params_before, model.parameters()))
+    x, y = torch.randn(32, 3), torch.randn(32, 1)
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=1)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+
+    first = closure().item()
+    for _ in range(3):
+        optimizer.step(closure)
+    assert closure().item() < first

@@ -1,7 +1,7 @@
 """Pure torch building blocks: bases, KAN layers and models. Imports nothing from scikit-learn."""
 
 from .basis import BASES, Basis, get_basis
-from .layers import KANConv2d, KANLinear, KANLocal2d
+from .layers import KANConv2d, KANLinear, KANLocal2d, make_contiguous
 from .models import FRONTENDS, KAN, HybridKAN, make_frontend
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "KANLinear",
     "KANLocal2d",
     "get_basis",
+    "make_contiguous",
     "make_frontend",
 ]
