@@ -17,8 +17,8 @@ alone, so that nothing but ``x`` is kept for the backward pass:
 
 The features are laid out *feature-major*, ``(rows, n + 1, in)``: every feature
 of all inputs is a contiguous row, so each one is written with full-width
-vector stores. :class:`~sklearn_kan.nn.KANLinear` multiplies them by its weight
-permuted to match (a copy of the weight is far smaller than the features).
+vector stores. :class:`~sklearn_kan.nn.KANLinear` stores its weight in the
+matching order, so the product reads it in place.
 
 The uniform kernels run through ``torch.compile`` where that works (one fused
 loop, no temporaries) and otherwise eagerly (a handful of whole-tensor ops and
@@ -476,15 +476,17 @@ class _KANLinearFunction(torch.autograd.Function):
 
     Written as one function so that
 
-    * both products take their fastest layout: the forward multiplies the
-      ``(rows, (n + 1) * in)`` features by the weight laid out ``((n + 1) * in, out)``,
-      and the backward computes the weight gradient as ``grad.T @ features``, which
-      BLAS runs about twice as fast as the ``features.T @ grad`` that autograd would
-      choose for that layout;
+    * no weight or gradient is copied: :class:`~sklearn_kan.nn.KANLinear` stores its
+      weight ``(out, in, n + 1)`` with the strides of a contiguous
+      ``(out, n + 1, in)`` tensor, which is the ``(out, (n + 1) * in)`` matrix the
+      feature-major features multiply; the weight gradient ``grad.T @ features``
+      (the faster of the two products that make it) comes out in that layout too.
+      A contiguous weight (see :func:`~sklearn_kan.nn.make_contiguous`) works
+      as well, for the price of a copy of the weight and of its gradient;
     * large feature tensors are never stored: they are made in row blocks that the
       product consumes while they are in cache, and recomputed in the backward pass
       (see :data:`FEATURE_KEEP`); small ones are kept;
-    * ``x`` and the permuted weight are kept only when ``x`` needs a gradient (not
+    * ``x`` and the weight matrix are kept only when ``x`` needs a gradient (not
       for the first layer).
     """
 
@@ -492,14 +494,12 @@ class _KANLinearFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias, a, b, n: int, order: int, kind: str):
         rows = x.shape[0]
         n_out = weight.shape[0]
-        # ((n + 1) * in, out): a view of a weight stored feature-major, else one
-        # permuting copy (measured 3x faster than a 2-D transpose then a row copy).
-        w_t = weight.permute(2, 1, 0).contiguous().view(-1, n_out)
-        blocks = _row_blocks(rows, w_t.shape[0])
+        # (out, (n + 1) * in): a view of a weight stored as KANLinear stores it.
+        w_mat = weight.transpose(1, 2).contiguous().view(n_out, -1)
+        w_t = w_mat.t()
+        blocks = _row_blocks(rows, w_mat.shape[1])
         ctx.n, ctx.order, ctx.kind, ctx.shape = n, order, kind, weight.shape
         ctx.has_bias = bias is not None
-        ctx.weight_strides = weight.stride()
-        ctx.weight_contiguous = weight.is_contiguous()
         ctx.blocks = blocks
         if len(blocks) == 1:
             feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
@@ -513,7 +513,7 @@ class _KANLinearFunction(torch.autograd.Function):
                     torch.addmm(bias, part, w_t, out=out[lo:hi])
                 else:
                     torch.mm(part, w_t, out=out[lo:hi])
-        keep_w = w_t if ctx.needs_input_grad[0] else None
+        keep_w = w_mat if ctx.needs_input_grad[0] else None
         # The features are an intermediate (neither input nor output), so they may live
         # on ctx, which lets the backward pass free them as soon as the weight gradient
         # is made instead of when it returns (a lower peak).
@@ -527,7 +527,7 @@ class _KANLinearFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        x, w_t, a, b = ctx.saved_tensors
+        x, w_mat, a, b = ctx.saved_tensors
         feats, ctx.feats = ctx.feats, None
         n_out, n_in, width = ctx.shape
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -537,7 +537,6 @@ class _KANLinearFunction(torch.autograd.Function):
         if need_x:
             grad_x = torch.empty_like(x)
         flat_w = None
-        feature_major = not ctx.weight_contiguous and ctx.weight_strides == (1, n_out, n_in * n_out)
         backward_kernels = _KERNELS[ctx.kind + "_backward"]
         for lo, hi in ctx.blocks:
             g = grad[lo:hi]
@@ -546,18 +545,15 @@ class _KANLinearFunction(torch.autograd.Function):
                 if part is None:  # recomputed: see FEATURE_KEEP
                     part = _run(ctx.kind, *_KERNELS[ctx.kind], x[lo:hi], a, b, ctx.n, ctx.order)
                     part = part.view(hi - lo, -1)
-                # Made directly in the weight's layout: (out, (n + 1) in) for a
-                # contiguous weight, ((n + 1) in, out) for a feature-major one.
-                lhs, rhs = (part.t(), g) if feature_major else (g.t(), part)
                 if flat_w is None:
-                    flat_w = lhs @ rhs
+                    flat_w = g.t() @ part
                 else:
-                    flat_w.addmm_(lhs, rhs)
+                    flat_w.addmm_(g.t(), part)
             # Features done with before the feature gradient is made: one of the two
             # is alive at a time, not both.
             part = feats = None
             if need_x:
-                grad_feats = (g @ w_t.t()).view(hi - lo, width, n_in)
+                grad_feats = (g @ w_mat).view(hi - lo, width, n_in)
                 grad_x[lo:hi] = _run(
                     ctx.kind + "_backward",
                     *backward_kernels,
@@ -569,14 +565,9 @@ class _KANLinearFunction(torch.autograd.Function):
                     ctx.order,
                 )
         if need_w:
-            # In the weight's own layout, so that autograd keeps it without a copy
-            # (optimizers such as LBFGS view gradients flat: weights stay contiguous).
-            if feature_major:
-                grad_w = flat_w.view(width, n_in, n_out).permute(2, 1, 0)
-            else:
-                grad_w = flat_w.view(n_out, width, n_in).transpose(1, 2)
-                if ctx.weight_strides != grad_w.stride():
-                    grad_w = grad_w.contiguous()
+            # The layout KANLinear stores its weight in; autograd copies it into the
+            # weight's own layout if that differs (a contiguous weight).
+            grad_w = flat_w.view(n_out, width, n_in).transpose(1, 2)
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 

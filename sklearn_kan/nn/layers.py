@@ -52,7 +52,7 @@ class KANLinear(nn.Module):
         ``weight[..., 0]`` is the base weight ``w_b``, ``weight[..., 1:]`` the
         basis coefficients ``c_j``. With the default B-spline basis and SiLU it is
         stored *feature-major* (strides of a contiguous
-        ``(n_basis + 1, in_features, out_features)`` tensor, like ``channels_last``
+        ``(out_features, n_basis + 1, in_features)`` tensor, like ``channels_last``
         convolution weights), the layout the fused product reads without a copy.
         Index it as usual; code that views parameters flat (``torch.optim.LBFGS``,
         ``parameters_to_vector``) needs :func:`make_contiguous` first (the
@@ -128,7 +128,7 @@ class KANLinear(nn.Module):
         # and backward then need no copy of the weight or of its gradient, which
         # measured 10-15% of a training step at batch 128-256 for [784, 64, 10].
         if self._fused:
-            weight = weight.permute(2, 1, 0).contiguous().permute(2, 1, 0)
+            weight = weight.transpose(1, 2).contiguous().transpose(1, 2)
         else:
             weight = weight.contiguous()
         return nn.Parameter(weight)
