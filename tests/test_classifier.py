@@ -291,3 +291,34 @@ def test_cuda_fit_and_predict(digits):
     clf = KANClassifier(device="cuda", random_state=0).fit(X_train, y_train)
     assert next(clf.module_.parameters()).is_cuda
     assert clf.score(X_test, y_test) >= 0.95
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("kind", ["numpy", "torch", "subset", "no_target"])
+def test_batch_loader_yields_the_default_loaders_batches(shuffle, kind):
+    # The estimators fetch each batch with one indexing of the arrays; the batches
+    # (and the random numbers drawn for shuffling) must be those of torch's default
+    # loader over skorch's Dataset, so that training is unchanged.
+    from skorch.dataset import Dataset
+    from torch.utils.data import DataLoader, Subset
+
+    from sklearn_kan._base import _batch_iterator
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 3)).astype(np.float32)
+    y = rng.integers(0, 4, size=23)
+    if kind == "torch":
+        X, y = torch.from_numpy(X), torch.from_numpy(y)
+    dataset = Dataset(X, None if kind == "no_target" else y)
+    if kind == "subset":
+        dataset = Subset(dataset, rng.permutation(23)[:17])
+    batches = {}
+    for name, make in [("default", DataLoader), ("fast", _batch_iterator)]:
+        torch.manual_seed(7)
+        batches[name] = list(make(dataset, batch_size=5, shuffle=shuffle))
+        batches[name + "_rng"] = torch.rand(1)
+    assert len(batches["fast"]) == len(batches["default"]) == -(-len(dataset) // 5)
+    for (xa, ya), (xb, yb) in zip(batches["default"], batches["fast"]):
+        torch.testing.assert_close(xa, xb)
+        torch.testing.assert_close(ya, yb, check_dtype=kind != "no_target")
+    torch.testing.assert_close(batches["default_rng"], batches["fast_rng"])
