@@ -16,10 +16,11 @@ G = 5
 
 @pytest.fixture(autouse=True)
 def _restore_compile_state():
-    mode, failed = _fused._State.mode, _fused._State.failed
+    state = _fused._State
+    mode, failed, standalone_failed = state.mode, state.failed, state.standalone_failed
     kernels = dict(_fused._State.kernels)
     yield
-    _fused._State.mode, _fused._State.failed = mode, failed
+    state.mode, state.failed, state.standalone_failed = mode, failed, standalone_failed
     _fused._State.kernels.clear()
     _fused._State.kernels.update(kernels)
 
@@ -233,6 +234,7 @@ def test_compile_failure_warns_once_and_falls_back(monkeypatch):
         return run
 
     monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(torch._inductor, "standalone_compile", broken, raising=False)
     _fused._State.kernels.clear()
     layer = KANLinear(4, 3)
     x = torch.rand(10, 4)
@@ -245,6 +247,57 @@ def test_compile_failure_warns_once_and_falls_back(monkeypatch):
     _fused.set_compile("never")
     torch.testing.assert_close(out, layer(x))
     torch.testing.assert_close(again, out)
+
+
+@pytest.mark.parametrize("examples", [(67, 71, 73), (9, 11, 13)])
+def test_standalone_kernels_on_the_cpu_match_the_eager_ones(monkeypatch, examples):
+    # Inductor's standalone compile serves the uniform kernels on the CPU (no
+    # torch.compile guards per call); it must hold for sizes other than traced,
+    # also when an example size equals the number of features (9 here).
+    monkeypatch.setattr(_fused, "_EXAMPLE_SIZES", examples)
+    _fused.set_compile("always")
+    _fused._State.kernels.clear()
+    order, grid_size = 3, 5
+    lo, hi = torch.tensor([-1.0, -2.0, 0.0]), torch.tensor([1.0, 3.0, 0.5])
+    grid = BASES["bspline"].make_grid(lo, hi, grid_size, order)
+    start, inv_step, n, _ = _uniform_args(grid, order)
+    for rows in (3, 9, 300):
+        x = _inputs(grid, n=rows)
+        out = _fused._run("uniform", _fused._uniform_forward_kernel, None, x, start, inv_step, n, 3)
+        torch.testing.assert_close(
+            out, _fused._uniform_forward_eager(x, start, inv_step, n, 3), atol=1e-6, rtol=0
+        )
+        g = torch.randn(rows, n + 1, 3)
+        grad = _fused._run(
+            "uniform_backward", _fused._uniform_backward_kernel, None, x, g, start, inv_step, n, 3
+        )
+        expected = _fused._uniform_backward_eager(x, g, start, inv_step, n, 3)
+        torch.testing.assert_close(grad, expected, atol=1e-4, rtol=1e-5)
+    info = _fused.compile_info()
+    assert info["failed"] is None and info["standalone_failed"] is None
+    assert ("uniform", torch.float32, (n, order)) in _fused._State.kernels
+    assert ("uniform_backward", torch.float32, (n, order)) in _fused._State.kernels
+
+
+def test_standalone_compile_failure_falls_back_to_torch_compile_silently(monkeypatch):
+    _fused.set_compile("always")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no standalone compile here")
+
+    monkeypatch.setattr(torch._inductor, "standalone_compile", broken, raising=False)
+    _fused._State.kernels.clear()
+    layer = KANLinear(4, 3)
+    x = torch.rand(10, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = layer(x)
+    info = _fused.compile_info()
+    assert "no standalone compile here" in info["standalone_failed"]
+    assert info["failed"] is None
+    assert "uniform" in _fused._State.kernels  # the torch.compile'd kernel served
+    _fused.set_compile("never")
+    torch.testing.assert_close(out, layer(x))
 
 
 def test_set_compile_modes():

@@ -58,6 +58,7 @@ class _State:
 
     mode: str = _MODES.get(os.environ.get("SKLEARN_KAN_COMPILE", "auto").strip().lower(), "auto")
     failed: str | None = None  # why compiling failed, once it has
+    standalone_failed: str | None = None  # why inductor's standalone compile failed
     kernels: dict = {}
     compile_seconds: dict = {}
 
@@ -79,7 +80,7 @@ def set_compile(mode: bool | str = "auto") -> None:
     if key not in _MODES:
         raise ValueError(f"mode must be True, False, 'auto', 'always' or 'never', got {mode!r}.")
     _State.mode = _MODES[key]
-    _State.failed = None
+    _State.failed = _State.standalone_failed = None
 
 
 def compile_info() -> dict:
@@ -88,12 +89,15 @@ def compile_info() -> dict:
     Returns
     -------
     dict
-        ``mode``, ``failed`` (the error, or ``None``), ``compile_seconds`` (the
+        ``mode``, ``failed`` (the error, or ``None``), ``standalone_failed`` (why
+        inductor's standalone compile was not used on the CPU, where
+        ``torch.compile`` then serves instead), ``compile_seconds`` (the
         first call of each compiled kernel, which includes compiling it).
     """
     return {
         "mode": _State.mode,
         "failed": _State.failed,
+        "standalone_failed": _State.standalone_failed,
         "compile_seconds": dict(_State.compile_seconds),
     }
 
@@ -352,6 +356,72 @@ def _general_tables(grid: Tensor, order: int) -> tuple[Tensor, Tensor]:
 # -- compile ------------------------------------------------------------------------
 
 
+# Kernels compiled by inductor's standalone compile (CPU, uniform grids), keyed by
+# (kernel, dtype, n, order). Calling one skips torch.compile's frame evaluation and
+# guards: measured 17 us instead of 39 us for a tiny input, 138 us instead of 207 us
+# for (128, 784), on a path taken two to three times per training step.
+_STANDALONE_KERNELS = ("uniform", "uniform_backward")
+# Sizes of the traced example rows and inputs: distinct from each other and from the
+# n + 1 features, so that tracing gives each its own symbol (equal sizes would be
+# traced as one, and the kernel would assume them equal).
+_EXAMPLE_SIZES = (67, 71, 73)
+
+
+def _standalone_compile():
+    """``torch._inductor.standalone_compile`` where this torch has it, else None."""
+    if _State.standalone_failed is not None:
+        return None
+    try:
+        from torch._inductor import standalone_compile
+        from torch.fx.experimental.proxy_tensor import make_fx
+    except ImportError:
+        return None
+    return standalone_compile, make_fx
+
+
+def _standalone(name: str, fn, args: tuple):
+    """The compiled kernel for ``args`` from inductor's standalone compile, or None."""
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    consts = tuple(a for a in args if not isinstance(a, Tensor))
+    x = tensors[0]
+    key = (name, x.dtype, consts)
+    kernel = _State.kernels.get(key)
+    if kernel is not None:
+        return kernel
+    tools = _standalone_compile()
+    if tools is None:
+        return None
+    standalone_compile, make_fx = tools
+    n = consts[0]
+    rows, cols = [size for size in _EXAMPLE_SIZES if size != n + 1][:2]
+    if name == "uniform":
+        shapes = [(rows, cols), (cols,), (cols,)]
+    else:  # uniform_backward: x, grad of the features, start, inv_step
+        shapes = [(rows, cols), (rows, n + 1, cols), (cols,), (cols,)]
+
+    def kernel_fn(*inputs):
+        return fn(*inputs, *consts)
+
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            examples = [torch.rand(shape, dtype=x.dtype) for shape in shapes]
+            graph = make_fx(kernel_fn, tracing_mode="symbolic")(*examples)
+            kernel = standalone_compile(graph, examples, dynamic_shapes="from_graph")
+            # Checked once against the eager expression on other sizes than traced.
+            probe = [torch.rand(shape, dtype=x.dtype) for shape in _probe_shapes(shapes)]
+            torch.testing.assert_close(kernel(*probe), kernel_fn(*probe))
+    except Exception as exc:  # torch.compile (below) is tried next
+        _State.standalone_failed = f"{type(exc).__name__}: {exc}".strip()[:500]
+        return None
+    _State.kernels[key] = kernel
+    return kernel
+
+
+def _probe_shapes(shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    rows, cols = shapes[0]
+    return [tuple({rows: 5, cols: 3}.get(size, size) for size in shape) for shape in shapes]
+
+
 def _compiled(name: str, fn):
     kernel = _State.kernels.get(name)
     if kernel is None:
@@ -396,7 +466,13 @@ def _run(name: str, compiled_fn, eager_fn, *args) -> Tensor:
         first = key not in _State.compile_seconds
         begin = time.perf_counter()
         try:
-            out = _compiled(name, compiled_fn)(*args)
+            kernel = None
+            if name in _STANDALONE_KERNELS and x.device.type == "cpu" and min(x.shape) > 1:
+                kernel = _standalone(name, compiled_fn, args)
+            if kernel is not None:
+                out = kernel(*(a for a in args if isinstance(a, Tensor)))
+            else:
+                out = _compiled(name, compiled_fn)(*args)
         except Exception as exc:  # any compiler or toolchain failure: fall back for good
             _State.failed = f"{type(exc).__name__}: {exc}".strip()[:500]
             warnings.warn(
