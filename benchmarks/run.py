@@ -110,13 +110,21 @@ def interleaved(
     reps: int,
     budget: float,
     warmup: int = 3,
+    block: int = 5,
+    settle: bool = True,
 ) -> dict[str, dict]:
-    """Median seconds of every candidate, timed in turn.
+    """Median seconds of every candidate, timed side by side in rounds.
 
     Each candidate runs ``warmup`` times first (the first call, which may compile,
-    is reported as ``first_s``), then all are timed round-robin until each has
-    ``reps`` timings or has used ``budget`` seconds (slow candidates such as pykan
-    get fewer repetitions, never fewer than 3).
+    is reported as ``first_s``). Then, round after round, each candidate runs one
+    untimed call (unless ``settle`` is false) and ``block`` timed ones in a row,
+    until it has ``reps`` timings
+    or has used ``budget`` seconds (slow candidates such as pykan get fewer
+    repetitions, never fewer than 3). A block of consecutive steps is how a model
+    trains; the untimed call absorbs what the previous candidate left behind
+    (caches, and the allocator's state: another candidate's large buffers can make
+    the next call page-fault its own back in). ``round_s`` holds the median of
+    each round, for :func:`add_ratios`.
     """
     first = {}
     for name, fn in candidates.items():
@@ -126,12 +134,25 @@ def interleaved(
     estimate = {name: max(clock(fn), 1e-6) for name, fn in candidates.items()}
     target = {n: int(min(reps, max(3, budget / estimate[n]))) for n in candidates}
     times: dict[str, list[float]] = {n: [] for n in candidates}
-    for i in range(max(target.values())):
+    rounds: dict[str, list[float]] = {n: [] for n in candidates}
+    while any(len(times[n]) < target[n] for n in candidates):
         for name, fn in candidates.items():
-            if i < target[name]:
-                times[name].append(clock(fn))
+            todo = min(block, target[name] - len(times[name]))
+            if todo <= 0:
+                continue
+            if settle:
+                fn()
+            got = [clock(fn) for _ in range(todo)]
+            times[name].extend(got)
+            rounds[name].append(statistics.median(got))
     return {
-        n: {"median_s": statistics.median(t), "reps": len(t), "first_s": first[n], "times_s": t}
+        n: {
+            "median_s": statistics.median(t),
+            "reps": len(t),
+            "first_s": first[n],
+            "times_s": t,
+            "round_s": rounds[n],
+        }
         for n, t in times.items()
     }
 
@@ -139,15 +160,15 @@ def interleaved(
 def add_ratios(res: dict[str, dict], base: str) -> None:
     """Set ``ratio`` (median time / the base's median time) and ``paired_ratio``.
 
-    ``paired_ratio`` is the median, over rounds, of a candidate's time divided by
-    the base's time in the same round: the two ran seconds apart, so a slow phase
-    of a shared machine slows both and cancels out. It is the figure the tables
-    and the summary quote; ``ratio`` is kept for comparison.
+    ``paired_ratio`` is the median, over rounds, of a candidate's round median
+    divided by the base's in the same round: the two ran seconds apart, so a slow
+    phase of a shared machine slows both and cancels out. It is the figure the
+    tables and the summary quote; ``ratio`` is kept for comparison.
     """
     ref = res[base]
     for r in res.values():
         r["ratio"] = r["median_s"] / ref["median_s"]
-        pairs = [t / b for t, b in zip(r["times_s"], ref["times_s"])]
+        pairs = [t / b for t, b in zip(r["round_s"], ref["round_s"])]
         r["paired_ratio"] = statistics.median(pairs)
 
 
@@ -431,10 +452,12 @@ def bench_fit(args, device, clock) -> dict:
         reps,
         budget=1e9,
         warmup=1,
+        block=1,  # a fit is itself an epoch of consecutive steps
+        settle=False,
     )
     add_ratios(res, "mlp")
     ratio = res["kan"]["paired_ratio"]
-    pairs = zip(res["kan"]["times_s"], res["mlp_batch_loader"]["times_s"])
+    pairs = zip(res["kan"]["round_s"], res["mlp_batch_loader"]["round_s"])
     same_loader = statistics.median(k / m for k, m in pairs)
     res["kan"]["paired_ratio_to_mlp_batch_loader"] = same_loader
     print(
