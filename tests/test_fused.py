@@ -279,6 +279,24 @@ def test_standalone_kernels_on_the_cpu_match_the_eager_ones(monkeypatch, example
     assert ("uniform_backward", torch.float32, (n, order)) in _fused._State.kernels
 
 
+def test_kernels_compiled_first_under_inference_mode_then_train():
+    # The first call may compile inside torch.inference_mode (a user's predict);
+    # the kernels must then serve a training step as well.
+    _fused.set_compile("always")
+    _fused._State.kernels.clear()
+    torch.manual_seed(0)
+    model = KAN([6, 5, 3])
+    x = torch.rand(40, 6) * 2 - 1
+    with torch.inference_mode():
+        first = model(x)
+    assert _fused.compile_info()["standalone_failed"] is None
+    loss = model(x).square().sum()
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    _fused.set_compile("never")
+    torch.testing.assert_close(first, model(x).detach(), atol=1e-5, rtol=1e-5)
+
+
 def test_standalone_compile_failure_falls_back_to_torch_compile_silently(monkeypatch):
     _fused.set_compile("always")
 

@@ -33,6 +33,7 @@ eager kernels are used from then on.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 import weakref
@@ -365,6 +366,7 @@ _STANDALONE_KERNELS = ("uniform", "uniform_backward")
 # n + 1 features, so that tracing gives each its own symbol (equal sizes would be
 # traced as one, and the kernel would assume them equal).
 _EXAMPLE_SIZES = (67, 71, 73)
+_COMPILE_LOCK = threading.Lock()
 
 
 def _standalone_compile():
@@ -388,6 +390,16 @@ def _standalone(name: str, fn, args: tuple):
     kernel = _State.kernels.get(key)
     if kernel is not None:
         return kernel
+    with _COMPILE_LOCK:  # threads (joblib's threading backend) compile it once
+        kernel = _State.kernels.get(key)
+        if kernel is None:
+            kernel = _standalone_build(name, fn, consts, x.dtype)
+            if kernel is not None:
+                _State.kernels[key] = kernel
+    return kernel
+
+
+def _standalone_build(name: str, fn, consts: tuple, dtype: torch.dtype):
     tools = _standalone_compile()
     if tools is None:
         return None
@@ -404,16 +416,15 @@ def _standalone(name: str, fn, args: tuple):
 
     try:
         with torch.inference_mode(False), torch.no_grad():
-            examples = [torch.rand(shape, dtype=x.dtype) for shape in shapes]
+            examples = [torch.rand(shape, dtype=dtype) for shape in shapes]
             graph = make_fx(kernel_fn, tracing_mode="symbolic")(*examples)
             kernel = standalone_compile(graph, examples, dynamic_shapes="from_graph")
             # Checked once against the eager expression on other sizes than traced.
-            probe = [torch.rand(shape, dtype=x.dtype) for shape in _probe_shapes(shapes)]
+            probe = [torch.rand(shape, dtype=dtype) for shape in _probe_shapes(shapes)]
             torch.testing.assert_close(kernel(*probe), kernel_fn(*probe))
     except Exception as exc:  # torch.compile (below) is tried next
         _State.standalone_failed = f"{type(exc).__name__}: {exc}".strip()[:500]
         return None
-    _State.kernels[key] = kernel
     return kernel
 
 
