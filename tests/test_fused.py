@@ -211,6 +211,29 @@ def test_blocked_features_are_recomputed_not_stored(monkeypatch, needs_x):
         assert torch.autograd.gradcheck(layer, (x[:20],))
 
 
+@pytest.mark.parametrize("blocked", [False, True])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_prediction_without_autograd_equals_the_reference(monkeypatch, blocked, adapted):
+    # Under no_grad (or with nothing requiring grad) the layer skips its autograd
+    # function; the values, blocked or not, must not change.
+    if blocked:
+        monkeypatch.setattr(_fused, "FEATURE_KEEP", 1000)
+        monkeypatch.setattr(_fused, "FEATURE_BLOCK", 200)
+    layer = _float64_layer()
+    x = torch.rand(50, 3, dtype=torch.float64) * 3 - 1.5
+    if adapted:
+        layer.update_grid(x**3)
+    ref = _reference_layer_output(layer, x).detach()
+    with torch.no_grad():
+        out = layer(x)
+    assert out.grad_fn is None
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    layer.requires_grad_(False)
+    out = layer(x)
+    assert out.grad_fn is None
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+
+
 def test_float64_copy_pickle_and_inference_mode():
     layer = KANLinear(4, 3)
     x = torch.rand(16, 4) * 2 - 1

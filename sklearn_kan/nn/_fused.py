@@ -558,6 +558,28 @@ def _row_blocks(rows: int, width: int) -> list[tuple[int, int]]:
     return [(s, min(s + step, rows)) for s in range(0, rows, step)]
 
 
+def _layer_forward(x, weight, bias, a, b, n: int, order: int, kind: str):
+    """Outputs, kept features (None when blocked), weight matrix and row blocks."""
+    rows = x.shape[0]
+    n_out = weight.shape[0]
+    # (out, (n + 1) * in): a view of a weight stored as KANLinear stores it.
+    w_mat = weight.transpose(1, 2).contiguous().view(n_out, -1)
+    w_t = w_mat.t()
+    blocks = _row_blocks(rows, w_mat.shape[1])
+    if len(blocks) == 1:
+        feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
+        out = torch.addmm(bias, feats, w_t) if bias is not None else feats @ w_t
+        return out, feats, w_mat, blocks
+    out = x.new_empty(rows, n_out)
+    for lo, hi in blocks:
+        part = _run(kind, *_KERNELS[kind], x[lo:hi], a, b, n, order).view(hi - lo, -1)
+        if bias is not None:
+            torch.addmm(bias, part, w_t, out=out[lo:hi])
+        else:
+            torch.mm(part, w_t, out=out[lo:hi])
+    return out, None, w_mat, blocks
+
+
 class _KANLinearFunction(torch.autograd.Function):
     """A whole B-spline KAN layer: fused features, then one matrix product.
 
@@ -579,27 +601,10 @@ class _KANLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, a, b, n: int, order: int, kind: str):
-        rows = x.shape[0]
-        n_out = weight.shape[0]
-        # (out, (n + 1) * in): a view of a weight stored as KANLinear stores it.
-        w_mat = weight.transpose(1, 2).contiguous().view(n_out, -1)
-        w_t = w_mat.t()
-        blocks = _row_blocks(rows, w_mat.shape[1])
+        out, feats, w_mat, blocks = _layer_forward(x, weight, bias, a, b, n, order, kind)
         ctx.n, ctx.order, ctx.kind, ctx.shape = n, order, kind, weight.shape
         ctx.has_bias = bias is not None
         ctx.blocks = blocks
-        if len(blocks) == 1:
-            feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
-            out = torch.addmm(bias, feats, w_t) if bias is not None else feats @ w_t
-        else:
-            feats = None
-            out = x.new_empty(rows, n_out)
-            for lo, hi in blocks:
-                part = _run(kind, *_KERNELS[kind], x[lo:hi], a, b, n, order).view(hi - lo, -1)
-                if bias is not None:
-                    torch.addmm(bias, part, w_t, out=out[lo:hi])
-                else:
-                    torch.mm(part, w_t, out=out[lo:hi])
         keep_w = w_mat if ctx.needs_input_grad[0] else None
         # The features are an intermediate (neither input nor output), so they may live
         # on ctx, which lets the backward pass free them as soon as the weight gradient
@@ -701,6 +706,11 @@ def kan_linear(
     if args is None or weight.dtype != x.dtype:
         return None
     a, b, n, kind = args
+    if not torch.is_grad_enabled() or not (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    ):
+        # Nothing to differentiate (prediction): no autograd function, nothing kept.
+        return _layer_forward(x, weight, bias, a, b, n, order, kind)[0]
     return _KANLinearFunction.apply(x, weight, bias, a, b, n, order, kind)
 
 
