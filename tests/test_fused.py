@@ -234,6 +234,39 @@ def test_prediction_without_autograd_equals_the_reference(monkeypatch, blocked, 
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (mkldnn)")
+def test_onednn_product_equals_blas_and_its_failure_falls_back(monkeypatch):
+    torch.manual_seed(0)
+    layer = KANLinear(20, 7)
+    x = (torch.rand(33, 20) * 2 - 1).requires_grad_(True)
+    expected = layer(x)
+    (gx_blas, gw_blas) = torch.autograd.grad(expected.square().sum(), (x, layer.weight))
+    monkeypatch.setattr(_fused, "ONEDNN_MIN_MACS", 0)  # every float32 CPU product
+    monkeypatch.setattr(_fused._State, "onednn_failed", None)
+    calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+
+    def counting(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", counting)
+    out = layer(x)
+    assert calls, "oneDNN's linear was not used"
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    gx, gw = torch.autograd.grad(out.square().sum(), (x, layer.weight))
+    torch.testing.assert_close(gx, gx_blas, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(gw, gw_blas, atol=1e-4, rtol=1e-5)
+
+    def broken(*args):
+        raise RuntimeError("no oneDNN here")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", broken)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected.detach(), atol=1e-5, rtol=1e-5)
+    assert "no oneDNN here" in _fused.compile_info()["onednn_failed"]
+
+
 def test_float64_copy_pickle_and_inference_mode():
     layer = KANLinear(4, 3)
     x = torch.rand(16, 4) * 2 - 1
