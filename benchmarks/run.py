@@ -414,7 +414,7 @@ def bench_fit(args, device, clock) -> dict:
             X, y
         )
 
-    def mlp():
+    def skorch_mlp(**iterator):
         torch.manual_seed(0)
         return NeuralNetClassifier(
             matched_mlp(widths),
@@ -424,26 +424,19 @@ def bench_fit(args, device, clock) -> dict:
             train_split=None,
             device=dev,
             verbose=0,
+            **iterator,
             **common,
         ).fit(X, y)
+
+    def mlp():
+        return skorch_mlp()
 
     def mlp_batch_loader():
         # The same MLP fed by the estimators' loader (one take of the arrays per
         # batch, same batches): separates what the loader saves from the layers.
         from sklearn_kan._base import _batch_iterator
 
-        torch.manual_seed(0)
-        return NeuralNetClassifier(
-            matched_mlp(widths),
-            criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            iterator_train=_batch_iterator,
-            iterator_train__shuffle=True,
-            train_split=None,
-            device=dev,
-            verbose=0,
-            **common,
-        ).fit(X, y)
+        return skorch_mlp(iterator_train=_batch_iterator)
 
     reps = 2 if args.quick else 3
     res = interleaved(
