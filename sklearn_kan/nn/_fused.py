@@ -384,19 +384,17 @@ def _standalone_compile():
     return standalone_compile, make_fx
 
 
-def _standalone(name: str, fn, args: tuple):
-    """The compiled kernel for ``args`` from inductor's standalone compile, or None."""
-    tensors = [a for a in args if isinstance(a, Tensor)]
-    consts = tuple(a for a in args if not isinstance(a, Tensor))
-    x = tensors[0]
-    key = (name, x.dtype, consts)
+def _standalone(name: str, fn, dtype: torch.dtype, consts: tuple):
+    """Inductor's standalone compile of ``fn`` for ``dtype`` and the trailing
+    ``consts`` ``(n, order)`` of its arguments, or None."""
+    key = (name, dtype, consts)
     kernel = _State.kernels.get(key)
     if kernel is not None:
         return kernel
     with _COMPILE_LOCK:  # threads (joblib's threading backend) compile it once
         kernel = _State.kernels.get(key)
         if kernel is None:
-            kernel = _standalone_build(name, fn, consts, x.dtype)
+            kernel = _standalone_build(name, fn, consts, dtype)
             if kernel is not None:
                 _State.kernels[key] = kernel
     return kernel
@@ -482,9 +480,10 @@ def _run(name: str, compiled_fn, eager_fn, *args) -> Tensor:
         try:
             kernel = None
             if name in _STANDALONE_KERNELS and x.device.type == "cpu" and min(x.shape) > 1:
-                kernel = _standalone(name, compiled_fn, args)
+                # Every kernel takes its tensors, then the ints (n, order).
+                kernel = _standalone(name, compiled_fn, x.dtype, args[-2:])
             if kernel is not None:
-                out = kernel(*(a for a in args if isinstance(a, Tensor)))
+                out = kernel(*args[:-2])
             else:
                 out = _compiled(name, compiled_fn)(*args)
         except Exception as exc:  # any compiler or toolchain failure: fall back for good
