@@ -31,7 +31,6 @@ from torch.utils.data import Dataset as TorchDataset
 
 from .callbacks import CosineSchedule, GridSchedule, GridUpdate
 from .nn.basis import BASES
-from .nn.layers import make_contiguous
 from .nn.models import KAN
 
 __all__ = ["BaseKAN", "count_params", "resolve_device"]
@@ -453,7 +452,7 @@ def count_params(obj) -> int:
         for layer in obj.modules():
             mask = getattr(layer, "edge_mask", None)
             if mask is not None:
-                n -= int((mask == 0).sum()) * layer.weight.shape[-1]
+                n -= int((mask == 0).sum()) * (layer.n_basis + 1)
         return n
     if hasattr(obj, "steps"):
         return count_params(obj.steps[-1][1])
@@ -569,14 +568,6 @@ class _KANNet(NeuralNet):
         self.lamb = lamb
         self.lamb_l1 = lamb_l1
         self.lamb_entropy = lamb_entropy
-
-    def initialize_optimizer(self, *args, **kwargs):
-        optimizer = self.optimizer
-        if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS):
-            # LBFGS views parameters and gradients flat; KANLinear stores its weight
-            # feature-major (see sklearn_kan.nn.make_contiguous).
-            make_contiguous(self.module_)
-        return super().initialize_optimizer(*args, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)

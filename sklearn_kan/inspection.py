@@ -710,7 +710,7 @@ def _fold_and_mask(kan: KAN, x: Tensor, keep_edges) -> None:
         shift = (means.t() * removed).sum(1).to(layer.weight.dtype)
         if layer.bias is not None:
             layer.bias.add_(shift)
-        layer.weight.mul_((~removed).unsqueeze(-1).to(layer.weight.dtype))
+        layer.edge_weights().mul_((~removed).unsqueeze(-1).to(layer.weight.dtype))
         _set_edge_mask(layer, torch.as_tensor(keep, device=layer.weight.device))
         x = _forward_batched(layer, x)
 
@@ -740,7 +740,7 @@ def _sub_layer(layer: KANLinear, keep_out: np.ndarray, keep_in: np.ndarray) -> K
     rows = torch.as_tensor(keep_out, device=layer.weight.device)
     cols = torch.as_tensor(keep_in, device=layer.weight.device)
     new.grid = layer.grid[cols].clone()
-    new.weight.copy_(layer.weight[rows][:, cols])
+    new.edge_weights().copy_(layer.edge_weights()[rows][:, cols])
     if layer.bias is not None:
         new.bias.copy_(layer.bias[rows])
     mask = getattr(layer, "edge_mask", None)
@@ -774,8 +774,9 @@ class _ZeroMaskedEdges:
             keep = layer.edge_mask.to(layer.weight.dtype).unsqueeze(-1)
             # Only when a step moved them: a second forward in the same step (the
             # regularisation's) must not modify weights that autograd has saved.
-            if bool((layer.weight * (1 - keep)).any()):
-                layer.weight.mul_(keep)
+            weights = layer.edge_weights()
+            if bool((weights * (1 - keep)).any()):
+                weights.mul_(keep)
 
 
 def _count_unmasked(module: nn.Module) -> int:

@@ -1,7 +1,8 @@
 """Pure torch building blocks: bases, KAN layers and models. Imports nothing from scikit-learn."""
 
+from ._fused import compile_info, compiling, reset_compiled, set_compile
 from .basis import BASES, Basis, get_basis
-from .layers import KANConv2d, KANLinear, KANLocal2d, make_contiguous
+from .layers import KANConv2d, KANLinear, KANLocal2d
 from .models import FRONTENDS, KAN, HybridKAN, make_frontend
 
 __all__ = [
@@ -13,7 +14,10 @@ __all__ = [
     "KANConv2d",
     "KANLinear",
     "KANLocal2d",
+    "compile_info",
+    "compiling",
     "get_basis",
-    "make_contiguous",
     "make_frontend",
+    "reset_compiled",
+    "set_compile",
 ]

@@ -2,36 +2,43 @@
 
 A KAN layer spends its time writing the features ``[silu(x), B_1(x), .., B_n(x)]``
 of every input and multiplying them by its weights. This module writes those
-features in one pass into one buffer and computes their input gradient from ``x``
-alone, so that nothing but ``x`` is kept for the backward pass:
+features into one buffer and computes their input gradient from ``x`` alone, so
+that nothing but ``x`` is kept for the backward pass.
 
 * **Uniform grids** (every grid the layers create; ``extend_grid`` keeps them
   uniform) use the closed form of the cardinal B-spline: with ``u = (x - t_0) / h``,
-  ``B_j(x) = N_k(u - j)``. For the cubic case the symmetric form
+  ``B_j(x) = N_k(u - j)``. For cubic splines (the default) the symmetric form
   ``N_3(s) = ((2 - r)_+^3 - 4 (1 - r)_+^3) / 6``, ``r = |s - 2|``, needs no
-  interval search at all; other orders use the local Cox-de Boor recursion on
-  the interval that holds ``u``, where uniform knots make every ratio a
-  constant.
-* **Other grids** (after ``update_grid`` placed knots on the data) use the exact
-  local Cox-de Boor recursion of :func:`~sklearn_kan.nn.basis.bspline`.
+  interval search; other orders use the local Cox-de Boor recursion on the
+  interval that holds ``u``, where uniform knots make every ratio a constant.
+* **Other grids** (after ``update_grid`` placed knots on the data) are not
+  handled here: :func:`expand_features` and :func:`kan_linear` return ``None``
+  and the caller uses the one reference recursion,
+  :func:`~sklearn_kan.nn.basis.bspline`, differentiated by autograd.
 
-The features are laid out *feature-major*, ``(rows, n + 1, in)``: every feature
-of all inputs is a contiguous row, so each one is written with full-width
-vector stores. :class:`~sklearn_kan.nn.KANLinear` stores its weight in the
-matching order, so the product reads it in place.
+The features are laid out *feature-major*, ``(rows, n + 1, in)``: every feature of
+all inputs is a contiguous row, so each is written with full-width vector stores.
+:class:`~sklearn_kan.nn.KANLinear` stores its weight as the matching contiguous
+``(out, n + 1, in)`` tensor, so the product reads it in place.
 
-The uniform kernels run through ``torch.compile`` where that works (one fused
-loop, no temporaries) and otherwise eagerly (a handful of whole-tensor ops and
-one ``scatter_add``). Compilation is lazy, once per process and kernel (the
-shapes are dynamic, so a new batch size or width does not recompile), and only
-for tensors large enough to repay it. Control it with the environment variable
-``SKLEARN_KAN_COMPILE`` (``auto``, the default; ``1`` always; ``0`` never) or
-:func:`set_compile`. A failure to compile is reported once as a warning and the
-eager kernels are used from then on.
+**Compiling.** The cubic kernels are plain torch expressions that run eagerly (a
+dozen whole-tensor operations) or compiled into one loop by inductor (3-5 times
+faster on the CPU, but a compile costs seconds). A compile happens only where the
+caller knows that the work repays it: inside :func:`compiling` (the estimators
+open it for fits long enough, see ``sklearn_kan._base``), or everywhere with
+``set_compile("always")`` / ``SKLEARN_KAN_COMPILE=1``. Outside, a kernel that is
+already compiled is used and nothing new is compiled, so a small call never
+stalls. A kernel serves every batch size, width and grid size (they are dynamic),
+per device and dtype; :func:`compile_info` lists them with their cost and
+:func:`reset_compiled` forgets them. A compile that fails is remembered for that
+kernel, reported once as a warning, and the eager kernel serves; an error while a
+kernel runs (out of memory, say) is never taken for a compile failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 import time
@@ -44,66 +51,114 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["compile_info", "expand_features", "grid_spacing", "kan_linear", "set_compile"]
+from . import _compat
 
-# Below this many inputs (rows * in), a fused loop saves less than one compile costs
-# for a short fit, so small problems (and the test suite) never wait for a compiler.
-AUTO_COMPILE_MIN_NUMEL = 1 << 15
+__all__ = [
+    "compile_info",
+    "compiling",
+    "expand_features",
+    "grid_spacing",
+    "kan_linear",
+    "reset_compiled",
+    "set_compile",
+]
 
 _MODES = {"auto": "auto", "1": "always", "true": "always", "always": "always", "on": "always"}
 _MODES.update({"0": "never", "false": "never", "never": "never", "off": "never"})
 
 
 class _State:
-    """Process-wide compile state (one per process, like the compiled kernels)."""
+    """Process-wide compile state: the mode and, per kernel, the compiled function."""
 
     mode: str = _MODES.get(os.environ.get("SKLEARN_KAN_COMPILE", "auto").strip().lower(), "auto")
-    failed: str | None = None  # why compiling failed, once it has
-    standalone_failed: str | None = None  # why inductor's standalone compile failed
-    onednn_failed: str | None = None  # why oneDNN's linear could not be used
-    kernels: dict = {}
-    compile_seconds: dict = {}
+    kernels: dict = {}  # (name, device type, dtype) -> compiled callable
+    seconds: dict = {}  # same keys -> seconds the compile took
+    failed: dict = {}  # same keys -> why compiling failed
+
+
+_ALLOWED = contextvars.ContextVar("sklearn_kan_compiling", default=False)
+_COMPILE_LOCK = threading.Lock()
 
 
 def set_compile(mode: bool | str = "auto") -> None:
-    """Choose when the fused B-spline kernels are compiled with ``torch.compile``.
+    """Choose when the fused B-spline kernels may be compiled.
 
     Parameters
     ----------
     mode : bool or {"auto", "always", "never"}, default="auto"
-        ``"auto"`` compiles for inputs of at least :data:`AUTO_COMPILE_MIN_NUMEL`
-        elements (a compile takes seconds; it pays off on large batches),
-        ``True`` / ``"always"`` for every input, ``False`` / ``"never"`` never
-        (the eager kernels, exact to the same tolerance, are used). Overrides the
-        ``SKLEARN_KAN_COMPILE`` environment variable. Setting a mode clears a
-        remembered compile failure, so that ``"always"`` tries again.
+        ``"auto"`` compiles only inside :func:`compiling` (the estimators decide
+        from the size of a fit) and otherwise uses what is already compiled;
+        ``True`` / ``"always"`` compiles at the first call of every kernel;
+        ``False`` / ``"never"`` never compiles and ignores compiled kernels (the
+        eager kernels give the same values to rounding). Overrides the
+        ``SKLEARN_KAN_COMPILE`` environment variable.
     """
-    key = str(mode).strip().lower() if not isinstance(mode, bool) else str(int(mode))
+    key = str(int(mode)) if isinstance(mode, bool) else str(mode).strip().lower()
     if key not in _MODES:
         raise ValueError(f"mode must be True, False, 'auto', 'always' or 'never', got {mode!r}.")
     _State.mode = _MODES[key]
-    _State.failed = _State.standalone_failed = None
+
+
+@contextlib.contextmanager
+def compiling(enabled: bool = True):
+    """Allow (or forbid) compiling the fused kernels inside a block, in ``"auto"`` mode.
+
+    Use it around work that is long enough to repay a compile of a few seconds,
+    such as a training loop of thousands of steps; the estimators do this
+    themselves when a fit is long enough.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+        Whether kernels that are not compiled yet may be compiled in the block.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import KAN, compiling
+    >>> net = KAN([4, 3])
+    >>> with compiling(False):  # nothing new is compiled here
+    ...     net(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+    token = _ALLOWED.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _ALLOWED.reset(token)
+
+
+def reset_compiled() -> None:
+    """Forget every compiled kernel and every remembered compile failure."""
+    with _COMPILE_LOCK:
+        _State.kernels.clear()
+        _State.seconds.clear()
+        _State.failed.clear()
 
 
 def compile_info() -> dict:
-    """What the compile switch is set to, whether compiling failed, and what it cost.
+    """The compile mode, the compiled kernels with their cost, and what failed.
 
     Returns
     -------
     dict
-        ``mode``, ``failed`` (the error, or ``None``), ``standalone_failed`` (why
-        inductor's standalone compile was not used on the CPU, where
-        ``torch.compile`` then serves instead), ``onednn_failed`` (why large
-        products do not run on oneDNN's linear), ``compile_seconds`` (the
-        first call of each compiled kernel, which includes compiling it).
+        ``mode``; ``compiled``: ``{"name/device/dtype": seconds}`` for every
+        compiled kernel (the compile's wall time); ``failed``: the same keys with
+        the error that stopped a compile; ``onednn``: ``None`` before the first
+        large float32 product, ``"available"``, or why oneDNN's linear is not used.
     """
+    status = _compat.onednn_status()
     return {
         "mode": _State.mode,
-        "failed": _State.failed,
-        "standalone_failed": _State.standalone_failed,
-        "onednn_failed": _State.onednn_failed,
-        "compile_seconds": dict(_State.compile_seconds),
+        "compiled": {_label(k): round(v, 3) for k, v in _State.seconds.items()},
+        "failed": {_label(k): v for k, v in _State.failed.items()},
+        "onednn": status if status is None or status else "available",
     }
+
+
+def _label(key) -> str:
+    name, device, dtype = key
+    return f"{name}/{device}/{str(dtype).removeprefix('torch.')}"
 
 
 # -- grids ---------------------------------------------------------------------------
@@ -114,9 +169,9 @@ class _Spacing(NamedTuple):
     inv_step: Tensor  # (in,) 1 / h
 
 
-# id(grid) -> (weak reference, version, spacing or None). Grids are small, but checking
-# them on every call would cost a reduction (and on CUDA a synchronisation) per layer
-# and step. Keyed by id, not by the tensor: tensors compare elementwise.
+# id(grid) -> (weak reference, version, spacing or None). Checking a grid costs a
+# reduction (on CUDA a synchronisation) per layer and step, so the answer is kept
+# until the grid changes. Keyed by id, not by the tensor: tensors compare elementwise.
 _SPACING_CACHE: dict[int, tuple[weakref.ref, int, _Spacing | None]] = {}
 
 
@@ -125,8 +180,6 @@ def grid_spacing(grid: Tensor) -> _Spacing | None:
 
     A knot vector counts as uniform when every knot lies within a few units in
     the last place of ``t_0 + m h`` (so the closed form is exact to rounding).
-    A float32 grid converted to float64 is not uniform at float64 precision and
-    takes the general kernels, which evaluate the knots it holds exactly.
 
     Parameters
     ----------
@@ -136,13 +189,10 @@ def grid_spacing(grid: Tensor) -> _Spacing | None:
     -------
     tuple of Tensor of shape (in,), or None
     """
-    if torch.is_inference_mode_enabled():
-        # Tensors made here would be inference tensors, which a later training
-        # step cannot save for backward: compute without caching.
-        return _spacing(grid)
-    try:
-        version = grid._version
-    except RuntimeError:  # inference tensors have no version counter: do not cache
+    version = _compat.tensor_version(grid)
+    if version is None or torch.is_inference_mode_enabled():
+        # No counter to key a cache on, or tensors made here would be inference
+        # tensors that a later training step could not save for backward.
         return _spacing(grid)
     key = id(grid)
     hit = _SPACING_CACHE.get(key)
@@ -173,7 +223,67 @@ def _spacing(grid: Tensor) -> _Spacing | None:
     return _Spacing(start.contiguous(), (1.0 / step).contiguous())
 
 
-# -- kernels (pure torch: compiled by inductor or run eagerly) ------------------------
+# -- cubic kernels: one expression each, run eagerly or compiled ----------------------
+#
+# ``offsets`` is the (n, 1) tensor ``j + 2``: the number of basis functions is a
+# tensor size, not a Python int, so one compiled kernel serves every grid size
+# (a grid extension needs no new compile).
+
+
+def _cubic_forward(x: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor) -> Tensor:
+    """Features ``(rows, n + 1, in)`` of a cubic B-spline layer, for inductor to fuse."""
+    u = (x - start) * inv_step
+    r = (u.unsqueeze(1) - offsets).abs()
+    q = (2 - r).clamp_min(0)
+    p = (1 - r).clamp_min(0)
+    return torch.cat([F.silu(x).unsqueeze(1), (q * q * q - 4 * (p * p * p)) * (1 / 6)], 1)
+
+
+def _cubic_backward(
+    x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor
+) -> Tensor:
+    """Input gradient from the feature gradient ``grad`` (rows, n + 1, in), recomputed from x."""
+    sig = torch.sigmoid(x)
+    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    s = ((x - start) * inv_step).unsqueeze(1) - offsets
+    r = s.abs()
+    q = (2 - r).clamp_min(0)
+    p = (1 - r).clamp_min(0)
+    spline = (grad[:, 1:] * ((2 * (p * p) - 0.5 * (q * q)) * torch.sign(s))).sum(1)
+    return acc + spline * inv_step
+
+
+def _cubic_forward_eager(x: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor) -> Tensor:
+    """:func:`_cubic_forward` in place in one buffer: a dozen operations, no temporaries
+    of the full size but one."""
+    n = offsets.shape[0]
+    out = x.new_empty(x.shape[0], n + 1, x.shape[1])
+    torch.mul(x, torch.sigmoid(x), out=out[:, 0])
+    s = out[:, 1:]
+    torch.sub(((x - start) * inv_step).unsqueeze(1), offsets, out=s)
+    s.abs_()
+    q = torch.clamp_min(2 - s, 0)
+    s.neg_().add_(1).clamp_min_(0)  # p
+    s.pow_(3).mul_(-4)
+    s.addcmul_(q.mul(q), q).mul_(1 / 6)
+    return out
+
+
+def _cubic_backward_eager(
+    x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor
+) -> Tensor:
+    sig = torch.sigmoid(x)
+    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    s = ((x - start) * inv_step).unsqueeze(1) - offsets
+    sign = torch.sign(s)
+    r = s.abs_()
+    q = torch.clamp_min(2 - r, 0)
+    r.neg_().add_(1).clamp_min_(0)  # p
+    r.mul_(r).mul_(2).addcmul_(q, q, value=-0.5).mul_(sign).mul_(grad[:, 1:])
+    return acc.add_(r.sum(1).mul_(inv_step))
+
+
+# -- other orders: local Cox-de Boor on the interval, eager only ---------------------
 
 
 def _local_uniform(t: Tensor, order: int) -> list[Tensor]:
@@ -183,16 +293,6 @@ def _local_uniform(t: Tensor, order: int) -> list[Tensor]:
     left. Cox-de Boor with unit knot spacing: every ratio is ``(t + d - r) / d`` or
     ``(r + 1 - t) / d``.
     """
-    if order == 3:  # the closed form: fewer operations than the recursion
-        omt = 1 - t
-        t2 = t * t
-        t3 = t2 * t
-        return [
-            omt * omt * omt * (1 / 6),
-            0.5 * t3 - t2 + 2 / 3,
-            (-3 * t3 + 3 * t2 + 3 * t + 1) * (1 / 6),
-            t3 * (1 / 6),
-        ]
     vals = [torch.ones_like(t)]
     for d in range(1, order + 1):
         new = []
@@ -219,54 +319,6 @@ def _local_uniform_derivative(t: Tensor, order: int) -> list[Tensor]:
     ]
 
 
-def _select_local(fl: Tensor, vals: list[Tensor], j: int, order: int) -> Tensor:
-    # Function j gets local value r when its interval is j + order - r.
-    acc = torch.zeros_like(fl)
-    for r in range(order + 1):
-        acc = torch.where(fl == (j + order - r), vals[r], acc)
-    return acc
-
-
-def _uniform_forward_kernel(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int):
-    """Features ``(rows, n + 1, in)`` as one expression, for ``torch.compile`` to fuse."""
-    u = (x - start) * inv_step
-    cols = [F.silu(x)]
-    if order == 3:
-        for j in range(n):
-            r = (u - (j + 2)).abs()
-            q = (2 - r).clamp_min(0)
-            p = (1 - r).clamp_min(0)
-            cols.append((q * q * q - 4 * (p * p * p)) * (1 / 6))
-    else:
-        fl = torch.floor(u)
-        vals = _local_uniform(u - fl, order)
-        cols.extend(_select_local(fl, vals, j, order) for j in range(n))
-    return torch.stack(cols, 1)
-
-
-def _uniform_backward_kernel(
-    x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int
-):
-    """Input gradient from the feature gradient ``grad`` (rows, n + 1, in), recomputed from x."""
-    sig = torch.sigmoid(x)
-    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
-    u = (x - start) * inv_step
-    spline = torch.zeros_like(x)
-    if order == 3:
-        for j in range(n):
-            s = u - (j + 2)
-            r = s.abs()
-            q = (2 - r).clamp_min(0)
-            p = (1 - r).clamp_min(0)
-            spline = spline + grad[:, 1 + j] * ((2 * (p * p) - 0.5 * (q * q)) * torch.sign(s))
-    elif order > 0:
-        fl = torch.floor(u)
-        vals = _local_uniform_derivative(u - fl, order)
-        for j in range(n):
-            spline = spline + grad[:, 1 + j] * _select_local(fl, vals, j, order)
-    return acc + spline * inv_step
-
-
 def _local_positions(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int):
     """Interval fraction, and where the local values go (positions and validity)."""
     u = (x - start) * inv_step
@@ -280,8 +332,7 @@ def _local_positions(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: 
     return t, pos.clamp_(0, n - 1), valid
 
 
-def _uniform_forward_eager(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int):
-    """Same features as :func:`_uniform_forward_kernel` in whole-tensor ops plus one scatter."""
+def _local_forward(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int) -> Tensor:
     out = x.new_empty(x.shape[0], n + 1, x.shape[1])
     torch.mul(x, torch.sigmoid(x), out=out[:, 0])
     basis = out[:, 1:]
@@ -292,9 +343,9 @@ def _uniform_forward_eager(x: Tensor, start: Tensor, inv_step: Tensor, n: int, o
     return out
 
 
-def _uniform_backward_eager(
+def _local_backward(
     x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int
-):
+) -> Tensor:
     sig = torch.sigmoid(x)
     acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
     if order == 0:
@@ -305,254 +356,164 @@ def _uniform_backward_eager(
     return acc + (local_grad * deriv).sum(1) * inv_step
 
 
-def _general_forward_kernel(x: Tensor, knots: Tensor, recips: Tensor, n: int, order: int):
-    """Features ``(rows, n + 1, in)`` on any knots, Cox-de Boor written out for ``torch.compile``.
+# -- compiled kernels ------------------------------------------------------------------
 
-    ``knots`` is ``(n_knots, in)``; ``recips[d, m]`` is ``1 / (t_{m+d} - t_m)`` (0 for
-    repeated knots, the usual 0/0 = 0 convention). Every level of the recursion is a
-    list of ``(rows, in)`` expressions, so the compiled loop computes each once per
-    input and keeps it in registers.
-    """
-    b = [((x >= knots[m]) & (x < knots[m + 1])).to(x.dtype) for m in range(n + order)]
-    for d in range(1, order + 1):
-        b = [
-            (x - knots[m]) * recips[d, m] * b[m]
-            + (knots[m + d + 1] - x) * recips[d, m + 1] * b[m + 1]
-            for m in range(len(b) - 1)
-        ]
-    return torch.stack([F.silu(x), *b], 1)
-
-
-def _general_backward_kernel(
-    x: Tensor, grad: Tensor, knots: Tensor, recips: Tensor, n: int, order: int
-):
-    """Input gradient on any knots: ``B'_{j,k} = k (B_{j,k-1} / (t_{j+k} - t_j) - ...)``."""
-    sig = torch.sigmoid(x)
-    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
-    if order == 0:
-        return acc
-    b = [((x >= knots[m]) & (x < knots[m + 1])).to(x.dtype) for m in range(n + order)]
-    for d in range(1, order):
-        b = [
-            (x - knots[m]) * recips[d, m] * b[m]
-            + (knots[m + d + 1] - x) * recips[d, m + 1] * b[m + 1]
-            for m in range(len(b) - 1)
-        ]
-    spline = torch.zeros_like(x)
-    for j in range(n):
-        deriv = recips[order, j] * b[j] - recips[order, j + 1] * b[j + 1]
-        spline = spline + grad[:, 1 + j] * deriv
-    return acc + spline * order
-
-
-def _general_tables(grid: Tensor, order: int) -> tuple[Tensor, Tensor]:
-    """Knots ``(n_knots, in)`` and safe reciprocal knot spans ``(order + 1, n_knots, in)``."""
-    knots = grid.detach().t().contiguous()
-    recips = knots.new_zeros(order + 1, *knots.shape)
-    for d in range(1, order + 1):
-        span = knots[d:] - knots[:-d]
-        recips[d, : span.shape[0]] = torch.where(
-            span > 0, 1 / torch.where(span > 0, span, torch.ones_like(span)), 0.0
-        )
-    return knots, recips
-
-
-# -- compile ------------------------------------------------------------------------
-
-
-# Kernels compiled by inductor's standalone compile (CPU, uniform grids), keyed by
-# (kernel, dtype, n, order). Calling one skips torch.compile's frame evaluation and
-# guards: measured 17 us instead of 39 us for a tiny input, 138 us instead of 207 us
-# for (128, 784), on a path taken two to three times per training step.
-_STANDALONE_KERNELS = ("uniform", "uniform_backward")
-# Sizes of the traced example rows and inputs: distinct from each other and from the
-# n + 1 features, so that tracing gives each its own symbol (equal sizes would be
-# traced as one, and the kernel would assume them equal).
-_EXAMPLE_SIZES = (67, 71, 73)
-_COMPILE_LOCK = threading.Lock()
-
-
-def _standalone_compile():
-    """``torch._inductor.standalone_compile`` where this torch has it, else None."""
-    if _State.standalone_failed is not None:
-        return None
-    try:
-        from torch._inductor import standalone_compile
-        from torch.fx.experimental.proxy_tensor import make_fx
-    except ImportError:
-        return None
-    return standalone_compile, make_fx
-
-
-def _standalone(name: str, fn, dtype: torch.dtype, consts: tuple):
-    """Inductor's standalone compile of ``fn`` for ``dtype`` and the trailing
-    ``consts`` ``(n, order)`` of its arguments, or None."""
-    key = (name, dtype, consts)
-    kernel = _State.kernels.get(key)
-    if kernel is not None:
-        return kernel
-    with _COMPILE_LOCK:  # threads (joblib's threading backend) compile it once
-        kernel = _State.kernels.get(key)
-        if kernel is None:
-            kernel = _standalone_build(name, fn, consts, dtype)
-            if kernel is not None:
-                _State.kernels[key] = kernel
-    return kernel
-
-
-def _standalone_build(name: str, fn, consts: tuple, dtype: torch.dtype):
-    tools = _standalone_compile()
-    if tools is None:
-        return None
-    standalone_compile, make_fx = tools
-    n = consts[0]
-    rows, cols = [size for size in _EXAMPLE_SIZES if size != n + 1][:2]
-    if name == "uniform":
-        shapes = [(rows, cols), (cols,), (cols,)]
-    else:  # uniform_backward: x, grad of the features, start, inv_step
-        shapes = [(rows, cols), (rows, n + 1, cols), (cols,), (cols,)]
-
-    def kernel_fn(*inputs):
-        return fn(*inputs, *consts)
-
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            examples = [torch.rand(shape, dtype=dtype) for shape in shapes]
-            graph = make_fx(kernel_fn, tracing_mode="symbolic")(*examples)
-            kernel = standalone_compile(graph, examples, dynamic_shapes="from_graph")
-            # Checked once against the eager expression on other sizes than traced.
-            probe = [torch.rand(shape, dtype=dtype) for shape in _probe_shapes(shapes)]
-            torch.testing.assert_close(kernel(*probe), kernel_fn(*probe))
-    except Exception as exc:  # torch.compile (below) is tried next
-        _State.standalone_failed = f"{type(exc).__name__}: {exc}".strip()[:500]
-        return None
-    return kernel
-
-
-def _probe_shapes(shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
-    rows, cols = shapes[0]
-    return [tuple({rows: 5, cols: 3}.get(size, size) for size in shape) for shape in shapes]
-
-
-def _compiled(name: str, fn):
-    kernel = _State.kernels.get(name)
-    if kernel is None:
-        # dynamic=True: one graph for every batch size and width; only the grid size
-        # and order (Python ints that shape the loop) are specialised.
-        kernel = torch.compile(fn, dynamic=True)
-        _State.kernels[name] = kernel
-    return kernel
+_EAGER = {"cubic": _cubic_forward_eager, "cubic_backward": _cubic_backward_eager}
+_EXPRESSIONS = {"cubic": _cubic_forward, "cubic_backward": _cubic_backward}
+# Sizes of the traced example rows, inputs and basis functions: distinct, so that
+# symbolic tracing gives each its own symbol (equal sizes would be traced as one).
+_EXAMPLE_SIZES = (67, 71, 13)
 
 
 def _is_compiling() -> bool:
-    # torch.compiler.is_compiling exists from torch 2.3 on; older versions trace nothing here.
     check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
     return bool(check is not None and check())
 
 
-def _use_compiled(x: Tensor, name: str) -> bool:
-    if _State.failed is not None or _State.mode == "never":
-        return False
-    if x.device.type not in ("cpu", "cuda") or _is_compiling():
-        return False  # inside a user's torch.compile the eager kernels are traced and fused
-    if _State.mode == "auto" and x.numel() < AUTO_COMPILE_MIN_NUMEL:
-        # Small inputs use a kernel that a large one already paid for (the shapes are
-        # dynamic; a backward kernel goes with its forward one), except sizes 0 and 1,
-        # which torch.compile specialises (a recompile).
-        forward = name.removesuffix("_backward")
-        done = _State.compile_seconds
-        return min(x.shape) > 1 and (
-            (name, x.device.type, x.dtype) in done or (forward, x.device.type, x.dtype) in done
-        )
-    return True
+def _kernel(name: str, x: Tensor):
+    """The compiled kernel ``name`` for ``x``'s device and dtype, compiling it if allowed."""
+    if _State.mode == "never" or min(x.shape) < 2 or _is_compiling():
+        # Sizes 0 and 1 are special cases of symbolic shapes (broadcasting): eager.
+        # Inside a user's torch.compile the eager kernels are traced and fused.
+        return None
+    key = (name, x.device.type, x.dtype)
+    kernel = _State.kernels.get(key)
+    if kernel is not None or key in _State.failed:
+        return kernel
+    if (_State.mode == "auto" and not _ALLOWED.get()) or x.device.type not in ("cpu", "cuda"):
+        return None
+    with _COMPILE_LOCK:  # threads (joblib's threading backend) compile a kernel once
+        if key not in _State.kernels and key not in _State.failed:
+            _compile(name, key, x.device, x.dtype)
+    return _State.kernels.get(key)
 
 
-def _run(name: str, compiled_fn, eager_fn, *args) -> Tensor:
-    """Run the compiled kernel if allowed and working, else the eager one."""
-    # Detached: the kernels never need autograd, and torch.compile would otherwise
-    # compile a second graph for inputs that require grad (hidden layers).
-    args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
-    x = args[0]
-    if _use_compiled(x, name):
-        key = (name, x.device.type, x.dtype)
-        first = key not in _State.compile_seconds
-        begin = time.perf_counter()
-        try:
-            kernel = None
-            if name in _STANDALONE_KERNELS and x.device.type == "cpu" and min(x.shape) > 1:
-                # Every kernel takes its tensors, then the ints (n, order).
-                kernel = _standalone(name, compiled_fn, x.dtype, args[-2:])
-            if kernel is not None:
-                out = kernel(*args[:-2])
+def _compile(name: str, key, device: torch.device, dtype: torch.dtype) -> None:
+    fn = _EXPRESSIONS[name]
+    rows, cols, n = _EXAMPLE_SIZES
+    shapes = [(rows, cols), (cols,), (cols,), (n, 1)]
+    if name == "cubic_backward":
+        shapes.insert(1, (rows, n + 1, cols))
+    probe_sizes = {rows: 5, cols: 3, n: 4, n + 1: 5}
+    begin = time.perf_counter()
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            examples = [torch.rand(s, dtype=dtype, device=device) for s in shapes]
+            if device.type == "cpu":
+                kernel = _compat.standalone_compile(fn, examples)
             else:
-                out = _compiled(name, compiled_fn)(*args)
-        except Exception as exc:  # any compiler or toolchain failure: fall back for good
-            _State.failed = f"{type(exc).__name__}: {exc}".strip()[:500]
-            warnings.warn(
-                "sklearn_kan: torch.compile of the B-spline kernels failed; using the eager "
-                f"kernels from now on (set SKLEARN_KAN_COMPILE=0 to skip trying). Error: "
-                f"{_State.failed}",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        else:
-            if first:
-                _State.compile_seconds[key] = time.perf_counter() - begin
-            return out
-    return eager_fn(*args)
+                kernel = torch.compile(fn, dynamic=True)
+            # Checked once, on other sizes than traced, against the eager kernel.
+            probe = [
+                torch.rand(tuple(probe_sizes.get(d, d) for d in s), dtype=dtype, device=device)
+                for s in shapes
+            ]
+            torch.testing.assert_close(kernel(*probe), _EAGER[name](*probe))
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as exc:  # any compiler or toolchain failure: eager from now on
+        reason = f"{type(exc).__name__}: {exc}".strip()[:500]
+        # The kernels of one device and dtype share the toolchain: one warning for all.
+        for other in _EXPRESSIONS:
+            _State.failed.setdefault((other, key[1], key[2]), reason)
+        warnings.warn(
+            f"sklearn_kan: compiling the {_label(key)} B-spline kernel failed; the eager "
+            f"kernel serves instead (set SKLEARN_KAN_COMPILE=0 to skip trying). Error: "
+            f"{_State.failed[key]}",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        return
+    _State.kernels[key] = kernel
+    _State.seconds[key] = time.perf_counter() - begin
+
+
+# -- dispatch ------------------------------------------------------------------------
+
+_OFFSETS: dict = {}
+
+
+def _offsets(n: int, like: Tensor) -> Tensor:
+    key = (n, like.dtype, like.device)
+    off = _OFFSETS.get(key)
+    if off is None:
+        off = (torch.arange(n, dtype=like.dtype, device=like.device) + 2).unsqueeze(1)
+        _OFFSETS[key] = off
+    return off
+
+
+class _Args(NamedTuple):
+    start: Tensor
+    inv_step: Tensor
+    n: int
+    order: int
+
+
+def _features(x: Tensor, args: _Args) -> Tensor:
+    if args.order != 3:
+        return _local_forward(x, *args)
+    off = _offsets(args.n, x)
+    kernel = _kernel("cubic", x)
+    return (kernel or _cubic_forward_eager)(x, args.start, args.inv_step, off)
+
+
+def _input_grad(x: Tensor, grad: Tensor, args: _Args) -> Tensor:
+    if args.order != 3:
+        return _local_backward(x, grad, *args)
+    off = _offsets(args.n, x)
+    kernel = _kernel("cubic_backward", x)
+    return (kernel or _cubic_backward_eager)(x, grad, args.start, args.inv_step, off)
+
+
+def _fused_args(x: Tensor, grid: Tensor, order: int) -> _Args | None:
+    """Arguments of the fused kernels, or None where they do not apply (other grids)."""
+    n = grid.shape[1] - order - 1
+    spacing = grid_spacing(grid) if n >= 1 else None
+    if spacing is None:
+        return None
+    start, inv_step = spacing
+    if start.dtype != x.dtype or start.device != x.device:
+        start, inv_step = start.to(x), inv_step.to(x)
+    return _Args(start, inv_step, n, order)
 
 
 # -- autograd ------------------------------------------------------------------------
 
 
-_KERNELS = {
-    "uniform": (_uniform_forward_kernel, _uniform_forward_eager),
-    "uniform_backward": (_uniform_backward_kernel, _uniform_backward_eager),
-    "general": (_general_forward_kernel, _general_forward_kernel),
-    "general_backward": (_general_backward_kernel, _general_backward_kernel),
-}
-
-
 class _SplineFeatures(torch.autograd.Function):
     """``x (rows, in) -> [silu(x), B_1..B_n] (rows, n + 1, in)`` with a fused backward.
 
-    ``kind`` picks the kernels: ``"uniform"`` (``a, b`` = first knot and inverse
-    spacing per input) or ``"general"`` (``a, b`` = knot and reciprocal-span
-    tables). Saves only ``x`` and the small grid tables: the backward pass
-    recomputes the local derivatives from ``x``, which is cheaper than storing (or
-    reading back) an ``n``-times larger tensor. When ``x`` needs no gradient (the
-    first layer) nothing is saved and no backward kernel runs.
+    Saves only ``x``: the backward pass recomputes the local derivatives from
+    ``x``, which is cheaper than storing (or reading back) an ``n``-times larger
+    tensor.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, a: Tensor, b: Tensor, n: int, order: int, kind: str) -> Tensor:
-        ctx.n, ctx.order, ctx.kind = n, order, kind
-        if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(x, a, b)
-        return _run(kind, *_KERNELS[kind], x, a, b, n, order)
+    def forward(ctx, x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int) -> Tensor:
+        ctx.n, ctx.order = n, order
+        ctx.save_for_backward(x, start, inv_step)
+        return _features(x, _Args(start, inv_step, n, order))
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, a, b = ctx.saved_tensors
-        name = ctx.kind + "_backward"
-        grad_x = _run(name, *_KERNELS[name], x, grad.contiguous(), a, b, ctx.n, ctx.order)
-        return grad_x, None, None, None, None, None
+        x, start, inv_step = ctx.saved_tensors
+        args = _Args(start, inv_step, ctx.n, ctx.order)
+        return _input_grad(x, grad.contiguous(), args), None, None, None, None
 
 
 # Features of at most FEATURE_KEEP values (32 MiB in float32) are kept for the backward
 # pass. Larger ones are produced in row blocks of about FEATURE_BLOCK values, used at
 # once by the product while they are still in cache, and recomputed block by block in
 # the backward pass: a step then needs O(block) memory for them instead of
-# O(rows * in * (n + 1)) (27.6 MiB for [784, 64, 10] at batch 1024), at the price of a
-# second expansion. Set FEATURE_KEEP very large to always keep them (faster, more memory).
+# O(rows * in * (n + 1)), at the price of a second expansion.
 FEATURE_KEEP = 1 << 23
 FEATURE_BLOCK = 1 << 20
 
 
 def _row_blocks(rows: int, width: int) -> list[tuple[int, int]]:
     """One range if the features fit :data:`FEATURE_KEEP`, else balanced row ranges of
-    about :data:`FEATURE_BLOCK` values (never of size 1, which ``torch.compile`` would
-    specialise and recompile for)."""
+    about :data:`FEATURE_BLOCK` values (never of size 1, which compiled kernels leave
+    to the eager ones)."""
     if rows * width <= FEATURE_KEEP:
         return [(0, rows)]
     n_blocks = max(1, min(-(-rows * width // FEATURE_BLOCK), rows // 2))
@@ -563,56 +524,38 @@ def _row_blocks(rows: int, width: int) -> list[tuple[int, int]]:
 # Products of at least this many multiply-adds (rows x features x outputs) run on
 # oneDNN's linear instead of BLAS on the CPU (float32): for the (1024, 7056) x
 # (7056, 64) product of [784, 64, 10] it measured 2.69 ms against 3.55 ms for
-# ``addmm`` (256 rows: 0.85 vs 0.97 ms); below about 2**26 it is no faster and
-# its fixed cost (10-15 us) shows.
+# ``addmm``; below about 2**26 it is no faster and its fixed cost (10-15 us) shows.
 ONEDNN_MIN_MACS = 1 << 26
 
 
-def _use_onednn(feats: Tensor, w_mat: Tensor) -> bool:
-    return (
-        _State.onednn_failed is None
+def _product(feats: Tensor, w_mat: Tensor, bias: Tensor | None, out: Tensor | None = None):
+    if (
+        out is None
         and feats.device.type == "cpu"
         and feats.dtype == torch.float32
         and feats.shape[0] * feats.shape[1] * w_mat.shape[0] >= ONEDNN_MIN_MACS
-        and torch.backends.mkldnn.is_available()
-        and torch.backends.mkldnn.enabled
         and not _is_compiling()
-    )
+    ):
+        result = _compat.onednn_linear(feats, w_mat, bias)
+        if result is not None:
+            return result
+    if bias is None:
+        return torch.mm(feats, w_mat.t(), out=out)
+    return torch.addmm(bias, feats, w_mat.t(), out=out)
 
 
-def _onednn_linear(feats: Tensor, w_mat: Tensor, bias: Tensor | None) -> Tensor | None:
-    """``feats @ w_mat.T + bias`` by oneDNN, or None (remembered) if it is unavailable."""
-    try:
-        return torch.ops.mkldnn._linear_pointwise(feats, w_mat, bias, "none", [], "")
-    except (AttributeError, RuntimeError, NotImplementedError) as exc:
-        _State.onednn_failed = f"{type(exc).__name__}: {exc}".strip()[:500]
-        return None
-
-
-def _layer_forward(x, weight, bias, a, b, n: int, order: int, kind: str):
-    """Outputs, kept features (None when blocked), weight matrix and row blocks."""
+def _layer_forward(x: Tensor, w_mat: Tensor, bias: Tensor | None, args: _Args):
+    """Outputs, kept features (None when blocked) and row blocks."""
     rows = x.shape[0]
-    n_out = weight.shape[0]
-    # (out, (n + 1) * in): a view of a weight stored as KANLinear stores it.
-    w_mat = weight.transpose(1, 2).contiguous().view(n_out, -1)
-    w_t = w_mat.t()
     blocks = _row_blocks(rows, w_mat.shape[1])
     if len(blocks) == 1:
-        feats = _run(kind, *_KERNELS[kind], x, a, b, n, order).view(rows, -1)
-        if _use_onednn(feats, w_mat):
-            out = _onednn_linear(feats, w_mat, bias)
-            if out is not None:
-                return out, feats, w_mat, blocks
-        out = torch.addmm(bias, feats, w_t) if bias is not None else feats @ w_t
-        return out, feats, w_mat, blocks
-    out = x.new_empty(rows, n_out)
+        feats = _features(x, args).view(rows, -1)
+        return _product(feats, w_mat, bias), feats, blocks
+    out = x.new_empty(rows, w_mat.shape[0])
     for lo, hi in blocks:
-        part = _run(kind, *_KERNELS[kind], x[lo:hi], a, b, n, order).view(hi - lo, -1)
-        if bias is not None:
-            torch.addmm(bias, part, w_t, out=out[lo:hi])
-        else:
-            torch.mm(part, w_t, out=out[lo:hi])
-    return out, None, w_mat, blocks
+        part = _features(x[lo:hi], args).view(hi - lo, -1)
+        _product(part, w_mat, bias, out=out[lo:hi])
+    return out, None, blocks
 
 
 class _KANLinearFunction(torch.autograd.Function):
@@ -620,43 +563,37 @@ class _KANLinearFunction(torch.autograd.Function):
 
     Written as one function so that
 
-    * no weight or gradient is copied: :class:`~sklearn_kan.nn.KANLinear` stores its
-      weight ``(out, in, n + 1)`` with the strides of a contiguous
-      ``(out, n + 1, in)`` tensor, which is the ``(out, (n + 1) * in)`` matrix the
-      feature-major features multiply; the weight gradient ``grad.T @ features``
-      (the faster of the two products that make it) comes out in that layout too.
-      A contiguous weight (see :func:`~sklearn_kan.nn.make_contiguous`) works
-      as well, for the price of a copy of the weight and of its gradient;
+    * the weight is read in place: :class:`~sklearn_kan.nn.KANLinear` stores it as
+      a contiguous ``(out, n + 1, in)`` tensor, which is the ``(out, (n + 1) * in)``
+      matrix the feature-major features multiply, and the weight gradient
+      ``grad.T @ features`` comes out in that layout too;
     * large feature tensors are never stored: they are made in row blocks that the
       product consumes while they are in cache, and recomputed in the backward pass
       (see :data:`FEATURE_KEEP`); small ones are kept;
-    * ``x`` and the weight matrix are kept only when ``x`` needs a gradient (not
-      for the first layer).
+    * the weight is kept only when ``x`` needs a gradient (not for the first layer).
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, a, b, n: int, order: int, kind: str):
-        out, feats, w_mat, blocks = _layer_forward(x, weight, bias, a, b, n, order, kind)
-        ctx.n, ctx.order, ctx.kind, ctx.shape = n, order, kind, weight.shape
+    def forward(ctx, x, weight, bias, start, inv_step, n: int, order: int):
+        w_mat = weight.view(weight.shape[0], -1)
+        args = _Args(start, inv_step, n, order)
+        out, feats, blocks = _layer_forward(x, w_mat, bias, args)
+        ctx.n, ctx.order, ctx.shape, ctx.blocks = n, order, weight.shape, blocks
         ctx.has_bias = bias is not None
-        ctx.blocks = blocks
-        keep_w = w_mat if ctx.needs_input_grad[0] else None
-        # The features are an intermediate (neither input nor output), so they may live
-        # on ctx, which lets the backward pass free them as soon as the weight gradient
-        # is made instead of when it returns (a lower peak).
-        # x is kept in every case (it is alive anyway: the caller's batch or the
-        # previous layer's output), so that a second backward pass (retain_graph) can
-        # recompute freed features.
+        # The features are an intermediate, so they may live on ctx, which lets the
+        # backward pass free them as soon as the weight gradient is made. x is kept
+        # in every case (it is alive anyway), so that a second backward pass
+        # (retain_graph) can recompute freed features.
         ctx.feats = feats
-        ctx.save_for_backward(x, keep_w, a, b)
+        ctx.save_for_backward(x, w_mat if ctx.needs_input_grad[0] else None, start, inv_step)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        x, w_mat, a, b = ctx.saved_tensors
+        x, w_mat, start, inv_step = ctx.saved_tensors
+        args = _Args(start, inv_step, ctx.n, ctx.order)
         feats, ctx.feats = ctx.feats, None
-        n_out, n_in, width = ctx.shape
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = grad_w = grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
@@ -664,14 +601,13 @@ class _KANLinearFunction(torch.autograd.Function):
         if need_x:
             grad_x = torch.empty_like(x)
         flat_w = None
-        backward_kernels = _KERNELS[ctx.kind + "_backward"]
+        n_in = x.shape[1]
         for lo, hi in ctx.blocks:
             g = grad[lo:hi]
             if need_w:
                 part = feats
                 if part is None:  # recomputed: see FEATURE_KEEP
-                    part = _run(ctx.kind, *_KERNELS[ctx.kind], x[lo:hi], a, b, ctx.n, ctx.order)
-                    part = part.view(hi - lo, -1)
+                    part = _features(x[lo:hi], args).view(hi - lo, -1)
                 if flat_w is None:
                     flat_w = g.t() @ part
                 else:
@@ -680,52 +616,24 @@ class _KANLinearFunction(torch.autograd.Function):
             # is alive at a time, not both.
             part = feats = None
             if need_x:
-                grad_feats = (g @ w_mat).view(hi - lo, width, n_in)
-                grad_x[lo:hi] = _run(
-                    ctx.kind + "_backward",
-                    *backward_kernels,
-                    x[lo:hi],
-                    grad_feats,
-                    a,
-                    b,
-                    ctx.n,
-                    ctx.order,
-                )
+                grad_feats = (g @ w_mat).view(hi - lo, -1, n_in)
+                grad_x[lo:hi] = _input_grad(x[lo:hi], grad_feats, args)
         if need_w:
-            # The layout KANLinear stores its weight in; autograd copies it into the
-            # weight's own layout if that differs (a contiguous weight).
-            grad_w = flat_w.view(n_out, width, n_in).transpose(1, 2)
-        return grad_x, grad_w, grad_b, None, None, None, None, None
-
-
-def _fused_args(x: Tensor, grid: Tensor, order: int):
-    """``(a, b, n, kind)`` for the fused kernels, or None to use the reference path."""
-    n = grid.shape[1] - order - 1
-    if n < 1:
-        return None
-    spacing = grid_spacing(grid)
-    if spacing is not None:
-        a, b = spacing
-        kind = "uniform"
-    elif _use_compiled(x, "general"):
-        a, b = _general_tables(grid, order)
-        kind = "general"
-    else:
-        return None
-    if a.dtype != x.dtype or a.device != x.device:
-        a, b = a.to(x), b.to(x)
-    return a, b, n, kind
+            grad_w = flat_w.view(ctx.shape)
+        return grad_x, grad_w, grad_b, None, None, None, None
 
 
 def kan_linear(
     x: Tensor, weight: Tensor, bias: Tensor | None, grid: Tensor, order: int
 ) -> Tensor | None:
-    """``F.linear(expand(x).flatten(1), weight.flatten(1), bias)`` of a SiLU/B-spline layer.
+    """A SiLU/B-spline KAN layer, ``features(x) @ weight.view(out, -1).T + bias``.
 
     Parameters
     ----------
     x : Tensor of shape (rows, in)
-    weight : Tensor of shape (out, in, n + 1)
+    weight : Tensor of shape (out, n + 1, in)
+        Contiguous; ``weight[:, 0]`` multiplies ``silu(x)``, ``weight[:, 1 + j]`` the
+        B-spline ``B_j``.
     bias : Tensor of shape (out,) or None
     grid : Tensor of shape (in, n_knots)
     order : int
@@ -733,46 +641,41 @@ def kan_linear(
     Returns
     -------
     Tensor of shape (rows, out), or None
-        None when no fused kernel applies (a non-uniform grid while compiling is
-        off); the caller then uses the reference expansion.
+        None when no fused kernel applies (a grid that is not uniform); the caller
+        then uses the reference expansion.
     """
-    x = x.contiguous()
     args = _fused_args(x, grid, order)
     if args is None or weight.dtype != x.dtype:
         return None
-    a, b, n, kind = args
+    x = x.contiguous()
+    weight = weight.contiguous()
     if not torch.is_grad_enabled() or not (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     ):
         # Nothing to differentiate (prediction): no autograd function, nothing kept.
-        return _layer_forward(x, weight, bias, a, b, n, order, kind)[0]
-    return _KANLinearFunction.apply(x, weight, bias, a, b, n, order, kind)
+        return _layer_forward(x, weight.view(weight.shape[0], -1), bias, args)[0]
+    return _KANLinearFunction.apply(x, weight, bias, *args)
 
 
-def expand_features(x: Tensor, grid: Tensor, order: int) -> Tensor:
-    """``[silu(x), B_1(x), .., B_n(x)]`` of every input, feature-major.
+def expand_features(x: Tensor, grid: Tensor, order: int) -> Tensor | None:
+    """``[silu(x), B_1(x), .., B_n(x)]`` of every input, feature-major, or None.
 
     Parameters
     ----------
     x : Tensor of shape (rows, in)
     grid : Tensor of shape (in, n_knots)
-        B-spline knots per input (any non-decreasing knots; uniform ones are fast).
+        B-spline knots per input.
     order : int
         Spline degree.
 
     Returns
     -------
-    Tensor of shape (rows, n_knots - order, in)
+    Tensor of shape (rows, n_knots - order, in), or None
         Row ``0`` of the middle axis is ``silu(x)``, row ``1 + j`` is ``B_j(x)``;
-        differentiable with respect to ``x``.
+        differentiable with respect to ``x``. None when the grid is not uniform
+        (the caller then uses :func:`~sklearn_kan.nn.basis.bspline`).
     """
-    x = x.contiguous()
     args = _fused_args(x, grid, order)
     if args is None:
-        from .basis import bspline
-
-        # Exact local Cox-de Boor on any knots, differentiated by autograd.
-        values = bspline(x, grid, order)
-        return torch.cat([F.silu(x).unsqueeze(1), values.transpose(1, 2)], 1)
-    a, b, n, kind = args
-    return _SplineFeatures.apply(x, a, b, n, order, kind)
+        return None
+    return _SplineFeatures.apply(x.contiguous(), *args)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ._fused import expand_features
+
 __all__ = [
     "BASES",
     "Basis",
@@ -194,18 +196,14 @@ def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
     Returns
     -------
     Tensor of shape (..., in, n_basis + 1)
-        For B-splines this may be a non-contiguous view (the features are
-        written feature-major, see :mod:`sklearn_kan.nn._fused`).
+        For B-splines on uniform grids this is a non-contiguous view (the fused
+        kernels write the features feature-major, see :mod:`sklearn_kan.nn._fused`).
     """
     if basis == "bspline":
-        # The fused kernels (uniform grids: closed form, one pass, input gradient
-        # recomputed from x). They write features feature-major; the transposed
-        # view has the documented shape without a copy.
-        from ._fused import expand_features
-
         lead = x.shape[:-1]
         feats = expand_features(x.reshape(-1, x.shape[-1]), grid, order)
-        return feats.transpose(1, 2).reshape(*lead, x.shape[-1], feats.shape[1])
+        if feats is not None:
+            return feats.transpose(1, 2).reshape(*lead, x.shape[-1], feats.shape[1])
     values = get_basis(basis).evaluate(x, grid, order)
     return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), values], dim=-1)
 

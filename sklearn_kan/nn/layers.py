@@ -1,8 +1,11 @@
 """KAN layers: every edge is a learnable function ``phi(x) = w_b silu(x) + sum_j c_j B_j(x)``.
 
 A layer expands each input once into its features ``[silu(x), B_1(x), .., B_n(x)]``
-and then computes all edges with ONE dense product against a weight of shape
-``(out, in * (n + 1))`` (see DESIGN.md section 2).
+and then computes all edges with ONE dense product (a matrix product for
+:class:`KANLinear`, a convolution for :class:`KANConv2d`, a batched product over
+positions for :class:`KANLocal2d`). What the three share (the per-input grid, its
+update from data and its extension, the least-squares refit that keeps the
+learned functions) lives once, in :class:`_GridLayer`.
 """
 
 from __future__ import annotations
@@ -17,10 +20,132 @@ from torch.nn.modules.utils import _pair
 from ._fused import kan_linear
 from .basis import expand, get_basis
 
-__all__ = ["KANConv2d", "KANLinear", "KANLocal2d", "make_contiguous"]
+__all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
 
 
-class KANLinear(nn.Module):
+class _GridLayer(nn.Module):
+    """A layer whose edges are combinations of a basis on a per-input grid.
+
+    Subclasses store their basis coefficients in their own layout and expose them
+    grouped by input (``_coefficients`` / ``_set_coefficients``), and say which
+    samples of each input a grid update sees (``_grid_samples``).
+    """
+
+    def _init_grid(
+        self, n_in: int, grid_size: int, spline_order: int, basis: str, grid_range
+    ) -> None:
+        if grid_size < 1:
+            raise ValueError(f"grid_size must be >= 1, got {grid_size}.")
+        if spline_order < 0:
+            raise ValueError(f"spline_order must be >= 0, got {spline_order}.")
+        lo, hi = float(grid_range[0]), float(grid_range[1])
+        if not lo < hi:
+            raise ValueError(f"grid_range must be (low, high) with low < high, got {grid_range}.")
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.basis = basis
+        self.grid_range = (lo, hi)
+        self.n_basis = get_basis(basis).n_basis(grid_size, spline_order)
+        grid = self._basis.make_grid(
+            torch.full((n_in,), lo), torch.full((n_in,), hi), grid_size, spline_order
+        )
+        self.register_buffer("grid", grid)
+
+    @property
+    def _basis(self):
+        # Looked up by name, so the module pickles without the registry's functions.
+        return get_basis(self.basis)
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, grid_eps: float = 0.02) -> None:
+        """Move the grid to the data and refit the coefficients to keep the functions.
+
+        New knots are the sample quantiles of every input mixed with a uniform grid
+        over its range (``grid_eps=1`` is fully uniform, ``0`` fully adaptive). The
+        basis coefficients are then refit by least squares so that every edge
+        keeps its values on those samples.
+
+        Parameters
+        ----------
+        x : Tensor
+            Inputs of this layer, shaped as for ``forward``: ``(batch, in_features)``
+            for :class:`KANLinear` (at least ``n_basis`` rows), ``(N, C, H, W)`` for
+            the image layers (up to 16384 pixels of each channel are used, drawn
+            with a fixed seed).
+        grid_eps : float, default=0.02
+            Weight of the uniform grid.
+        """
+        samples = self._grid_samples(x)
+        x_sorted = torch.sort(samples, dim=0).values
+        new_grid = self._basis.adapt_grid(x_sorted, self.grid_size, self.spline_order, grid_eps)
+        self._refit(samples, new_grid, self.grid_size)
+
+    @torch.no_grad()
+    def extend_grid(self, new_grid_size: int, n_samples: int | None = None) -> None:
+        """Change the number of grid intervals, keeping the learned functions.
+
+        The KAN paper's coarse-to-fine extension: the new grid spans the same
+        interval (interior knots are interpolated from the old ones, so an
+        adapted grid stays adapted and a uniform one uniform) and its
+        coefficients are the least-squares fit of the old functions on points
+        spread over that interval.
+
+        Parameters
+        ----------
+        new_grid_size : int
+            Number of intervals of the new grid.
+        n_samples : int, optional
+            Points per input used by the fit (default: ``4 * n_basis`` of the new
+            grid, at least 32).
+        """
+        if new_grid_size < 1:
+            raise ValueError(f"new_grid_size must be >= 1, got {new_grid_size}.")
+        n_new = self._basis.n_basis(new_grid_size, self.spline_order)
+        n_samples = n_samples or max(32, 4 * n_new)
+        lo, hi = self._basis.domain(self.grid, self.spline_order)
+        ticks = torch.linspace(0, 1, n_samples, dtype=self.grid.dtype, device=self.grid.device)
+        x = lo.unsqueeze(0) + (hi - lo).unsqueeze(0) * ticks.unsqueeze(1)  # (m, in)
+        if self.basis == "bspline":
+            new_grid = _interpolate_knots(self.grid, self.spline_order, new_grid_size)
+        else:
+            new_grid = self._basis.make_grid(lo, hi, new_grid_size, self.spline_order)
+        self._refit(x, new_grid, new_grid_size)
+
+    def _refit(self, x: Tensor, new_grid: Tensor, new_grid_size: int) -> None:
+        # Every edge of input i is B_old(x) @ coef; its least-squares fit on the new
+        # basis is P @ coef with P = argmin ||B_new P - B_old||: one small
+        # (n_new, n_old) system per input instead of one per edge.
+        old = self._basis.evaluate(x, self.grid, self.spline_order).transpose(0, 1)
+        new = self._basis.evaluate(x, new_grid, self.spline_order).transpose(0, 1)
+        proj = _lstsq(new, old)  # (in, n_new, n_old), float64
+        coef = torch.einsum("cij,cjm->cim", proj, self._coefficients().to(proj))
+        self.grid = new_grid.to(self.grid)
+        self.grid_size = new_grid_size
+        self.n_basis = coef.shape[1]
+        self._set_coefficients(coef)
+
+    def _replace_weight(self, weight: Tensor) -> None:
+        # A new Parameter object when the width changes; callers that hold an
+        # optimizer must rebuild it (the estimators do).
+        weight = weight.to(self.weight)
+        if weight.shape == self.weight.shape:
+            self.weight.copy_(weight)
+        else:
+            self.weight = nn.Parameter(weight.contiguous())
+
+    def _grid_samples(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Samples of every input, ``(n_samples, in)``."""
+        raise NotImplementedError
+
+    def _coefficients(self) -> Tensor:  # pragma: no cover - abstract
+        """Basis coefficients grouped by input, ``(in, n_basis, edges per input)``."""
+        raise NotImplementedError
+
+    def _set_coefficients(self, coef: Tensor) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class KANLinear(_GridLayer):
     """Fully connected KAN layer.
 
     Parameters
@@ -48,15 +173,12 @@ class KANLinear(nn.Module):
 
     Attributes
     ----------
-    weight : Parameter of shape (out_features, in_features, n_basis + 1)
-        ``weight[..., 0]`` is the base weight ``w_b``, ``weight[..., 1:]`` the
-        basis coefficients ``c_j``. With the default B-spline basis and SiLU it is
-        stored *feature-major* (strides of a contiguous
-        ``(out_features, n_basis + 1, in_features)`` tensor, like ``channels_last``
-        convolution weights), the layout the fused product reads without a copy.
-        Index it as usual; code that views parameters flat (``torch.optim.LBFGS``,
-        ``parameters_to_vector``) needs :func:`make_contiguous` first (the
-        estimators do this for ``optimizer="lbfgs"``).
+    weight : Parameter of shape (out_features, n_basis + 1, in_features)
+        ``weight[:, 0]`` holds the base weights ``w_b`` of every edge
+        ``(out, in)``, ``weight[:, 1 + j]`` the coefficients of basis function
+        ``j``. This is the matrix ``(out, (n_basis + 1) * in)`` that the layer's
+        one product uses, stored contiguously; :meth:`edge_weights` gives the
+        per-edge view ``(out, in, n_basis + 1)``.
     bias : Parameter of shape (out_features,) or None
     grid : buffer of shape (in_features, n_grid)
         The grid of every input (knots for B-splines, centres for RBFs).
@@ -68,6 +190,8 @@ class KANLinear(nn.Module):
     >>> layer = KANLinear(4, 3)
     >>> layer(torch.zeros(2, 4)).shape
     torch.Size([2, 3])
+    >>> layer.weight.shape, layer.edge_weights().shape
+    (torch.Size([3, 9, 4]), torch.Size([3, 4, 9]))
     """
 
     def __init__(
@@ -88,50 +212,15 @@ class KANLinear(nn.Module):
             raise ValueError(
                 f"in_features and out_features must be >= 1, got {in_features} and {out_features}."
             )
-        if grid_size < 1:
-            raise ValueError(f"grid_size must be >= 1, got {grid_size}.")
-        if spline_order < 0:
-            raise ValueError(f"spline_order must be >= 0, got {spline_order}.")
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not lo < hi:
-            raise ValueError(f"grid_range must be (low, high) with low < high, got {grid_range}.")
+        self._init_grid(in_features, grid_size, spline_order, basis, grid_range)
         self.in_features = in_features
         self.out_features = out_features
-        self.grid_size = grid_size
-        self.spline_order = spline_order
-        self.basis = basis
-        self.grid_range = (lo, hi)
         self.base_activation = base_activation
-        self.n_basis = get_basis(basis).n_basis(grid_size, spline_order)
-        grid = self._basis.make_grid(
-            torch.full((in_features,), lo), torch.full((in_features,), hi), grid_size, spline_order
-        )
-        self.register_buffer("grid", grid)
-        self.weight = self._new_weight(torch.empty(out_features, in_features, self.n_basis + 1))
+        self.weight = nn.Parameter(torch.empty(out_features, self.n_basis + 1, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.scale_base = scale_base
         self.scale_spline = scale_spline
         self.reset_parameters()
-
-    @property
-    def _basis(self):
-        # Looked up by name, so the module pickles without the registry's functions.
-        return get_basis(self.basis)
-
-    @property
-    def _fused(self) -> bool:
-        # The layers that sklearn_kan.nn._fused computes (B-splines with SiLU).
-        return self.basis == "bspline" and self.base_activation is F.silu
-
-    def _new_weight(self, weight: Tensor) -> nn.Parameter:
-        # Feature-major for the fused product (see the class docstring): forward
-        # and backward then need no copy of the weight or of its gradient, which
-        # measured 10-15% of a training step at batch 128-256 for [784, 64, 10].
-        if self._fused:
-            weight = weight.transpose(1, 2).contiguous().transpose(1, 2)
-        else:
-            weight = weight.contiguous()
-        return nn.Parameter(weight)
 
     # -- forward ---------------------------------------------------------------
 
@@ -139,10 +228,19 @@ class KANLinear(nn.Module):
         """Initialise like ``torch.nn.Linear`` on the base branch, small splines."""
         bound = self.scale_base / math.sqrt(self.in_features)
         with torch.no_grad():
-            self.weight[..., 0].uniform_(-bound, bound)
-            self.weight[..., 1:].uniform_(-1, 1).mul_(bound * self.scale_spline)
+            self.weight[:, 0].uniform_(-bound, bound)
+            self.weight[:, 1:].uniform_(-1, 1).mul_(bound * self.scale_spline)
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound)
+
+    def edge_weights(self) -> Tensor:
+        """The weights per edge, a view of :attr:`weight` of shape ``(out, in, n_basis + 1)``.
+
+        ``edge_weights()[o, i]`` are the ``n_basis + 1`` coefficients of the edge
+        from input ``i`` to output ``o`` (the base weight first). In-place changes
+        of the view change the layer.
+        """
+        return self.weight.transpose(1, 2)
 
     def expand(self, x: Tensor) -> Tensor:
         """Features ``[b(x), B_1(x), .., B_n(x)]`` of each input.
@@ -170,15 +268,12 @@ class KANLinear(nn.Module):
         out = None
         if self.basis == "bspline" and self.base_activation is F.silu:
             # Fused features and product (see sklearn_kan.nn._fused); None when the
-            # grid is not uniform and compiling is off.
+            # grid is not uniform.
             out = kan_linear(x, self.weight, self.bias, self.grid, self.spline_order)
         if out is None:
-            feats = self.expand(x)
-            out = F.linear(
-                feats.reshape(feats.shape[0], -1),
-                self.weight.reshape(self.out_features, -1),
-                self.bias,
-            )
+            feats = self.expand(x).transpose(1, 2)  # (rows, n + 1, in), like the weight
+            w_mat = self.weight.view(self.out_features, -1)
+            out = F.linear(feats.reshape(feats.shape[0], -1), w_mat, self.bias)
         return out.reshape(*lead, self.out_features)
 
     def edge_activations(self, x: Tensor) -> Tensor:
@@ -192,7 +287,7 @@ class KANLinear(nn.Module):
         -------
         Tensor of shape (batch, in_features, out_features)
         """
-        return torch.einsum("bif,oif->bio", self.expand(x), self.weight)
+        return torch.einsum("bif,ofi->bio", self.expand(x), self.weight)
 
     def regularization_loss(
         self, x: Tensor, lamb_l1: float = 1.0, lamb_entropy: float = 2.0
@@ -218,77 +313,15 @@ class KANLinear(nn.Module):
 
     # -- grid ------------------------------------------------------------------
 
-    @torch.no_grad()
-    def update_grid(self, x: Tensor, grid_eps: float = 0.02) -> None:
-        """Move the grid to the data and refit the coefficients to keep the function.
+    def _grid_samples(self, x: Tensor) -> Tensor:
+        return x.reshape(-1, self.in_features)
 
-        New knots are the sample quantiles of ``x`` mixed with a uniform grid over
-        its range (``grid_eps=1`` is fully uniform, ``0`` fully adaptive). The basis
-        coefficients are then refit by least squares so that every edge keeps its
-        values on ``x``.
+    def _coefficients(self) -> Tensor:
+        return self.weight[:, 1:].permute(2, 1, 0)  # (in, n, out)
 
-        Parameters
-        ----------
-        x : Tensor of shape (batch, in_features)
-            Inputs of this layer; at least ``n_basis`` rows.
-        grid_eps : float, default=0.02
-            Weight of the uniform grid.
-        """
-        x = x.reshape(-1, self.in_features)
-        target = self._spline_part(x)
-        x_sorted = torch.sort(x, dim=0).values
-        new_grid = self._basis.adapt_grid(x_sorted, self.grid_size, self.spline_order, grid_eps)
-        self._refit(x, target, new_grid)
-
-    @torch.no_grad()
-    def extend_grid(self, new_grid_size: int, n_samples: int | None = None) -> None:
-        """Change the number of grid intervals, keeping the learned functions.
-
-        The KAN paper's coarse-to-fine extension: the new grid spans the same
-        interval (interior knots are interpolated from the old ones, so an
-        adapted grid stays adapted) and its coefficients are the least-squares
-        fit of the old functions on points spread over that interval.
-
-        Parameters
-        ----------
-        new_grid_size : int
-            Number of intervals of the new grid.
-        n_samples : int, optional
-            Points per input used by the fit (default: ``4 * n_basis`` of the new
-            grid, at least 32).
-        """
-        if new_grid_size < 1:
-            raise ValueError(f"new_grid_size must be >= 1, got {new_grid_size}.")
-        n_new = self._basis.n_basis(new_grid_size, self.spline_order)
-        n_samples = n_samples or max(32, 4 * n_new)
-        lo, hi = self._basis.domain(self.grid, self.spline_order)
-        ticks = torch.linspace(0, 1, n_samples, dtype=self.grid.dtype, device=self.grid.device)
-        x = lo.unsqueeze(0) + (hi - lo).unsqueeze(0) * ticks.unsqueeze(1)  # (m, in)
-        target = self._spline_part(x)
-        if self.basis == "bspline":
-            new_grid = _interpolate_knots(self.grid, self.spline_order, new_grid_size)
-        else:
-            new_grid = self._basis.make_grid(lo, hi, new_grid_size, self.spline_order)
-        self.grid_size = new_grid_size
-        self.n_basis = n_new
-        self._refit(x, target, new_grid)
-
-    def _spline_part(self, x: Tensor) -> Tensor:
-        # (batch, in, out): the basis part of each edge on x.
-        basis = self._basis.evaluate(x, self.grid, self.spline_order)
-        return torch.einsum("bij,oij->bio", basis, self.weight[..., 1:])
-
-    def _refit(self, x: Tensor, target: Tensor, new_grid: Tensor) -> None:
-        basis = self._basis.evaluate(x, new_grid, self.spline_order)  # (b, in, n)
-        coef = _lstsq(basis.transpose(0, 1), target.transpose(0, 1))  # (in, n, out)
-        weight = torch.cat([self.weight[..., :1], coef.permute(2, 0, 1).to(self.weight)], dim=-1)
-        self.grid = new_grid.to(self.grid)
-        # A new Parameter object when the width changes; callers that hold an
-        # optimizer must rebuild it (the estimators do).
-        if weight.shape == self.weight.shape:
-            self.weight.copy_(weight)
-        else:
-            self.weight = self._new_weight(weight)
+    def _set_coefficients(self, coef: Tensor) -> None:
+        coef = coef.permute(2, 1, 0).to(self.weight)  # (out, n, in)
+        self._replace_weight(torch.cat([self.weight[:, :1], coef], dim=1))
 
     def extra_repr(self) -> str:
         return (
@@ -326,7 +359,7 @@ def _interpolate_knots(grid: Tensor, order: int, new_grid_size: int) -> Tensor:
     )
 
 
-class _KANPixelLayer(nn.Module):
+class _KANPixelLayer(_GridLayer):
     """What :class:`KANConv2d` and :class:`KANLocal2d` share.
 
     Every input channel has its own grid; a pixel value of channel ``c`` is
@@ -355,13 +388,6 @@ class _KANPixelLayer(nn.Module):
             raise ValueError(
                 f"in_channels and out_channels must be >= 1, got {in_channels} and {out_channels}."
             )
-        if grid_size < 1:
-            raise ValueError(f"grid_size must be >= 1, got {grid_size}.")
-        if spline_order < 0:
-            raise ValueError(f"spline_order must be >= 0, got {spline_order}.")
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not lo < hi:
-            raise ValueError(f"grid_range must be (low, high) with low < high, got {grid_range}.")
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride)
         self.padding = _pair(padding)
@@ -373,21 +399,9 @@ class _KANPixelLayer(nn.Module):
             )
         if min(self.padding) < 0:
             raise ValueError(f"padding must be >= 0, got {padding}.")
+        self._init_grid(in_channels, grid_size, spline_order, basis, grid_range)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.grid_size = grid_size
-        self.spline_order = spline_order
-        self.basis = basis
-        self.grid_range = (lo, hi)
-        self.n_basis = get_basis(basis).n_basis(grid_size, spline_order)
-        grid = self._basis.make_grid(
-            torch.full((in_channels,), lo), torch.full((in_channels,), hi), grid_size, spline_order
-        )
-        self.register_buffer("grid", grid)
-
-    @property
-    def _basis(self):
-        return get_basis(self.basis)
 
     @property
     def _n_kernel(self) -> int:
@@ -440,82 +454,9 @@ class _KANPixelLayer(nn.Module):
 
     # -- grid ------------------------------------------------------------------
 
-    @torch.no_grad()
-    def update_grid(self, x: Tensor, grid_eps: float = 0.02) -> None:
-        """Place every channel's grid on its pixel values and keep the functions.
-
-        As :meth:`KANLinear.update_grid`, with the pixels of a channel (all
-        positions of all images, up to ``16384`` of them drawn with a fixed seed)
-        as that input's samples.
-
-        Parameters
-        ----------
-        x : Tensor of shape (N, in_channels, H, W)
-            Inputs of this layer.
-        grid_eps : float, default=0.02
-            Weight of the uniform grid.
-        """
-        pixels = _subsample(x.permute(0, 2, 3, 1).reshape(-1, self.in_channels), 16384)
-        x_sorted = torch.sort(pixels, dim=0).values
-        new_grid = self._basis.adapt_grid(x_sorted, self.grid_size, self.spline_order, grid_eps)
-        self._refit(pixels, new_grid, self.grid_size)
-
-    @torch.no_grad()
-    def extend_grid(self, new_grid_size: int, n_samples: int | None = None) -> None:
-        """Change the number of grid intervals, keeping the learned functions.
-
-        As :meth:`KANLinear.extend_grid`: same interval, knots interpolated from
-        the old ones, coefficients refit by least squares.
-
-        Parameters
-        ----------
-        new_grid_size : int
-            Number of intervals of the new grid.
-        n_samples : int, optional
-            Points per channel used by the fit (default: ``4 * n_basis`` of the
-            new grid, at least 32).
-        """
-        if new_grid_size < 1:
-            raise ValueError(f"new_grid_size must be >= 1, got {new_grid_size}.")
-        n_new = self._basis.n_basis(new_grid_size, self.spline_order)
-        n_samples = n_samples or max(32, 4 * n_new)
-        lo, hi = self._basis.domain(self.grid, self.spline_order)
-        ticks = torch.linspace(0, 1, n_samples, dtype=self.grid.dtype, device=self.grid.device)
-        x = lo.unsqueeze(0) + (hi - lo).unsqueeze(0) * ticks.unsqueeze(1)
-        if self.basis == "bspline":
-            new_grid = _interpolate_knots(self.grid, self.spline_order, new_grid_size)
-        else:
-            new_grid = self._basis.make_grid(lo, hi, new_grid_size, self.spline_order)
-        self._refit(x, new_grid, new_grid_size)
-
-    def _refit(self, x: Tensor, new_grid: Tensor, new_grid_size: int) -> None:
-        # Every edge of channel c is B_old(x) @ coef; its least-squares fit on the
-        # new basis is P @ coef with P = argmin ||B_new P - B_old||, one small
-        # (n_new, n_old) system per channel instead of one per edge.
-        old = self._basis.evaluate(x, self.grid, self.spline_order).transpose(0, 1)
-        new = self._basis.evaluate(x, new_grid, self.spline_order).transpose(0, 1)
-        proj = _lstsq(new, old).to(self.grid.dtype)  # (C, n_new, n_old)
-        coef = torch.einsum("cij,cjm->cim", proj, self._coefficients().to(proj))
-        self.grid = new_grid.to(self.grid)
-        self.grid_size = new_grid_size
-        self.n_basis = coef.shape[1]
-        self._set_coefficients(coef)
-
-    def _replace_weight(self, weight: Tensor) -> None:
-        # A new Parameter object when the width changes; callers that hold an
-        # optimizer must rebuild it (the estimators do).
-        weight = weight.to(self.weight)
-        if weight.shape == self.weight.shape:
-            self.weight.copy_(weight)
-        else:
-            self.weight = nn.Parameter(weight.contiguous())
-
-    def _coefficients(self) -> Tensor:  # pragma: no cover - abstract
-        """Basis coefficients grouped by input channel, ``(C, n_basis, edges per channel)``."""
-        raise NotImplementedError
-
-    def _set_coefficients(self, coef: Tensor) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _grid_samples(self, x: Tensor) -> Tensor:
+        # The pixels of a channel (all positions of all images) are its samples.
+        return _subsample(x.permute(0, 2, 3, 1).reshape(-1, self.in_channels), 16384)
 
     def _edge_scale(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -841,40 +782,3 @@ def _subsample(rows: Tensor, k: int) -> Tensor:
         return rows
     gen = torch.Generator().manual_seed(0)
     return rows[torch.randperm(rows.shape[0], generator=gen)[:k].to(rows.device)]
-
-
-def make_contiguous(module: nn.Module) -> nn.Module:
-    """Store every parameter of ``module`` contiguously, in place.
-
-    :class:`KANLinear` keeps its weight feature-major for speed. Code that views
-    parameters or gradients as flat vectors, such as ``torch.optim.LBFGS`` or
-    ``torch.nn.utils.parameters_to_vector``, needs contiguous ones: call this
-    before building such an optimizer. The layers compute the same outputs in
-    either layout (a contiguous weight costs a copy per step).
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-
-    Returns
-    -------
-    torch.nn.Module
-        ``module`` itself; its ``Parameter`` objects are kept (an optimizer that
-        already holds them stays valid), only their storage changes.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sklearn_kan.nn import KAN, make_contiguous
-    >>> model = make_contiguous(KAN([4, 3, 2]))
-    >>> all(p.is_contiguous() for p in model.parameters())
-    True
-    >>> optimizer = torch.optim.LBFGS(model.parameters())
-    """
-    with torch.no_grad():
-        for param in module.parameters():
-            if not param.is_contiguous():
-                param.data = param.data.contiguous()
-                if param.grad is not None:
-                    param.grad = param.grad.contiguous()
-    return module
