@@ -10,9 +10,7 @@ lives here once.
 from __future__ import annotations
 
 import copy
-import multiprocessing
 import numbers
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,11 +27,19 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, Subset
 from torch.utils.data import Dataset as TorchDataset
 
+from ._threads import plan_threads, using_threads
 from .callbacks import CosineSchedule, GridSchedule, GridUpdate
+from .nn import compile_info, compiling
+from .nn._cost import row_cost
+from .nn._fused import COMPILE_SECONDS
 from .nn.basis import BASES
 from .nn.models import KAN
 
-__all__ = ["BaseKAN", "count_params", "resolve_device"]
+__all__ = ["PREDICT_CHUNK", "BaseKAN", "count_params", "resolve_device"]
+
+# Rows per forward pass in prediction: bounds its memory, and a fixed shape keeps a
+# row's prediction independent of the other rows (see BaseKAN._forward).
+PREDICT_CHUNK = 256
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -181,8 +187,7 @@ class BaseKAN(BaseEstimator):
             )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = resolve_device(self.device)
-        with _seeded(seed, device), _worker_threads():
-            self.n_threads_ = torch.get_num_threads()
+        with _seeded(seed, device):
             if first:
                 module = self._build_module(X, n_outputs)
                 self.net_ = self._build_net(module, device, seed, n_samples=X.shape[0])
@@ -192,9 +197,12 @@ class BaseKAN(BaseEstimator):
                 if name == "lr_schedule":
                     cb.active = not partial
                     cb.max_epochs = self.max_epochs
+            threads, compile_kernels = self._plan_fit(X, epochs)
+            self.n_threads_ = threads
             guard = _DivergenceGuard.attach(self.net_)
             try:
-                self.net_.partial_fit(X, y, epochs=epochs)
+                with using_threads(threads), compiling(compile_kernels):
+                    self.net_.partial_fit(X, y, epochs=epochs)
             except _Diverged as exc:
                 guard.restore(self.net_)
                 self._set_fitted_attributes()
@@ -287,31 +295,67 @@ class BaseKAN(BaseEstimator):
 
     # -- predict -----------------------------------------------------------------
 
+    def _plan_fit(self, X: np.ndarray, epochs: int) -> tuple[int, bool]:
+        """Torch threads for this fit, and whether compiling the B-spline kernels pays.
+
+        Both follow from the size of the work (see ``sklearn_kan._threads`` and
+        :func:`sklearn_kan.nn.compiling`): one thread below
+        ``SMALL_WORK_MACS`` multiply-adds per step; a compile (seconds, once per
+        process) only when the eager kernels would cost at least twice
+        ``COMPILE_SECONDS`` more over the whole fit.
+        """
+        module = self.net_.module_
+        device = next(module.parameters()).device
+        cost = row_cost(module, torch.as_tensor(X[:2], device=device))
+        batch = len(X) if self.net_.batch_size < 0 else min(self.net_.batch_size, len(X))
+        threads = plan_threads(cost.macs * batch)
+        saving = cost.compile_saving * len(X) * epochs
+        compile_kernels = saving >= 2 * COMPILE_SECONDS
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] {threads} torch thread(s) for "
+                f"{cost.macs * batch:.3g} multiply-adds a step; B-spline kernels "
+                f"{'compiled' if compile_kernels else 'eager'} (compiling would save about "
+                f"{saving:.1f} s; compiled so far: {compile_info()['compiled'] or 'none'})"
+            )
+        return threads, compile_kernels
+
     def _forward(self, X) -> np.ndarray:
         """Network outputs for ``X`` as a float64 array (no output nonlinearity).
 
-        On the CPU the forward pass runs in float64 on a copy of the module: float32
-        matrix products round differently for different batch sizes, and a sample's
-        prediction must not depend on which other samples it is predicted with
-        (scikit-learn checks this to 1e-7). On accelerators it stays in float32.
+        The module runs in float32 on chunks of exactly :data:`PREDICT_CHUNK` rows
+        (the last one padded), with a thread count fixed by the model's size: every
+        product and elementwise loop then has the same shape and the same split
+        whatever rows a call holds, so a row's prediction does not depend on the
+        other rows (scikit-learn checks this), and memory stays bounded by the
+        chunk, not by ``len(X)`` or the training ``batch_size``. Nothing is
+        compiled here; kernels compiled by a fit in this process are used.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        if len(X) == 0:
+            raise ValueError("X has 0 samples; at least one sample is required.")
         module = self.net_.module_
         device = next(module.parameters()).device
-        dtype = torch.float64 if device.type == "cpu" else torch.float32
-        if dtype == torch.float64:
-            module = copy.deepcopy(module).to(dtype)
+        rows = PREDICT_CHUNK
+        cost = row_cost(module, torch.as_tensor(X[:2], device=device))
+        threads = plan_threads(cost.macs * rows, power_of_two=True)
+        training = module.training
         module.eval()
-        batch = self.net_.batch_size if self.net_.batch_size > 0 else len(X)
-        outs = []
-        with torch.no_grad():
-            for start in range(0, len(X), max(batch, 1024)):
-                xb = torch.as_tensor(X[start : start + max(batch, 1024)], device=device)
-                outs.append(module(xb.to(dtype)).to("cpu", torch.float64))
-        if not outs:
-            raise ValueError("X has 0 samples; at least one sample is required.")
-        return torch.cat(outs).numpy()
+        chunk = torch.zeros((rows, *X.shape[1:]), dtype=torch.float32, device=device)
+        out = None
+        try:
+            with torch.no_grad(), using_threads(threads), compiling(False):
+                for start in range(0, len(X), rows):
+                    part = torch.from_numpy(X[start : start + rows])
+                    chunk[: len(part)] = part
+                    result = module(chunk)[: len(part)].to("cpu", torch.float64)
+                    if out is None:
+                        out = torch.empty((len(X), *result.shape[1:]), dtype=torch.float64)
+                    out[start : start + len(part)] = result
+        finally:
+            module.train(training)
+        return out.numpy()
 
     # -- helpers -----------------------------------------------------------------
 
@@ -614,30 +658,6 @@ class _DivergenceGuard(Callback):
     def restore(self, net: NeuralNet) -> None:
         if hasattr(self, "state_"):
             net.module_.load_state_dict(self.state_)
-
-
-class _worker_threads:
-    """Inside a worker process, use the worker's share of the cores for torch.
-
-    joblib's process backends (loky, multiprocessing) and Dask's nannies start
-    workers with ``OMP_NUM_THREADS`` set to their share of the cores (joblib:
-    ``cpu_count // n_jobs``; Dask: 1 per worker thread). torch reads that variable
-    only when it first starts its thread pool, which a reused worker may have done
-    under another setting, so it is applied here, in ``fit``, and restored after.
-    In the main process the user's torch setting is left alone.
-    """
-
-    def __enter__(self):
-        self._previous = torch.get_num_threads()
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        if multiprocessing.parent_process() is not None and env.isdigit() and int(env) > 0:
-            torch.set_num_threads(int(env))
-        return self
-
-    def __exit__(self, *exc):
-        if torch.get_num_threads() != self._previous:
-            torch.set_num_threads(self._previous)
-        return False
 
 
 class _seeded:

@@ -57,10 +57,10 @@ from ._base import (
     _Diverged,
     _KANNet,
     _seeded,
-    _worker_threads,
     count_params,
     resolve_device,
 )
+from ._threads import plan_threads, using_threads
 from .preprocessing import _as_images, _input_ndim, _validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
@@ -156,7 +156,8 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = resolve_device(self.device)
         n_samples = X.shape[0]
-        with _seeded(seed, device), _worker_threads():
+        # Convolutions on images: large work, torch's threads (see sklearn_kan._threads).
+        with _seeded(seed, device), using_threads(plan_threads(float("inf"))):
             # The net of the KAN estimators, without its penalty (lamb=0): it stops on
             # a non-finite loss instead of training on.
             net = _KANNet(

@@ -103,7 +103,7 @@ def test_1x1_conv_is_a_kan_linear_on_every_pixel():
     conv = _randomise(KANConv2d(3, 5, 1).double())
     linear = KANLinear(3, 5).double()
     with torch.no_grad():
-        linear.weight.copy_(conv.weight[..., 0, 0])
+        linear.edge_weights().copy_(conv.weight[..., 0, 0])
         linear.bias.copy_(conv.bias)
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
     expected = linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)

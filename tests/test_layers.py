@@ -14,7 +14,7 @@ def _slow_edges(layer: KANLinear, x: torch.Tensor) -> torch.Tensor:
     for i in range(layer.in_features):
         b = basis.evaluate(x[:, i : i + 1], layer.grid[i : i + 1], layer.spline_order)[:, 0]
         for o in range(layer.out_features):
-            w = layer.weight[o, i]
+            w = layer.edge_weights()[o, i]
             out[:, i, o] = w[0] * F.silu(x[:, i]) + b @ w[1:]
     return out
 
@@ -41,7 +41,7 @@ def test_gradcheck_float64(basis):
 
     def of_weight(weight):
         feats = layer.expand(x.detach())
-        return torch.einsum("bif,oif->bo", feats, weight)
+        return torch.einsum("bif,ofi->bo", feats, weight)
 
     assert torch.autograd.gradcheck(of_weight, (w.detach().clone().requires_grad_(True),))
 
@@ -53,7 +53,7 @@ def _smooth_layer(in_features=3, out_features=2, **kwargs) -> KANLinear:
     with torch.no_grad():
         for o in range(out_features):
             for i in range(in_features):
-                layer.weight[o, i, 1:] = torch.sin(2 * centres + o + i)
+                layer.edge_weights()[o, i, 1:] = torch.sin(2 * centres + o + i)
     return layer
 
 
@@ -90,7 +90,7 @@ def test_extend_grid_keeps_the_function(basis):
     x = torch.linspace(-1, 1, 200, dtype=torch.float64).unsqueeze(1).expand(-1, 3)
     before = layer(x)
     layer.extend_grid(10)
-    assert layer.grid_size == 10 and layer.weight.shape == (2, 3, 10 + 3 + 1)
+    assert layer.grid_size == 10 and layer.edge_weights().shape == (2, 3, 10 + 3 + 1)
     torch.testing.assert_close(layer(x), before, atol=1e-6, rtol=1e-6)
 
 

@@ -76,6 +76,11 @@ class _State:
     failed: dict = {}  # same keys -> why compiling failed
 
 
+# What compiling both CPU kernels typically costs (measured 5-16 s on a 2-core
+# machine, quiet to busy): the estimators compile when a fit's eager kernels would
+# cost at least twice this much more.
+COMPILE_SECONDS = 8.0
+
 _ALLOWED = contextvars.ContextVar("sklearn_kan_compiling", default=False)
 _COMPILE_LOCK = threading.Lock()
 

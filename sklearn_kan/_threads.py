@@ -1,0 +1,113 @@
+"""How many torch threads a fit or a prediction uses, and why.
+
+Two facts decide how fast training feels on a real machine:
+
+* **Waiting.** torch's OpenMP threads spin while they wait for work by default
+  (``OMP_WAIT_POLICY`` unset means *active* for GNU OpenMP). With other processes
+  on the cores, a spinning thread holds a core that the thread it waits for needs:
+  a plain torch MLP step went from 0.55 ms to 55 ms on two cores shared with two
+  busy processes, and a KAN fit from 7 s to 144 s. Passive waiting (threads sleep
+  on a futex) keeps the cost at about the fair share. OpenMP reads the policy
+  once, when torch loads it, so :mod:`sklearn_kan` sets
+  ``OMP_WAIT_POLICY=PASSIVE`` when it is imported before torch (a value you set
+  yourself is kept). Where torch was loaded first, the policy can no longer be
+  changed; the first multi-threaded fit then warns once.
+* **Size.** Below about :data:`SMALL_WORK_MACS` multiply-adds per step, a second
+  thread costs more in wake-ups than it saves, and a single thread is also immune
+  to busy neighbours. Fits and predictions of small models therefore use one
+  thread; larger ones use torch's current setting.
+
+Your own choice wins: after ``torch.set_num_threads(n)`` (called once
+:mod:`sklearn_kan` is imported) or with ``OMP_NUM_THREADS`` in the environment, that
+number is used as it is (as the cap for large work; small work still uses one
+thread unless you pass the number yourself). Inside joblib and Dask worker processes
+``OMP_NUM_THREADS`` is the worker's share of the cores and is applied to torch in
+every fit (torch reads it only once, so a reused worker could keep an old setting).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import warnings
+
+import torch
+
+__all__ = ["SMALL_WORK_MACS", "passive_waiting", "plan_threads", "using_threads"]
+
+# Multiply-adds of one training step's (or one prediction chunk's) forward pass
+# below which one thread is used. A [49, 10, 10] KAN at batch 128 (0.7 M) trained
+# faster on one thread than on two (0.72 vs 1.08 ms a step, 2-core machine);
+# [784, 64, 10] at batch 128 (58 M) needs both.
+SMALL_WORK_MACS = 1 << 24
+
+# torch's thread count when sklearn_kan was imported: a different count later is the
+# user's own torch.set_num_threads, which is then used as it is.
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+class _Warned:
+    active = False
+
+
+def passive_waiting() -> bool:
+    """Whether torch's OpenMP threads sleep (rather than spin) while they wait."""
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+
+
+def plan_threads(macs: float, *, power_of_two: bool = False) -> int:
+    """The number of torch threads for work of ``macs`` multiply-adds per step.
+
+    Parameters
+    ----------
+    macs : float
+        Multiply-adds of the forward pass of one training step or prediction chunk.
+    power_of_two : bool, default=False
+        Round down to a power of two. Predictions do, so that torch splits every
+        tensor into pieces whose vectorised loops end at the same elements whatever
+        rows a batch holds (a row's prediction must not depend on its batch).
+
+    Returns
+    -------
+    int
+    """
+    current = torch.get_num_threads()
+    if current != _DEFAULT_THREADS:
+        return current  # the user's own torch.set_num_threads
+    cap = current
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if multiprocessing.parent_process() is not None and env.isdigit() and int(env) > 0:
+        cap = int(env)  # a joblib / Dask worker's share of the cores
+    n = 1 if macs < SMALL_WORK_MACS else max(1, cap)
+    if power_of_two:
+        n = 1 << (n.bit_length() - 1)
+    if n > 1 and not passive_waiting() and not _Warned.active:
+        _Warned.active = True
+        warnings.warn(
+            "sklearn_kan: torch was imported before sklearn_kan without "
+            "OMP_WAIT_POLICY=PASSIVE, so its threads spin while they wait; on a machine "
+            "where other processes run this can make training 20-100 times slower. "
+            "Import sklearn_kan before torch, or set OMP_WAIT_POLICY=PASSIVE in the "
+            "environment (or call torch.set_num_threads(1)).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return n
+
+
+class using_threads:
+    """Run a block with ``n`` torch threads and restore the previous count after."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self):
+        self._previous = torch.get_num_threads()
+        if self.n != self._previous:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self._previous:
+            torch.set_num_threads(self._previous)
+        return False
