@@ -11,7 +11,8 @@ Two facts decide how fast training feels on a real machine:
   once, when torch loads it, so :mod:`sklearn_kan` sets
   ``OMP_WAIT_POLICY=PASSIVE`` when it is imported before torch (a value you set
   yourself is kept). Where torch was loaded first, the policy can no longer be
-  changed; the first multi-threaded fit then warns once.
+  changed: fits and predictions then use one thread (and say so once, with a
+  warning), unless you choose the number yourself.
 * **Size.** Below about :data:`SMALL_WORK_MACS` multiply-adds per step, a second
   thread costs more in wake-ups than it saves, and a single thread is also immune
   to busy neighbours. Fits and predictions of small models therefore use one
@@ -81,17 +82,23 @@ def plan_threads(macs: float, *, power_of_two: bool = False) -> int:
     n = 1 if macs < SMALL_WORK_MACS else max(1, cap)
     if power_of_two:
         n = 1 << (n.bit_length() - 1)
-    if n > 1 and not passive_waiting() and not _Warned.active:
-        _Warned.active = True
-        warnings.warn(
-            "sklearn_kan: torch was imported before sklearn_kan without "
-            "OMP_WAIT_POLICY=PASSIVE, so its threads spin while they wait; on a machine "
-            "where other processes run this can make training 20-100 times slower. "
-            "Import sklearn_kan before torch, or set OMP_WAIT_POLICY=PASSIVE in the "
-            "environment (or call torch.set_num_threads(1)).",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+    if n > 1 and not passive_waiting():
+        # Spinning threads cannot be turned off any more (torch came first): one
+        # thread is immune to busy neighbours; say how to get the others back.
+        if not _Warned.active:
+            _Warned.active = True
+            warnings.warn(
+                f"sklearn_kan: torch was imported before sklearn_kan without "
+                f"OMP_WAIT_POLICY=PASSIVE, so its OpenMP threads spin while they wait, "
+                f"which makes training 20-100 times slower when other processes use the "
+                f"cores. sklearn_kan therefore trains and predicts with 1 thread instead "
+                f"of {n}. To use {n}: import sklearn_kan before torch, or set "
+                f"OMP_WAIT_POLICY=PASSIVE in the environment, or choose the count yourself "
+                f"with torch.set_num_threads after importing sklearn_kan.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        n = 1
     return n
 
 

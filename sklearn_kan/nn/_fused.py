@@ -549,6 +549,29 @@ def _product(feats: Tensor, w_mat: Tensor, bias: Tensor | None, out: Tensor | No
     return torch.addmm(bias, feats, w_mat.t(), out=out)
 
 
+# Products with fewer outputs than this are padded with zero outputs when nothing
+# needs a gradient (prediction): BLAS (MKL) computes thin products with kernels whose
+# rounding depends on a row's position in the batch, and a row's prediction must not
+# depend on its batch. From 16 outputs on it did not (tested for 1 and 2 threads).
+INVARIANT_MIN_OUTPUTS = 16
+
+
+def predict_product(feats: Tensor, w_mat: Tensor, bias: Tensor | None) -> Tensor:
+    """``feats @ w_mat.T + bias`` with every row's result independent of the other rows.
+
+    For inference on batches of a fixed size: thin products (few outputs) are
+    padded to :data:`INVARIANT_MIN_OUTPUTS` outputs with zeros.
+    """
+    n_out = w_mat.shape[0]
+    if n_out >= INVARIANT_MIN_OUTPUTS or feats.device.type != "cpu":
+        return _product(feats, w_mat, bias)
+    pad = INVARIANT_MIN_OUTPUTS - n_out
+    w_mat = torch.cat([w_mat, w_mat.new_zeros(pad, w_mat.shape[1])])
+    if bias is not None:
+        bias = torch.cat([bias, bias.new_zeros(pad)])
+    return _product(feats, w_mat, bias)[:, :n_out]
+
+
 def _layer_forward(x: Tensor, w_mat: Tensor, bias: Tensor | None, args: _Args):
     """Outputs, kept features (None when blocked) and row blocks."""
     rows = x.shape[0]
@@ -658,7 +681,11 @@ def kan_linear(
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     ):
         # Nothing to differentiate (prediction): no autograd function, nothing kept.
-        return _layer_forward(x, weight.view(weight.shape[0], -1), bias, args)[0]
+        w_mat = weight.view(weight.shape[0], -1)
+        rows = x.shape[0]
+        if len(_row_blocks(rows, w_mat.shape[1])) == 1:
+            return predict_product(_features(x, args).view(rows, -1), w_mat, bias)
+        return _layer_forward(x, w_mat, bias, args)[0]
     return _KANLinearFunction.apply(x, weight, bias, *args)
 
 

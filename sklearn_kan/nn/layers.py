@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from ._fused import kan_linear
+from ._fused import kan_linear, predict_product
 from .basis import expand, get_basis
 
 __all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
@@ -272,8 +272,12 @@ class KANLinear(_GridLayer):
             out = kan_linear(x, self.weight, self.bias, self.grid, self.spline_order)
         if out is None:
             feats = self.expand(x).transpose(1, 2)  # (rows, n + 1, in), like the weight
+            feats = feats.reshape(feats.shape[0], -1)
             w_mat = self.weight.view(self.out_features, -1)
-            out = F.linear(feats.reshape(feats.shape[0], -1), w_mat, self.bias)
+            if torch.is_grad_enabled():
+                out = F.linear(feats, w_mat, self.bias)
+            else:
+                out = predict_product(feats, w_mat, self.bias)
         return out.reshape(*lead, self.out_features)
 
     def edge_activations(self, x: Tensor) -> Tensor:

@@ -1,0 +1,70 @@
+"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_kan import KANClassifier, KANRegressor, _base
+from sklearn_kan.nn import compile_info
+
+
+@pytest.fixture(scope="module")
+def wide_classifier():
+    # Large enough for two threads and oneDNN's product (>= 2**26 multiply-adds a chunk).
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 200)
+    y = (X[:, :3].sum(1) > 1.5).astype(int)
+    return KANClassifier((150,), max_epochs=1, random_state=0).fit(X, y), rng.rand(300, 200)
+
+
+def test_a_rows_prediction_does_not_depend_on_its_batch(wide_classifier):
+    clf, X = wide_classifier
+    full = clf.predict_proba(X)
+    for rows in (slice(0, 1), slice(37, 38), slice(5, 260), slice(255, 300)):
+        np.testing.assert_array_equal(clf.predict_proba(X[rows]), full[rows])
+    perm = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_array_equal(clf.predict_proba(X[perm]), full[perm])
+
+
+def test_prediction_runs_in_float32_chunks_of_fixed_size(monkeypatch, wide_classifier):
+    clf, X = wide_classifier
+    expected = clf.predict_proba(X)
+    monkeypatch.setattr(_base, "PREDICT_CHUNK", 64)
+    seen = []
+    hook = clf.module_.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    try:
+        got = clf.predict_proba(X)
+    finally:
+        hook.remove()
+    # 300 rows: four full chunks and a padded fifth; nothing in float64.
+    assert [tuple(x.shape) for x in seen if x.shape[0] != 2] == [(64, 200)] * 5
+    assert all(x.dtype == torch.float32 for x in seen)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_prediction_compiles_nothing():
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(50, 4), rng.rand(50)
+    before = dict(compile_info()["compiled"])
+    reg = KANRegressor((3,), max_epochs=1, random_state=0).fit(X, y)
+    reg.predict(rng.rand(5000, 4))
+    assert compile_info()["compiled"] == before
+
+
+def test_prediction_on_no_rows_is_a_clear_error(wide_classifier):
+    clf, X = wide_classifier
+    with pytest.raises(ValueError, match="0 sample"):
+        clf.predict(X[:0])
+
+
+@pytest.mark.parametrize("frontend", ["linear", "conv", "kanconv"])
+def test_a_hybrids_prediction_does_not_depend_on_its_batch(frontend):
+    from sklearn.datasets import load_digits
+
+    from sklearn_kan import HybridKANClassifier
+
+    X, y = load_digits(return_X_y=True)
+    clf = HybridKANClassifier(frontend=frontend, max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    full = clf.predict_proba(X[:300])
+    for rows in (slice(0, 1), slice(37, 38), slice(5, 260)):
+        np.testing.assert_array_equal(clf.predict_proba(X[rows]), full[rows])
