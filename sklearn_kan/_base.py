@@ -340,6 +340,12 @@ class BaseKAN(BaseTorchEstimator):
                 f"[{X.shape[0]}, {y.shape[0]}]."
             )
         sample_weight = self._weight_classes(y, sample_weight, partial)
+        if sample_weight is not None and not (sample_weight > 0).all():
+            # Rows of weight 0 are left out, not only of the loss: then they also
+            # stay out of batch statistics (BatchNorm in a front end), the grid
+            # updates and the validation split, as if they had not been passed.
+            keep = sample_weight > 0
+            X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
         self._warn_lbfgs_minibatches(X.shape[0])
         if self.early_stopping:
             self._check_validation_split(y, sample_weight)
