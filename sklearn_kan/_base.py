@@ -191,6 +191,7 @@ class BaseKAN(BaseTorchEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "device": [StrOptions({"auto", "cpu", "cuda", "mps"}), str],
+        "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
@@ -223,6 +224,7 @@ class BaseKAN(BaseTorchEstimator):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        dtype="float32",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -251,6 +253,7 @@ class BaseKAN(BaseTorchEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -268,6 +271,7 @@ class BaseKAN(BaseTorchEstimator):
         "grid_range",
         "input_scaling",
         "grid_schedule",
+        "dtype",
     )
 
     def _encode_y(self, y, reset: bool, classes=None, sample_weight=None):  # pragma: no cover
@@ -331,9 +335,7 @@ class BaseKAN(BaseTorchEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-        y, n_outputs = self._encode_y(
-            y, reset=first, classes=classes, sample_weight=sample_weight
-        )
+        y, n_outputs = self._encode_y(y, reset=first, classes=classes, sample_weight=sample_weight)
         if X.shape[0] != y.shape[0]:  # validate_data(X, y) is not used: X may be images
             raise ValueError(
                 f"Found input variables with inconsistent numbers of samples: "
@@ -349,19 +351,23 @@ class BaseKAN(BaseTorchEstimator):
         self._warn_lbfgs_minibatches(X.shape[0])
         if self.early_stopping:
             self._check_validation_split(y, sample_weight)
+        if self.dtype == "float64":  # y: the regressor's float targets, not class indices
+            X = X.astype(np.float64)
+            y = y.astype(np.float64) if y.dtype == np.float32 else y
         fit_X = X
         if sample_weight is not None:
             # The weights travel with the rows (a dict X, which skorch's Dataset,
             # its validation split and the fast batch loader all index row-wise);
             # _KANNet.get_loss weighs the per-sample losses with them. Scaled to
-            # mean 1, so that the loss keeps its scale and a mini-batch of
-            # zero-weight rows gives a zero loss, not 0 / 0.
-            fit_X = {"X": X, "sample_weight": _as_float32(sample_weight / sample_weight.mean())}
+            # mean 1, so that the loss and its gradients keep their scale.
+            weights = (sample_weight / sample_weight.mean()).astype(X.dtype)
+            fit_X = {"X": X, "sample_weight": weights}
 
         def make_net(seed: int, device: str) -> NeuralNet:
             weighted = sample_weight is not None
             if first:
                 module = self._build_module(X, n_outputs, sample_weight=sample_weight)
+                module = module.to(getattr(torch, self.dtype))
                 return self._build_net(module, device, seed, X.shape[0], partial, weighted)
             old = self.net_
             net = self._build_net(old.module_, device, seed, X.shape[0], partial, weighted)
@@ -452,9 +458,7 @@ class BaseKAN(BaseTorchEstimator):
         return {"predict_nonlinearity": None}
 
     def _divergence_advice(self) -> str:
-        return (
-            f"Lower `lr` (now {self.lr}), use a smaller `grid_size`, or enable `input_scaling`."
-        )
+        return f"Lower `lr` (now {self.lr}), use a smaller `grid_size`, or enable `input_scaling`."
 
     def _user_callbacks(self) -> list[tuple[str, Callback]]:
         """``callbacks`` as ``(name, callback)`` pairs of fresh clones.

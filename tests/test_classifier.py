@@ -618,3 +618,16 @@ def test_saved_module_reloads_through_public_scaled_kan(small):
     x = torch.as_tensor(X[:20], dtype=torch.float32)
     with torch.no_grad():
         torch.testing.assert_close(module.eval()(x), clf.module_.eval()(x))
+
+
+def test_float64_training_matches_repeated_rows_to_1e7(small):
+    X, y = small[0][:60], small[1][:60]
+    w = np.random.RandomState(0).randint(0, 3, size=len(y))
+    kw = dict(_FULL, max_epochs=5, dtype="float64")
+    weighted = KANClassifier(**kw).fit(X, y, sample_weight=w)
+    repeated = KANClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    assert next(weighted.module_.parameters()).dtype == torch.float64
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-7)
+    weighted.set_params(warm_start=True, dtype="float32")
+    with pytest.raises(ValueError, match="dtype changed"):
+        weighted.fit(X, y)
