@@ -72,6 +72,11 @@ class BaseTorchEstimator(BaseEstimator):
     def _net_class(self) -> type[NeuralNet]:
         return _KANNet
 
+    @staticmethod
+    def _as_float32(X, name: str = "X") -> np.ndarray:
+        """A fresh float32 copy of ``X`` for the net; beyond float32's range is an error."""
+        return _as_float32(X, name)
+
     def _make_net(self, **kwargs) -> NeuralNet:
         """The skorch net of the package: fast batch loader, divergence check, penalty."""
         return self._net_class()(**kwargs)

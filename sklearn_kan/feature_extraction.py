@@ -45,7 +45,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._base import BaseTorchEstimator, _as_float32
+from ._base import BaseTorchEstimator
 from .preprocessing import _as_images, _input_ndim, _validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
@@ -135,7 +135,7 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
         self, build: Callable[[], nn.Module], criterion, X: np.ndarray, y: np.ndarray, **kwargs
     ) -> None:
         """Train the module that ``build`` makes on ``(X, y)`` with Adam, all epochs at ``lr``."""
-        X = _as_float32(X)
+        X = self._as_float32(X)
         n_samples = X.shape[0]
 
         def make_net(seed: int, device: str):
@@ -285,7 +285,7 @@ class ConvFeatures(_LearnedFeatures):
                 lambda: _ConvAutoencoder(_ConvEncoder(shape, channels, self.n_components)),
                 nn.BCEWithLogitsLoss,
                 x,
-                _as_float32(x),  # an autoencoder's target is its own input
+                self._as_float32(x),  # an autoencoder's target is its own input
             )
         else:
             target, n_outputs, criterion = self._encode_target(y, len(x))
@@ -342,7 +342,7 @@ class ConvFeatures(_LearnedFeatures):
             std = target.std(axis=0)
             # Standardised so that the squared loss has the scale of the
             # cross-entropy whatever the units of y.
-            target = _as_float32((target - target.mean(axis=0)) / np.where(std > 0, std, 1.0))
+            target = self._as_float32((target - target.mean(axis=0)) / np.where(std > 0, std, 1.0))
             self.objective_ = "regression"
             n_outputs, criterion = target.shape[1], nn.MSELoss
         else:
@@ -469,7 +469,7 @@ class VAEFeatures(_LearnedFeatures):
             lambda: _VAE(x.shape[1], hidden, self.n_components),
             _NegativeELBO,
             x,
-            _as_float32(x),  # an autoencoder's target is its own input
+            self._as_float32(x),  # an autoencoder's target is its own input
             criterion__beta=self.beta,
         )
         return self
