@@ -401,7 +401,9 @@ class BaseKAN(BaseTorchEstimator):
         callbacks = []
         # A user's LRScheduler replaces the built-in schedule rather than
         # multiplying with it; partial_fit trains at the constant lr.
-        user_schedule = any(isinstance(cb, LRScheduler) for _, cb in user_callbacks)
+        user_schedule = any(
+            isinstance(cb[1] if isinstance(cb, tuple) else cb, LRScheduler) for cb in user_callbacks
+        )
         if self.lr_schedule == "cosine" and not partial and not user_schedule:
             schedule = LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1)
             callbacks.append(("lr_schedule", schedule))
@@ -431,9 +433,15 @@ class BaseKAN(BaseTorchEstimator):
                     ),
                 )
             )
-        callbacks += user_callbacks
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         kwargs = {}
+        defaults = {name for name, _ in self._net_class()(module=module)._default_callbacks}
+        for cb in user_callbacks:
+            if isinstance(cb, tuple) and cb[0] in defaults:
+                # ("valid_acc", cb), ("print_log", cb)...: replaces skorch's default.
+                kwargs[f"callbacks__{cb[0]}"] = cb[1]
+            else:
+                callbacks.append(cb)
         if self.weight_decay:
             kwargs["optimizer__weight_decay"] = self.weight_decay
         if weighted:
@@ -465,29 +473,22 @@ class BaseKAN(BaseTorchEstimator):
     def _divergence_advice(self) -> str:
         return f"Lower `lr` (now {self.lr}), use a smaller `grid_size`, or enable `input_scaling`."
 
-    def _user_callbacks(self) -> list[tuple[str, Callback]]:
-        """``callbacks`` as ``(name, callback)`` pairs of fresh clones.
+    def _user_callbacks(self) -> list:
+        """``callbacks`` as fresh clones, unnamed ones as they are, named ones as pairs.
 
         Clones, so that fitting never mutates the callbacks the user passed, and
         fresh ones for every fit, warm-started or partial, so that a changed
-        ``callbacks`` is honoured. Unnamed callbacks are named by skorch's rule
-        (their class name).
+        ``callbacks`` is honoured. Unnamed callbacks are named by skorch (their
+        class name, numbered when several share it).
         """
-        pairs = []
+        callbacks = []
         for cb in self.callbacks or ():
             name = None
             if isinstance(cb, tuple):
                 name, cb = cb
             cb = clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
-            pairs.append((name or type(cb).__name__, cb))
-        names = [name for name, _ in pairs]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(
-                f"callbacks has several callbacks named {duplicates}; name them, e.g. "
-                "callbacks=[('acc', EpochScoring('accuracy')), ...], with unique names."
-            )
-        return pairs
+            callbacks.append(cb if name is None else (name, cb))
+        return callbacks
 
     def _architecture(self) -> dict:
         params = self.get_params(deep=False)

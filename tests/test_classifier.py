@@ -631,3 +631,21 @@ def test_float64_training_matches_repeated_rows_to_1e7(small):
     weighted.set_params(warm_start=True, dtype="float32")
     with pytest.raises(ValueError, match="dtype changed"):
         weighted.fit(X, y)
+
+
+def test_a_named_callback_replaces_skorchs_default_of_that_name(small):
+    from skorch.callbacks import EpochScoring
+
+    X, y = small
+    f1 = EpochScoring("f1_macro", name="valid_acc", lower_is_better=False)
+    unnamed = [EpochScoring("accuracy", name="a"), EpochScoring("accuracy", name="b")]
+    clf = KANClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=1,
+        early_stopping=True,
+        callbacks=[("valid_acc", f1), *unnamed],
+        random_state=0,
+    ).fit(X, y)
+    callbacks = dict(clf.net_.callbacks_)
+    assert callbacks["valid_acc"].scoring == "f1_macro"
+    assert {"a", "b"} <= set(clf.history_[-1])  # two unnamed ones, numbered by skorch
