@@ -43,10 +43,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from skorch import NeuralNetClassifier  # noqa: E402
+from skorch.callbacks import LRScheduler  # noqa: E402
 from torch import nn  # noqa: E402
+from torch.optim.lr_scheduler import CosineAnnealingLR  # noqa: E402
 
 from sklearn_kan import HybridKANClassifier, count_params  # noqa: E402
-from sklearn_kan.callbacks import CosineSchedule  # noqa: E402
 from sklearn_kan.datasets import fetch_mnist  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +186,8 @@ def _pixels(images: np.ndarray) -> np.ndarray:
 
 def _baseline(module, lr, batch_size, epochs, seed, schedule) -> NeuralNetClassifier:
     # The estimators' own cosine decay, so that the schedules are identical.
-    callbacks = [CosineSchedule(epochs)] if schedule == "cosine" else []
+    cosine = LRScheduler(CosineAnnealingLR, T_max=epochs, last_epoch=-1)
+    callbacks = [("lr_schedule", cosine)] if schedule == "cosine" else []
     torch.manual_seed(seed)
     return NeuralNetClassifier(
         module,

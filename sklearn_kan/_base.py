@@ -1,44 +1,53 @@
 """Shared estimator machinery: parameters, validation, seeding, the skorch net, fit and predict.
 
-Every estimator of the package is a thin subclass of :class:`BaseKAN` that says
-how targets are encoded (``_encode_y``), which loss to train with
-(``_criterion``), how many outputs the network has and which torch module to
-build (``_build_module``). Everything else, including the training loop (skorch),
-lives here once.
+Two layers live here. :class:`BaseTorchEstimator` is what every estimator that
+trains a torch module through skorch shares (the KAN estimators and the learned
+feature extractors of :mod:`sklearn_kan.feature_extraction`): seeding from
+``random_state``, torch threads in worker processes, the skorch net (with the
+package's fast batch loader and the divergence check), the fitted attributes,
+pickling and batched prediction. :class:`BaseKAN` adds what the KAN estimators
+share: their parameters, input scaling, callbacks, sample weights, warm starts.
+Each KAN estimator is a thin subclass that says how targets are encoded
+(``_encode_y``), which loss to train with (``_criterion``), which skorch net to
+use (``_net_class``) and which torch module to build (``_build_module``).
 """
 
 from __future__ import annotations
 
 import copy
 import numbers
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.dataset import Dataset as SkorchDataset
 from skorch.dataset import ValidSplit
 from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, Subset
 from torch.utils.data import Dataset as TorchDataset
 
 from ._threads import plan_threads, using_threads
-from .callbacks import CosineSchedule, GridSchedule, GridUpdate
+from .callbacks import GridSchedule, GridUpdate, PrintLog
 from .nn import compile_info, compiling
 from .nn._cost import row_cost
 from .nn._fused import COMPILE_SECONDS
 from .nn.basis import BASES
-from .nn.models import KAN
+from .nn.layers import KANConv2d, KANLinear, KANLocal2d
+from .nn.models import ScaledKAN
 
-__all__ = ["PREDICT_CHUNK", "BaseKAN", "count_params", "resolve_device"]
+__all__ = ["PREDICT_CHUNK", "BaseKAN", "BaseTorchEstimator", "count_params", "resolve_device"]
 
 # Rows per forward pass in prediction: bounds its memory, and a fixed shape keeps a
-# row's prediction independent of the other rows (see BaseKAN._forward).
+# row's prediction independent of the other rows (see BaseTorchEstimator._run_module).
 PREDICT_CHUNK = 256
 
 _OPTIMIZERS = {
@@ -49,7 +58,173 @@ _OPTIMIZERS = {
 }
 
 
-class BaseKAN(BaseEstimator):
+class BaseTorchEstimator(BaseEstimator):
+    """Base of every estimator that trains a torch module through skorch. Not public.
+
+    A subclass gives its training data and a function that builds the skorch net
+    (:meth:`_make_net` makes the package's net) to :meth:`_train`, which seeds
+    from ``random_state`` (the caller's random state is left untouched), uses a
+    joblib or Dask worker's share of the cores, stops with a clear
+    ``FloatingPointError`` when the loss becomes non-finite (keeping the last
+    finite parameters) and sets ``net_``, ``module_``, ``history_``,
+    ``n_params_`` and ``n_threads_``. Pickling stores the module once, inside
+    the net. :meth:`_run_module` predicts in batches.
+
+    Subclasses have the parameters ``device``, ``random_state``, ``lr`` and
+    ``verbose``, and may override :meth:`_trained_module` (the part of the
+    trained module that ``module_`` holds) and :meth:`_divergence_advice`.
+    """
+
+    def _net_class(self) -> type[NeuralNet]:
+        return _KANNet
+
+    @staticmethod
+    def _as_float32(X, name: str = "X") -> np.ndarray:
+        """A fresh float32 copy of ``X`` for the net; beyond float32's range is an error."""
+        return _as_float32(X, name)
+
+    def _make_net(self, **kwargs) -> NeuralNet:
+        """The skorch net of the package: fast batch loader, divergence check, penalty."""
+        return self._net_class()(**kwargs)
+
+    def _train(
+        self,
+        make_net: Callable[[int, str], NeuralNet],
+        X,
+        y,
+        *,
+        epochs: int | None = None,
+    ) -> None:
+        """Build a net with ``make_net(seed, device)`` and train it on ``(X, y)``.
+
+        ``make_net`` is called inside the block seeded from ``random_state``, so
+        that the initial weights are reproducible too, not only the shuffling.
+        ``epochs=None`` trains for the net's ``max_epochs``.
+        """
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        device = resolve_device(self.device)
+        with _seeded(seed, device):
+            net = make_net(seed, device)
+            if not net.initialized_:
+                net.initialize()
+            rows = X["X"] if isinstance(X, Mapping) else X
+            threads, compile_kernels = self._plan_fit(
+                net, rows, net.max_epochs if epochs is None else epochs
+            )
+            self.n_threads_ = threads
+            guard = _DivergenceGuard.attach(net)
+            try:
+                with using_threads(threads), compiling(compile_kernels):
+                    net.partial_fit(X, y, epochs=epochs)
+            except _Diverged as exc:
+                guard.restore(net)
+                self.net_ = net
+                self._set_fitted_attributes()
+                raise FloatingPointError(
+                    f"{type(self).__name__} diverged: the training loss became {exc.loss} at "
+                    f"epoch {exc.epoch}. The model keeps the parameters it had at the start of "
+                    f"that epoch (finite). {self._divergence_advice()}"
+                ) from None
+        self.net_ = net
+        self._set_fitted_attributes()
+
+    def _plan_fit(self, net: NeuralNet, X: np.ndarray, epochs: int) -> tuple[int, bool]:
+        """Torch threads for this fit, and whether compiling the B-spline kernels pays.
+
+        Both follow from the size of the work (see ``sklearn_kan._threads`` and
+        :func:`sklearn_kan.nn.compiling`): one thread below ``SMALL_WORK_MACS``
+        multiply-adds per step; a compile (seconds, once per process) only when the
+        eager kernels would cost at least twice ``COMPILE_SECONDS`` more over the
+        whole fit. ``verbose`` prints the decision.
+        """
+        module = net.module_
+        device = next(module.parameters()).device
+        dtype = next(module.parameters()).dtype
+        cost = row_cost(module, torch.as_tensor(X[:2], device=device, dtype=dtype))
+        batch = len(X) if net.batch_size in (None, -1) else min(net.batch_size, len(X))
+        threads = plan_threads(cost.macs * batch)
+        saving = cost.compile_saving * len(X) * epochs
+        compile_kernels = saving >= 2 * COMPILE_SECONDS
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] {threads} torch thread(s) for "
+                f"{cost.macs * batch:.3g} multiply-adds a step; B-spline kernels "
+                f"{'compiled' if compile_kernels else 'eager'} (compiling would save about "
+                f"{saving:.1f} s; compiled so far: {compile_info()['compiled'] or 'none'})"
+            )
+        return threads, compile_kernels
+
+    def _divergence_advice(self) -> str:
+        return f"Lower `lr` (now {self.lr})."
+
+    def _trained_module(self, module: nn.Module) -> nn.Module:
+        """The part of the trained module that ``module_`` holds (all of it by default)."""
+        return module
+
+    def _set_fitted_attributes(self) -> None:
+        self.module_ = self._trained_module(self.net_.module_)
+        self.history_ = self.net_.history
+        self.n_params_ = count_params(self.module_)
+
+    def __getstate__(self):
+        # The module is pickled once, inside the skorch net, whose own pickling
+        # maps CUDA tensors to the CPU on machines without CUDA; pickling
+        # ``module_`` by itself (torch's default) would fail to load there. A
+        # copy: BaseEstimator may hand back the instance's own __dict__.
+        state = dict(super().__getstate__())
+        state.pop("module_", None)
+        state.pop("history_", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            self._set_fitted_attributes()
+
+    @staticmethod
+    def _run_module(module: nn.Module, method: str, X: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Call ``module.<method>`` on ``X``; its outputs as float64 arrays.
+
+        The module runs in its own dtype (float32 unless ``dtype="float64"``) on
+        chunks of exactly :data:`PREDICT_CHUNK` rows (the last one padded), with a
+        thread count fixed by the model's size: every product and elementwise loop
+        then has the same shape and the same split whatever rows a call holds, so
+        a row's output does not depend on the other rows (scikit-learn checks this)
+        and memory stays bounded by the chunk, not by ``len(X)`` or the training
+        ``batch_size``. Nothing is compiled here; kernels that a fit in this process
+        compiled are used.
+        """
+        if len(X) == 0:
+            raise ValueError("X has 0 samples; at least one sample is required.")
+        param = next(module.parameters())
+        device, dtype = param.device, param.dtype
+        rows = PREDICT_CHUNK
+        fn = getattr(module, method)
+        cost = row_cost(module, torch.as_tensor(X[:2], device=device, dtype=dtype))
+        threads = plan_threads(cost.macs * rows, power_of_two=True)
+        training = module.training
+        module.eval()
+        chunk = torch.zeros((rows, *X.shape[1:]), dtype=dtype, device=device)
+        outs = None
+        try:
+            with torch.no_grad(), using_threads(threads), compiling(False):
+                for start in range(0, len(X), rows):
+                    part = torch.as_tensor(X[start : start + rows])
+                    chunk[: len(part)] = part
+                    out = fn(chunk)
+                    out = out if isinstance(out, tuple) else (out,)
+                    if outs is None:
+                        outs = [
+                            torch.empty((len(X), *o.shape[1:]), dtype=torch.float64) for o in out
+                        ]
+                    for dest, o in zip(outs, out):
+                        dest[start : start + len(part)] = o[: len(part)].to("cpu", torch.float64)
+        finally:
+            module.train(training)
+        return tuple(o.numpy() for o in outs)
+
+
+class BaseKAN(BaseTorchEstimator):
     """Base class of the KAN estimators. Not meant to be used directly.
 
     See :class:`~sklearn_kan.KANClassifier` for the parameters.
@@ -79,9 +254,10 @@ class BaseKAN(BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "device": [StrOptions({"auto", "cpu", "cuda", "mps"}), str],
+        "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "callbacks": [list, None],
+        "callbacks": [list, tuple, None],
         "warm_start": ["boolean"],
     }
 
@@ -111,6 +287,7 @@ class BaseKAN(BaseEstimator):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        dtype="float32",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -139,6 +316,7 @@ class BaseKAN(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -146,31 +324,66 @@ class BaseKAN(BaseEstimator):
 
     # -- what subclasses provide -------------------------------------------------
 
-    def _encode_y(self, y, reset: bool):  # pragma: no cover - abstract
+    # Parameters fixed by the network once it is built: a warm-started fit or
+    # partial_fit refuses to continue when one of them changed (see _fit).
+    _architecture_params: tuple[str, ...] = (
+        "hidden_layer_sizes",
+        "grid_size",
+        "spline_order",
+        "basis",
+        "grid_range",
+        "input_scaling",
+        "grid_schedule",
+        "dtype",
+    )
+
+    def _encode_y(self, y, reset: bool, classes=None, sample_weight=None):  # pragma: no cover
         """Return ``(y_encoded, n_outputs)``; set fitted target attributes if reset."""
         raise NotImplementedError
 
     def _criterion(self) -> type[nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _weight_classes(self, y: np.ndarray, sample_weight, partial: bool):
+        """Fold ``class_weight`` into the sample weights (classifiers; identity here)."""
+        return sample_weight
+
     def _validate_X(self, X, reset: bool) -> np.ndarray:
         """Validate ``X`` once and return it as a float32 array of flat rows."""
+        ndim = _input_ndim(X)
+        if ndim > 2:
+            raise ValueError(
+                f"{type(self).__name__} takes flat rows of shape (n_samples, n_features), "
+                f"but X has {ndim} dimensions (shape {np.shape(X)}), like images. Flatten "
+                "them with sklearn_kan.preprocessing.Flatten() or shrink them with "
+                "Downsample() in a pipeline, or use HybridKANClassifier, which takes images."
+            )
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         return _as_float32(X)
 
-    def _build_module(self, X: np.ndarray, n_outputs: int) -> nn.Module:
+    def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         """Input scaling + KAN, widths from the data and ``hidden_layer_sizes``."""
         widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
         return ScaledKAN(
             widths,
-            scaler=_fit_scaler(X, self.input_scaling, self._grid_range()),
+            scaler=_fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight),
             **self._layer_kwargs(),
         )
 
     # -- fit ---------------------------------------------------------------------
 
-    def _fit(self, X, y, *, partial: bool = False, classes=None):
-        """Validate, build (or reuse) the skorch net, train, and set fitted attributes."""
+    def _fit(self, X, y, *, sample_weight=None, partial: bool = False, classes=None):
+        """Validate, build (or continue) the skorch net, train, and set fitted attributes.
+
+        The first fit builds the network. A warm-started ``fit`` or a
+        ``partial_fit`` continues training it under the current parameters: the
+        skorch net is rebuilt from them (learning rate, batch size, weight decay,
+        penalty, callbacks, verbosity, early stopping...) around the trained
+        module and its history. ``partial_fit`` also keeps the optimizer's state
+        (e.g. Adam's moments), a warm-started ``fit`` starts a fresh one, as
+        ``MLPClassifier`` does. Parameters of ``_architecture_params`` cannot
+        change without a new network: that is an error.
+        """
         self._validate_params()
         self._check_hyperparameters()
         if y is None:
@@ -178,47 +391,80 @@ class BaseKAN(BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         first = not (partial or self.warm_start) or not hasattr(self, "net_")
+        if not first:
+            self._check_architecture_unchanged(partial)
         X = self._validate_X(X, reset=first)
-        y, n_outputs = self._encode_y(y, reset=first, classes=classes)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        y, n_outputs = self._encode_y(y, reset=first, classes=classes, sample_weight=sample_weight)
         if X.shape[0] != y.shape[0]:  # validate_data(X, y) is not used: X may be images
             raise ValueError(
                 f"Found input variables with inconsistent numbers of samples: "
                 f"[{X.shape[0]}, {y.shape[0]}]."
             )
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        device = resolve_device(self.device)
-        with _seeded(seed, device):
+        sample_weight = self._weight_classes(y, sample_weight, partial)
+        if sample_weight is not None and not (sample_weight > 0).all():
+            # Rows of weight 0 are left out, not only of the loss: then they also
+            # stay out of batch statistics (BatchNorm in a front end), the grid
+            # updates and the validation split, as if they had not been passed.
+            keep = sample_weight > 0
+            X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        self._warn_lbfgs_minibatches(X.shape[0])
+        if self.early_stopping:
+            self._check_validation_split(y, sample_weight)
+        if self.dtype == "float64":  # y: the regressor's float targets, not class indices
+            X = X.astype(np.float64)
+            y = y.astype(np.float64) if y.dtype == np.float32 else y
+        fit_X = X
+        if sample_weight is not None:
+            # The weights travel with the rows (a dict X, which skorch's Dataset,
+            # its validation split and the fast batch loader all index row-wise);
+            # _KANNet.get_loss weighs the per-sample losses with them. Scaled to
+            # mean 1, so that the loss and its gradients keep their scale.
+            weights = (sample_weight / sample_weight.mean()).astype(X.dtype)
+            fit_X = {"X": X, "sample_weight": weights}
+
+        def make_net(seed: int, device: str) -> NeuralNet:
+            weighted = sample_weight is not None
             if first:
-                module = self._build_module(X, n_outputs)
-                self.net_ = self._build_net(module, device, seed, n_samples=X.shape[0])
-                self.net_.initialize()
-            epochs = 1 if partial else self.max_epochs
-            for name, cb in self.net_.callbacks_:
-                if name == "lr_schedule":
-                    cb.active = not partial
-                    cb.max_epochs = self.max_epochs
-            threads, compile_kernels = self._plan_fit(X, epochs)
-            self.n_threads_ = threads
-            guard = _DivergenceGuard.attach(self.net_)
-            try:
-                with using_threads(threads), compiling(compile_kernels):
-                    self.net_.partial_fit(X, y, epochs=epochs)
-            except _Diverged as exc:
-                guard.restore(self.net_)
-                self._set_fitted_attributes()
-                raise FloatingPointError(
-                    f"{type(self).__name__} diverged: the training loss became {exc.loss} at "
-                    f"epoch {exc.epoch}. The model keeps the parameters it had at the start of "
-                    f"that epoch (finite). Lower `lr` (now {self.lr}), use a smaller "
-                    f"`grid_size`, or enable `input_scaling`."
-                ) from None
-        self._set_fitted_attributes()
+                module = self._build_module(X, n_outputs, sample_weight=sample_weight)
+                module = module.to(getattr(torch, self.dtype))
+                return self._build_net(module, device, seed, X.shape[0], partial, weighted)
+            old = self.net_
+            net = self._build_net(old.module_, device, seed, X.shape[0], partial, weighted)
+            net.initialize()
+            net.history = old.history
+            if partial:
+                _carry_optimizer_state(old, net)
+            return net
+
+        self._train(make_net, fit_X, y, epochs=1 if partial else self.max_epochs)
+        if first:
+            self._architecture_ = self._architecture()
+        self.grid_size_ = _module_grid_size(self.module_, self.grid_size)
         return self
 
-    def _build_net(self, module: nn.Module, device: str, seed: int, n_samples: int) -> NeuralNet:
+    def _build_net(
+        self,
+        module: nn.Module,
+        device: str,
+        seed: int,
+        n_samples: int,
+        partial: bool = False,
+        weighted: bool = False,
+    ) -> NeuralNet:
+        user_callbacks = self._user_callbacks()
         callbacks = []
-        if self.lr_schedule == "cosine":
-            callbacks.append(("lr_schedule", CosineSchedule(self.max_epochs)))
+        # A user's LRScheduler replaces the built-in schedule rather than
+        # multiplying with it; partial_fit trains at the constant lr.
+        user_schedule = any(
+            isinstance(cb[1] if isinstance(cb, tuple) else cb, LRScheduler) for cb in user_callbacks
+        )
+        if self.lr_schedule == "cosine" and not partial and not user_schedule:
+            schedule = LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1)
+            callbacks.append(("lr_schedule", schedule))
         if self.grid_update_epochs is not None:
             callbacks.append(
                 ("grid_update", GridUpdate(tuple(self.grid_update_epochs), self.grid_eps, seed))
@@ -245,16 +491,21 @@ class BaseKAN(BaseEstimator):
                     ),
                 )
             )
-        # Clones, so that fitting never mutates the callbacks the user passed.
-        for i, cb in enumerate(self.callbacks or []):
-            callbacks.append(
-                (f"user_{i}", clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb))
-            )
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         kwargs = {}
+        defaults = {name for name, _ in self._net_class()(module=module)._default_callbacks}
+        for cb in user_callbacks:
+            if isinstance(cb, tuple) and cb[0] in defaults:
+                # ("valid_acc", cb), ("print_log", cb)...: replaces skorch's default.
+                kwargs[f"callbacks__{cb[0]}"] = cb[1]
+            else:
+                callbacks.append(cb)
         if self.weight_decay:
             kwargs["optimizer__weight_decay"] = self.weight_decay
-        return _KANNet(
+        if weighted:
+            kwargs["criterion__reduction"] = "none"
+        kwargs.update(self._net_kwargs())
+        return self._make_net(
             module=module,
             criterion=self._criterion(),
             optimizer=optimizer,
@@ -264,7 +515,6 @@ class BaseKAN(BaseEstimator):
             iterator_train__shuffle=True,
             train_split=train_split,
             callbacks=callbacks,
-            predict_nonlinearity=None,
             warm_start=True,
             verbose=int(self.verbose),
             device=device,
@@ -274,88 +524,92 @@ class BaseKAN(BaseEstimator):
             **kwargs,
         )
 
-    def __getstate__(self):
-        # The module is pickled once, inside the skorch net, whose own pickling
-        # maps CUDA tensors to the CPU on machines without CUDA; pickling
-        # ``module_`` by itself (torch's default) would fail to load there.
-        state = self.__dict__.copy()
-        state.pop("module_", None)
-        state.pop("history_", None)
-        return state
+    def _net_kwargs(self) -> dict:
+        """Extra arguments of the skorch net (the classifier passes its classes)."""
+        return {"predict_nonlinearity": None}
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if "net_" in state:
-            self._set_fitted_attributes()
+    def _divergence_advice(self) -> str:
+        return f"Lower `lr` (now {self.lr}), use a smaller `grid_size`, or enable `input_scaling`."
 
-    def _set_fitted_attributes(self) -> None:
-        self.module_ = self.net_.module_
-        self.history_ = self.net_.history
-        self.n_params_ = count_params(self.module_)
+    def _user_callbacks(self) -> list:
+        """``callbacks`` as fresh clones, unnamed ones as they are, named ones as pairs.
+
+        Clones, so that fitting never mutates the callbacks the user passed, and
+        fresh ones for every fit, warm-started or partial, so that a changed
+        ``callbacks`` is honoured. Unnamed callbacks are named by skorch (their
+        class name, numbered when several share it).
+        """
+        callbacks = []
+        for cb in self.callbacks or ():
+            name = None
+            if isinstance(cb, tuple):
+                name, cb = cb
+            cb = clone(cb) if hasattr(cb, "get_params") else copy.deepcopy(cb)
+            callbacks.append(cb if name is None else (name, cb))
+        return callbacks
+
+    def _architecture(self) -> dict:
+        params = self.get_params(deep=False)
+        return {name: _comparable(params[name]) for name in self._architecture_params}
+
+    def _check_architecture_unchanged(self, partial: bool) -> None:
+        built = getattr(self, "_architecture_", None)
+        if built is None:  # an estimator pickled by an older version
+            return
+        how = "partial_fit" if partial else "a warm-started fit (warm_start=True)"
+        for name, value in self._architecture().items():
+            if value != built[name]:
+                raise ValueError(
+                    f"{name} changed from {built[name]!r} to {value!r} since the network was "
+                    f"built, but {how} continues training the same network, and {name} fixes "
+                    f"its architecture. Set {name} back, or train a new network with "
+                    "warm_start=False and fit."
+                )
+
+    def _warn_lbfgs_minibatches(self, n_samples: int) -> None:
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if (
+            isinstance(optimizer, type)
+            and issubclass(optimizer, torch.optim.LBFGS)
+            and self.batch_size is not None
+            and self.batch_size < n_samples
+        ):
+            warnings.warn(
+                f"optimizer='lbfgs' with batch_size={self.batch_size} takes a full "
+                f"line-search step on each mini-batch of the {n_samples} samples, which "
+                "usually diverges or stalls. Use batch_size=None (full batch, with lr=1 as "
+                "pykan does), or a first-order optimizer such as 'adam' for mini-batches.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _check_validation_split(self, y: np.ndarray, sample_weight) -> None:
+        """The error skorch's validation split would give, in terms of our parameters."""
+        n = len(y)
+        splitter = StratifiedShuffleSplit if self._stratify else ShuffleSplit
+        try:
+            next(
+                splitter(n_splits=1, test_size=self.validation_fraction).split(np.zeros((n, 1)), y)
+            )
+        except ValueError as exc:
+            per_class = " with every class in both parts" if self._stratify else ""
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction={self.validation_fraction} "
+                f"of the {n} training samples, which cannot be split{per_class}: {exc} Pass "
+                "more samples, change validation_fraction, or set early_stopping=False."
+            ) from None
 
     # -- predict -----------------------------------------------------------------
-
-    def _plan_fit(self, X: np.ndarray, epochs: int) -> tuple[int, bool]:
-        """Torch threads for this fit, and whether compiling the B-spline kernels pays.
-
-        Both follow from the size of the work (see ``sklearn_kan._threads`` and
-        :func:`sklearn_kan.nn.compiling`): one thread below
-        ``SMALL_WORK_MACS`` multiply-adds per step; a compile (seconds, once per
-        process) only when the eager kernels would cost at least twice
-        ``COMPILE_SECONDS`` more over the whole fit.
-        """
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        cost = row_cost(module, torch.as_tensor(X[:2], device=device))
-        batch = len(X) if self.net_.batch_size < 0 else min(self.net_.batch_size, len(X))
-        threads = plan_threads(cost.macs * batch)
-        saving = cost.compile_saving * len(X) * epochs
-        compile_kernels = saving >= 2 * COMPILE_SECONDS
-        if self.verbose:
-            print(
-                f"[{type(self).__name__}] {threads} torch thread(s) for "
-                f"{cost.macs * batch:.3g} multiply-adds a step; B-spline kernels "
-                f"{'compiled' if compile_kernels else 'eager'} (compiling would save about "
-                f"{saving:.1f} s; compiled so far: {compile_info()['compiled'] or 'none'})"
-            )
-        return threads, compile_kernels
 
     def _forward(self, X) -> np.ndarray:
         """Network outputs for ``X`` as a float64 array (no output nonlinearity).
 
-        The module runs in float32 on chunks of exactly :data:`PREDICT_CHUNK` rows
-        (the last one padded), with a thread count fixed by the model's size: every
-        product and elementwise loop then has the same shape and the same split
-        whatever rows a call holds, so a row's prediction does not depend on the
-        other rows (scikit-learn checks this), and memory stays bounded by the
-        chunk, not by ``len(X)`` or the training ``batch_size``. Nothing is
-        compiled here; kernels compiled by a fit in this process are used.
+        See :meth:`BaseTorchEstimator._run_module`: chunks of a fixed size, float32,
+        the same output for a row whatever rows it comes with.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        if len(X) == 0:
-            raise ValueError("X has 0 samples; at least one sample is required.")
-        module = self.net_.module_
-        device = next(module.parameters()).device
-        rows = PREDICT_CHUNK
-        cost = row_cost(module, torch.as_tensor(X[:2], device=device))
-        threads = plan_threads(cost.macs * rows, power_of_two=True)
-        training = module.training
-        module.eval()
-        chunk = torch.zeros((rows, *X.shape[1:]), dtype=torch.float32, device=device)
-        out = None
-        try:
-            with torch.no_grad(), using_threads(threads), compiling(False):
-                for start in range(0, len(X), rows):
-                    part = torch.from_numpy(X[start : start + rows])
-                    chunk[: len(part)] = part
-                    result = module(chunk)[: len(part)].to("cpu", torch.float64)
-                    if out is None:
-                        out = torch.empty((len(X), *result.shape[1:]), dtype=torch.float64)
-                    out[start : start + len(part)] = result
-        finally:
-            module.train(training)
-        return out.numpy()
+        return self._run_module(self.net_.module_, "forward", X)[0]
 
     # -- helpers -----------------------------------------------------------------
 
@@ -416,6 +670,7 @@ class BaseKAN(BaseEstimator):
                     f"grid_schedule has {len(sizes)} stages but max_epochs={self.max_epochs}: "
                     "each stage needs at least one epoch."
                 )
+        _check_callbacks(self.callbacks)
         if isinstance(self.optimizer, type) and not issubclass(
             self.optimizer, torch.optim.Optimizer
         ):
@@ -430,48 +685,6 @@ class BaseKAN(BaseEstimator):
                 raise ValueError(
                     f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}."
                 ) from None
-
-
-class ScaledKAN(nn.Module):
-    """A :class:`~sklearn_kan.nn.KAN` behind a fixed affine input scaling.
-
-    The scaling maps the training range of every input into the grid range, so
-    the splines start where the data is. It is stored in buffers, so it moves
-    with the module between devices and is saved with it.
-
-    Parameters
-    ----------
-    widths : sequence of int
-        Widths of the KAN, input first.
-    scaler : tuple of (shift, scale) arrays or None
-        ``x * scale + shift`` is applied to the inputs; ``None`` for identity.
-    **layer_kwargs
-        Passed to :class:`~sklearn_kan.nn.KAN`.
-    """
-
-    def __init__(self, widths: Sequence[int], scaler=None, **layer_kwargs) -> None:
-        super().__init__()
-        n_in = int(widths[0])
-        shift, scale = scaler if scaler is not None else (np.zeros(n_in), np.ones(n_in))
-        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-        self.kan = KAN(widths, **layer_kwargs)
-
-    def scale_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """The inputs as the first KAN layer sees them."""
-        return x * self.scale + self.shift
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.kan(self.scale_inputs(x))
-
-    def update_grid(self, x: torch.Tensor, grid_eps: float = 0.02) -> None:
-        self.kan.update_grid(self.scale_inputs(x), grid_eps=grid_eps)
-
-    def extend_grid(self, new_grid_size: int) -> None:
-        self.kan.extend_grid(new_grid_size)
-
-    def regularization_loss(self, x: torch.Tensor, lamb_l1: float, lamb_entropy: float):
-        return self.kan.regularization_loss(self.scale_inputs(x), lamb_l1, lamb_entropy)
 
 
 def count_params(obj) -> int:
@@ -583,15 +796,21 @@ class _ArrayBatches(TorchDataset):
         if type(dataset) is not SkorchDataset or dataset.X_is_ndframe:
             return None
         arrays = (np.ndarray, torch.Tensor)
-        if not isinstance(dataset.X, arrays) or not isinstance(dataset.y, (*arrays, type(None))):
+        # A dict of arrays is how the estimators pass sample weights along with X.
+        Xs = dataset.X.values() if isinstance(dataset.X, Mapping) else [dataset.X]
+        if not all(isinstance(x, arrays) for x in Xs) or not isinstance(
+            dataset.y, (*arrays, type(None))
+        ):
             return None
         return cls(dataset.X, dataset.y, rows, len(dataset) if rows is None else len(rows))
 
     def __len__(self) -> int:
         return self.length
 
-    @staticmethod
-    def _take(array, idx: np.ndarray):
+    @classmethod
+    def _take(cls, array, idx: np.ndarray):
+        if isinstance(array, Mapping):
+            return {key: cls._take(value, idx) for key, value in array.items()}
         return array[torch.from_numpy(idx)] if isinstance(array, torch.Tensor) else array[idx]
 
     def __getitem__(self, idx: np.ndarray):
@@ -603,7 +822,12 @@ class _ArrayBatches(TorchDataset):
 
 
 class _KANNet(NeuralNet):
-    """skorch net with the KAN penalty in the loss and a check for non-finite losses."""
+    """skorch net with the KAN penalty in the loss and a check for non-finite losses.
+
+    ``X`` may be a dict ``{"X": inputs, "sample_weight": weights}``: the module
+    sees only the inputs and the loss is the weighted mean of the per-sample
+    losses (the criterion then has ``reduction="none"``).
+    """
 
     def __init__(self, *args, lamb=0.0, lamb_l1=1.0, lamb_entropy=2.0, **kwargs):
         kwargs.setdefault("iterator_train", _batch_iterator)
@@ -613,8 +837,29 @@ class _KANNet(NeuralNet):
         self.lamb_l1 = lamb_l1
         self.lamb_entropy = lamb_entropy
 
+    @property
+    def _default_callbacks(self):
+        # skorch's table of epochs, without colour codes when they would end up
+        # as escape sequences in a log file or a notebook's captured output.
+        return [
+            (name, PrintLog() if name == "print_log" else cb)
+            for name, cb in super()._default_callbacks
+        ]
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping):
+            x = x["X"]
+        return super().infer(x, **fit_params)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        weights = X.get("sample_weight") if isinstance(X, Mapping) else None
+        X = X["X"] if isinstance(X, Mapping) else X
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if loss.ndim > 0:  # reduction="none": one loss per sample (and output)
+            loss = loss.reshape(len(loss), -1).mean(dim=1)
+            if weights is not None:
+                loss = loss * torch.as_tensor(weights, device=loss.device)
+            loss = loss.mean()
         if training and self.lamb > 0 and hasattr(self.module_, "regularization_loss"):
             Xt = torch.as_tensor(X, device=y_pred.device)
             loss = loss + self.lamb * self.module_.regularization_loss(
@@ -631,6 +876,17 @@ class _KANNet(NeuralNet):
             raise _Diverged(loss.item(), len(self.history))
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
+
+
+class _KANClassifierNet(_KANNet, NeuralNetClassifier):
+    """The classifier's net: ``predict_proba`` is the softmax of the logits and
+    ``predict`` the class index, so skorch's ``EpochScoring("accuracy")``,
+    ``EpochScoring("neg_log_loss")`` and the default ``valid_acc`` (recorded
+    when there is a validation split) score the encoded targets correctly."""
+
+
+class _KANRegressorNet(_KANNet, NeuralNetRegressor):
+    """The regressor's net (scikit-learn sees a regressor, so ``"r2"`` scoring works)."""
 
 
 class _Diverged(Exception):
@@ -679,28 +935,112 @@ class _seeded:
         return self._fork.__exit__(*exc)
 
 
-def _fit_scaler(X: np.ndarray, method, grid_range):
+def _fit_scaler(X: np.ndarray, method, grid_range, sample_weight=None):
+    """``(shift, scale)`` of the input scaling, from the rows of positive weight.
+
+    Computed in float64 (float32 sums of large inputs overflow) and weighted, so
+    that a weight of 0 is the same as leaving the row out.
+    """
     if method is None:
         return None
     lo, hi = grid_range
+    X = np.asarray(X, dtype=np.float64)
+    if sample_weight is not None:
+        keep = sample_weight > 0
+        X, sample_weight = X[keep], sample_weight[keep]
     if method == "minmax":
         xmin, xmax = X.min(axis=0), X.max(axis=0)
         span = xmax - xmin
-        span[span <= 0] = 1.0
+        span[~(span > 0) | ~np.isfinite(span)] = 1.0
         scale = (hi - lo) / span
         shift = lo - xmin * scale
     else:  # standard: mean to the centre of the grid, one std to a quarter of its width
-        mean, std = X.mean(axis=0), X.std(axis=0)
-        std[std <= 0] = 1.0
+        mean = np.average(X, axis=0, weights=sample_weight)
+        std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+        std[~(std > 0) | ~np.isfinite(std)] = 1.0
         scale = (hi - lo) / 4 / std
         shift = (lo + hi) / 2 - mean * scale
     return shift.astype(np.float32), scale.astype(np.float32)
 
 
-def _as_float32(X: np.ndarray) -> np.ndarray:
-    # A fresh, writable, C-contiguous float32 copy: torch.from_numpy warns on
-    # read-only arrays (memory maps) and skorch would otherwise share memory.
-    return np.array(X, dtype=np.float32, order="C", copy=True)
+def _as_float32(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """A fresh, writable, C-contiguous float32 copy of finite ``X``.
+
+    A copy: torch.from_numpy warns on read-only arrays (memory maps) and skorch
+    would otherwise share memory. The networks compute in float32, so values
+    finite in float64 but beyond float32's range (|x| > 3.4e38) are an error here
+    rather than infinities that would turn into NaN predictions.
+    """
+    X32 = np.array(X, dtype=np.float32, order="C", copy=True)
+    if not np.isfinite(X32).all() and np.isfinite(np.asarray(X)).all():
+        raise ValueError(
+            f"{name} contains values beyond the float32 range (largest magnitude "
+            f"{float(np.max(np.abs(X))):.3g} > {float(np.finfo(np.float32).max):.3g}); the "
+            f"network computes in float32. Rescale {name}, e.g. with "
+            "sklearn.preprocessing.StandardScaler."
+        )
+    return X32
+
+
+def _input_ndim(X) -> int:
+    """Number of dimensions of ``X`` without converting it (lists are measured)."""
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None:
+        return int(ndim)
+    try:
+        return np.ndim(X)
+    except (ValueError, TypeError):
+        return 2  # ragged lists: check_array gives its own message
+
+
+def _check_callbacks(callbacks) -> None:
+    """``callbacks``: skorch callbacks or ``(name, callback)`` pairs, in a list or tuple."""
+    if callbacks is None:
+        return
+    for cb in callbacks:
+        if isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str):
+            cb = cb[1]
+        if not isinstance(cb, Callback):
+            raise TypeError(
+                "callbacks must be a list of skorch callbacks (skorch.callbacks.Callback "
+                "instances) or (name, callback) pairs, but it holds "
+                f"{cb!r} of type {type(cb).__name__}."
+            )
+
+
+def _comparable(value):
+    """Sequences as tuples, so that (64,), [64] and np.array([64]) compare equal."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(_comparable(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _module_grid_size(module: nn.Module, default: int) -> int:
+    """Grid size of the module's KAN layers (after any grid extension)."""
+    for layer in module.modules():
+        if isinstance(layer, (KANLinear, KANConv2d, KANLocal2d)):
+            return int(layer.grid_size)
+    return int(default)
+
+
+def _carry_optimizer_state(old: NeuralNet, new: NeuralNet) -> None:
+    """Give ``new`` the optimizer state of ``old`` (Adam's moments...) under ``new``'s settings.
+
+    The hyperparameters (``lr``, ``weight_decay``...) stay those ``new`` was built
+    with, so that changed parameters are honoured. A different optimizer class
+    starts afresh.
+    """
+    if type(old.optimizer_) is not type(new.optimizer_):
+        return
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in new.optimizer_.param_groups]
+    try:
+        new.optimizer_.load_state_dict(old.optimizer_.state_dict())
+    except ValueError:  # the parameters differ (e.g. a pruned or extended module)
+        return
+    for group, setting in zip(new.optimizer_.param_groups, settings):
+        group.update(setting)
 
 
 def _silent(*args, **kwargs) -> None:

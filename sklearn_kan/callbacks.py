@@ -1,19 +1,23 @@
 """skorch callbacks that the KAN estimators add to training.
 
-They act on any module that offers ``update_grid(x, grid_eps)`` /
-``extend_grid(new_grid_size)`` (every model of :mod:`sklearn_kan.nn` does).
+The grid callbacks act on any module that offers ``update_grid(x, grid_eps)`` /
+``extend_grid(new_grid_size)`` (every model of :mod:`sklearn_kan.nn` does). The
+learning-rate schedule is skorch's own ``LRScheduler`` with torch's
+``CosineAnnealingLR`` (see ``lr_schedule`` of the estimators).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import re
+import sys
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
+from skorch.callbacks import PrintLog as _SkorchPrintLog
 
-__all__ = ["CosineSchedule", "GridSchedule", "GridUpdate"]
+__all__ = ["GridSchedule", "GridUpdate", "PrintLog"]
 
 
 class GridUpdate(Callback):
@@ -44,6 +48,8 @@ class GridUpdate(Callback):
         self.max_samples = max_samples
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if isinstance(X, Mapping):  # inputs with sample weights: rows of weight 0 are left out
+            X = np.asarray(X["X"])[np.asarray(X["sample_weight"]) > 0]
         X = np.asarray(X)
         rng = np.random.RandomState(self.random_state)
         if len(X) > self.max_samples:
@@ -64,7 +70,9 @@ class GridSchedule(Callback):
     The epochs are split into ``len(grid_sizes) + 1`` equal stages; at the end of
     each stage but the last, every layer's grid is extended to the next size
     (the functions are kept by a least-squares refit) and the optimizer is
-    rebuilt for the new parameters.
+    rebuilt for the new parameters. The learning rate reached so far and any
+    learning-rate scheduler (e.g. the estimators' cosine schedule) carry over to
+    the new optimizer.
 
     Parameters
     ----------
@@ -93,40 +101,37 @@ class GridSchedule(Callback):
         size = self.switch_at_.get(len(net.history))
         if size is not None:
             net.module_.extend_grid(size)
+            old = net.optimizer_
             net.initialize_optimizer()
+            for old_group, group in zip(old.param_groups, net.optimizer_.param_groups):
+                group.update({k: v for k, v in old_group.items() if k != "params"})
+            # skorch's LRScheduler holds a torch scheduler bound to the optimizer.
+            for _, cb in net.callbacks_:
+                scheduler = getattr(cb, "lr_scheduler_", None)
+                if getattr(scheduler, "optimizer", None) is old:
+                    scheduler.optimizer = net.optimizer_
 
 
-class CosineSchedule(Callback):
-    """Cosine learning-rate decay from the optimizer's ``lr`` to 0 over one fit.
+class PrintLog(_SkorchPrintLog):
+    """skorch's table of epochs, with colour codes only when printing to a terminal.
 
-    After epoch ``e`` of ``max_epochs`` the learning rate of every parameter group
-    is ``lr * (1 + cos(pi * e / max_epochs)) / 2``. The schedule restarts at each
-    ``fit`` (so a warm-started fit is a new cycle) and is off while ``active`` is
-    False (the estimators switch it off for ``partial_fit``, whose number of
-    epochs is not known in advance).
-
-    Parameters
-    ----------
-    max_epochs : int
-        Length of the decay, in epochs.
+    skorch colours the best value of each column with ANSI escape codes; in a log
+    file, a CI job or captured output they show as ``ESC[36m`` noise. The
+    estimators use this class for their ``verbose`` output. The parameters are
+    skorch's :class:`skorch.callbacks.PrintLog`'s.
     """
 
-    def __init__(self, max_epochs: int) -> None:
-        self.max_epochs = max_epochs
-        self.active = True
+    def format_row(self, row, key, color):
+        text = super().format_row(row, key, color)
+        if isinstance(text, str) and not _is_terminal(self.sink):
+            text = _ANSI.sub("", text)
+        return text
 
-    def on_train_begin(self, net, **kwargs):
-        # Every fit (and partial_fit) starts from the configured lr, not from
-        # where the previous cycle ended (close to 0).
-        self.start_ = len(net.history)
-        self.base_lr_ = net.lr
-        for group in net.optimizer_.param_groups:
-            group["lr"] = net.lr
 
-    def on_epoch_end(self, net, **kwargs):
-        if not self.active:
-            return
-        done = min(len(net.history) - self.start_, self.max_epochs)
-        lr = self.base_lr_ * 0.5 * (1.0 + math.cos(math.pi * done / self.max_epochs))
-        for group in net.optimizer_.param_groups:
-            group["lr"] = lr
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _is_terminal(sink) -> bool:
+    # Only print's destination is known; other sinks (loggers) get plain text.
+    stream = sys.stdout
+    return sink is print and hasattr(stream, "isatty") and stream.isatty()

@@ -7,15 +7,16 @@ import numbers
 import re
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 from torch import nn
 
-from ._base import BaseKAN, _as_float32, _fit_scaler
+from ._base import BaseKAN, _as_float32, _fit_scaler, _KANClassifierNet
 from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
 from .preprocessing import _as_images, _input_ndim, _validate_images
 
@@ -97,6 +98,13 @@ _PARAMS_DOC = """
     device : {"auto", "cpu", "cuda", "mps"} or str, default="auto"
         Where to train: ``"auto"`` takes CUDA, then MPS, then the CPU.
         ``"cuda:1"`` style names work too.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the network's parameters and of training. ``"float64"``
+        (double precision, as pykan uses for its symbolic-regression examples)
+        is slower (2 to 5 times on digits) but its results do not depend on float32
+        rounding, e.g. on the order of the rows in a batch (so ``sample_weight``
+        matches repeated rows to 1e-7). Inputs are read through float32 either
+        way. Prediction on the CPU always runs in float64.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the shuffling and the validation split. An
         int makes fits on the CPU reproducible; the caller's global torch and
@@ -104,17 +112,39 @@ _PARAMS_DOC = """
     verbose : int, default=0
         ``1`` or more prints skorch's table of epochs (loss, time) while
         training.
-    callbacks : list of skorch callbacks or None, default=None
-        Extra skorch callbacks (cloned before each fit, so they are never
-        mutated), e.g. ``skorch.callbacks.LRScheduler``.
+    callbacks : list or tuple of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks, e.g. ``EpochScoring("accuracy", on_train=True)``
+        or ``("lr", LRScheduler(...))``; unnamed ones are named after their
+        class. They are cloned before each fit, so they are never mutated. A
+        ``skorch.callbacks.LRScheduler`` replaces the built-in ``lr_schedule``.
     warm_start : bool, default=False
         Whether ``fit`` continues training the current network for
-        ``max_epochs`` more epochs instead of starting afresh.
+        ``max_epochs`` more epochs instead of starting afresh. A warm-started
+        ``fit`` and ``partial_fit`` use the current values of the training
+        parameters (``lr``, ``batch_size``, ``weight_decay``, ``lamb``,
+        ``callbacks``, ``verbose``, ``early_stopping``...); ``partial_fit``
+        keeps the optimizer's state, a warm-started ``fit`` starts a new one
+        (and a new ``lr_schedule`` cycle), as ``MLPClassifier`` does. The
+        parameters that fix the network (``hidden_layer_sizes``, ``grid_size``,
+        ``spline_order``, ``basis``, ``grid_range``, ``input_scaling``,
+        ``grid_schedule``, ``dtype``, and the hybrid's ``frontend``, ``image_shape``,
+        ``frontend_features``, ``conv_channels``) cannot change between them: a
+        ``ValueError`` says so.
+"""
+
+_CLASS_WEIGHT_DOC = """    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, ``{label: weight}`` (missing
+        classes weigh 1), or ``"balanced"`` for ``n_samples / (n_classes *
+        np.bincount(y))``. Multiplied with ``sample_weight``. ``partial_fit``
+        accepts only a dict, since it does not see all the data at once.
 """
 
 _ATTRS_DOC = """
     Attributes
     ----------
+    grid_size_ : int
+        Grid size of the trained network's KAN layers: ``grid_size``, or the
+        size reached by ``grid_schedule``. Rebuild a saved ``module_`` with it.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -122,9 +152,13 @@ _ATTRS_DOC = """
     net_ : skorch.NeuralNet
         The trained skorch net (history, callbacks, checkpointing).
     module_ : torch.nn.Module
-        The trained torch module (input scaling + KAN).
+        The trained torch module: a :class:`~sklearn_kan.nn.ScaledKAN` (input
+        scaling + KAN), rebuilt from a ``state_dict`` with ``ScaledKAN([n_features_in_,
+        *hidden_layer_sizes, n_outputs], grid_size=grid_size_, spline_order=...,
+        basis=..., grid_range=...)``.
     history_ : skorch.History
-        Per-epoch training record (``history_[:, "train_loss"]``).
+        Per-epoch training record (``history_[:, "train_loss"]``; with
+        ``early_stopping`` also ``valid_loss`` and, for classifiers, ``valid_acc``).
     n_params_ : int
         Number of trainable parameters.
     n_threads_ : int
@@ -143,6 +177,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
     cross-entropy loss through skorch; the fitted net is kept in ``net_``.
 """
         + _PARAMS_DOC
+        + _CLASS_WEIGHT_DOC
         + _ATTRS_DOC
         + """    classes_ : ndarray of shape (n_classes,)
         Class labels.
@@ -169,7 +204,50 @@ class KANClassifier(ClassifierMixin, BaseKAN):
 
     _stratify = True
 
-    def fit(self, X, y):
+    _parameter_constraints: dict = {
+        **BaseKAN._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        class_weight=None,
+        grid_size=5,
+        spline_order=3,
+        basis="bspline",
+        grid_range=(-1.0, 1.0),
+        input_scaling="minmax",
+        grid_update_epochs=None,
+        grid_eps=0.02,
+        grid_schedule=None,
+        lamb=0.0,
+        lamb_l1=1.0,
+        lamb_entropy=2.0,
+        optimizer="adam",
+        lr=3e-3,
+        lr_schedule="cosine",
+        weight_decay=0.0,
+        batch_size=128,
+        max_epochs=30,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        params = dict(locals())
+        self.class_weight = params.pop("class_weight")
+        del params["self"], params["__class__"]
+        super().__init__(**params)
+
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``(X, y)``.
 
         Parameters
@@ -178,15 +256,21 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             Training data.
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss (non-negative; 0 leaves a sample
+            out, an integer ``k`` counts it about ``k`` times). Routed by
+            scikit-learn's metadata routing (``set_fit_request``). The batch
+            statistics of a BatchNorm front end (``HybridKANClassifier``'s
+            ``"conv"``, ``"kanconv"``, ``"local"``) are not weighted.
 
         Returns
         -------
         self : KANClassifier
             The fitted classifier.
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current network.
 
         Parameters
@@ -197,7 +281,9 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             Class labels.
         classes : array-like of shape (n_classes,), default=None
             All the classes; required on the first call, as in
-            ``MLPClassifier.partial_fit``.
+            ``MLPClassifier.partial_fit``, and the same (or omitted) later.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss, as in :meth:`fit`.
 
         Returns
         -------
@@ -206,7 +292,13 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         """
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, partial=True, classes=classes)
+        if hasattr(self, "net_") and classes is not None:
+            if not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+                raise ValueError(
+                    f"`classes={np.asarray(classes).tolist()!r}` is not the same as on the "
+                    f"first call to partial_fit, was: {self.classes_.tolist()!r}."
+                )
+        return self._fit(X, y, sample_weight=sample_weight, partial=True, classes=classes)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the network's outputs).
@@ -222,6 +314,24 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             Probability of each class, in the order of ``classes_``.
         """
         return softmax(self._forward(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities (log-softmax of the network's outputs).
+
+        Computed from the outputs directly, so it stays finite where
+        ``np.log(predict_proba(X))`` would give ``-inf``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probability of each class, in the order of ``classes_``.
+        """
+        return log_softmax(self._forward(X), axis=1)
 
     def predict(self, X):
         """Most probable class of each sample.
@@ -239,7 +349,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         scores = self._forward(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def _encode_y(self, y, reset, classes=None):
+    def _encode_y(self, y, reset, classes=None, sample_weight=None):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if reset:
@@ -257,6 +367,42 @@ class KANClassifier(ClassifierMixin, BaseKAN):
                 f"{self.classes_.tolist()}."
             )
         return self._label_encoder.transform(y).astype(np.int64), len(self.classes_)
+
+    def _weight_classes(self, y, sample_weight, partial):
+        weights = sample_weight
+        if self.class_weight is not None:
+            if isinstance(self.class_weight, str) and partial:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit, which sees "
+                    "one batch at a time. Compute the weights on all the data with "
+                    "sklearn.utils.class_weight.compute_class_weight and pass them as a dict."
+                )
+            per_class = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=self.classes_[y]
+            )
+            weights = per_class[y] if weights is None else weights * per_class[y]
+        if weights is None:
+            return None
+        if not (weights > 0).any():
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number (after class_weight)."
+            )
+        present = np.unique(y[weights > 0])
+        if len(present) < 2 and not partial:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes with non-zero "
+                f"weight, but only class {self.classes_[present[0]]!r} has any."
+            )
+        return weights
+
+    def _net_class(self):
+        return _KANClassifierNet
+
+    def _net_kwargs(self):
+        # skorch's predict_proba applies the softmax to the logits ("auto" for
+        # CrossEntropyLoss) and predict returns the class index, which is what
+        # EpochScoring compares with the encoded targets.
+        return {"classes": np.arange(len(self.classes_)), "predict_nonlinearity": "auto"}
 
     def _criterion(self):
         # Logits into CrossEntropyLoss (skorch's default NLLLoss expects
@@ -338,6 +484,7 @@ class HybridKANClassifier(KANClassifier):
     height, width)`` and ``(n_samples, height, width, channels)`` arrays.
 """
         + _hybrid_params_doc()
+        + _CLASS_WEIGHT_DOC
         + _ATTRS_DOC.replace("(input scaling + KAN)", "(:class:`~sklearn_kan.nn.HybridKAN`)")
         + """    classes_ : ndarray of shape (n_classes,)
         Class labels.
@@ -370,6 +517,14 @@ class HybridKANClassifier(KANClassifier):
 """
     )
 
+    _architecture_params = (
+        *KANClassifier._architecture_params,
+        "frontend",
+        "image_shape",
+        "frontend_features",
+        "conv_channels",
+    )
+
     _parameter_constraints: dict = {
         **KANClassifier._parameter_constraints,
         "frontend": [StrOptions(set(FRONTENDS))],
@@ -386,6 +541,7 @@ class HybridKANClassifier(KANClassifier):
         frontend_features=64,
         conv_channels=(16, 32),
         hidden_layer_sizes=(64,),
+        class_weight=None,
         grid_size=5,
         spline_order=3,
         basis="bspline",
@@ -408,6 +564,7 @@ class HybridKANClassifier(KANClassifier):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        dtype="float32",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -418,6 +575,7 @@ class HybridKANClassifier(KANClassifier):
         self.frontend_features = frontend_features
         self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.class_weight = class_weight
         self.grid_size = grid_size
         self.spline_order = spline_order
         self.basis = basis
@@ -440,6 +598,7 @@ class HybridKANClassifier(KANClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -449,9 +608,19 @@ class HybridKANClassifier(KANClassifier):
         """Validate ``X`` and return it as float32 images ``(n, C, H, W)``."""
         dtype = [np.float64, np.float32]
         if not reset:
-            images = _validate_images(
-                self, X, reset=False, image_shape=self.image_shape_, dtype=dtype
-            )
+            try:
+                images = _validate_images(
+                    self, X, reset=False, image_shape=self.image_shape_, dtype=dtype
+                )
+            except ValueError as exc:
+                shape = np.shape(X) if _input_ndim(X) in (2, 3) else None
+                h, w, c = self.image_shape_
+                if shape in {(h, w), (h, w, c)}:
+                    raise ValueError(
+                        f"{type(self).__name__} predicts on a batch of images, but X has the "
+                        f"shape {shape} of one image. Pass X[np.newaxis] (a batch of one)."
+                    ) from exc
+                raise
         elif self.image_shape is None and _input_ndim(X) <= 2:
             X = validate_data(self, X, reset=True, dtype=dtype)
             n_features = X.shape[1]
@@ -467,7 +636,7 @@ class HybridKANClassifier(KANClassifier):
             self.image_shape_ = tuple(int(d) for d in images.shape[1:])
         return _as_float32(images.transpose(0, 3, 1, 2))
 
-    def _build_module(self, X: np.ndarray, n_outputs: int) -> nn.Module:
+    def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         """Front end + KAN head, with a per-channel input scaling fitted on ``X``."""
         channels, height, width = X.shape[1:]
         layer_kwargs = self._layer_kwargs()
@@ -480,7 +649,10 @@ class HybridKANClassifier(KANClassifier):
         )
         head = KAN([frontend.out_features, *self._hidden_sizes(), n_outputs], **layer_kwargs)
         pixels = X.transpose(0, 2, 3, 1).reshape(-1, channels)
-        shift, scale = _fit_scaler(pixels, self.input_scaling, self._grid_range()) or (None, None)
+        if sample_weight is not None:
+            sample_weight = np.repeat(sample_weight, height * width)
+        scaler = _fit_scaler(pixels, self.input_scaling, self._grid_range(), sample_weight)
+        shift, scale = scaler or (None, None)
         return HybridKAN(frontend, head, (channels, height, width), shift=shift, scale=scale)
 
     def _conv_channels(self) -> tuple[int, ...]:

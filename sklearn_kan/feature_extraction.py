@@ -26,21 +26,14 @@ the usual choice for MNIST-like images whose pixels sit mostly at the two ends.
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
@@ -52,15 +45,7 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._base import (
-    _as_float32,
-    _Diverged,
-    _KANNet,
-    _seeded,
-    count_params,
-    resolve_device,
-)
-from ._threads import plan_threads, using_threads
+from ._base import BaseTorchEstimator
 from .preprocessing import _as_images, _input_ndim, _validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
@@ -118,13 +103,15 @@ _COMMON_ATTRS_DOC = """
 """
 
 
-class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Reading images, training through skorch and encoding, shared by both transformers.
+class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchEstimator):
+    """Reading images and training through skorch, shared by both transformers.
 
-    A subclass builds its torch module and chooses the training target and loss in
-    ``fit`` and passes them to :meth:`_train`, and says with ``_trained_module`` which
-    part of the trained module ``transform`` uses; :meth:`_images` and :meth:`_run` do
-    the rest.
+    The training plumbing (seeding, threads, the skorch net, the divergence check,
+    pickling, batched float64 prediction) is :class:`~sklearn_kan._base.BaseTorchEstimator`'s,
+    shared with the KAN estimators. A subclass builds its torch module and chooses
+    the training target and loss in ``fit`` and passes them to :meth:`_train_module`,
+    and says with ``_trained_module`` which part of the trained module ``transform``
+    uses.
     """
 
     def _images(self, X, *, reset: bool) -> np.ndarray:
@@ -144,23 +131,16 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         span = self.data_max_ - self.data_min_
         return (images.astype(np.float64) - self.data_min_) / (span if span > 0 else 1.0)
 
-    def _train(
+    def _train_module(
         self, build: Callable[[], nn.Module], criterion, X: np.ndarray, y: np.ndarray, **kwargs
     ) -> None:
-        """Train the module that ``build`` makes on ``(X, y)`` with skorch.
-
-        ``build`` is called inside the block seeded from ``random_state``, so that the
-        initial weights are reproducible too, not only the shuffling.
-        """
-        X = _as_float32(X)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        device = resolve_device(self.device)
+        """Train the module that ``build`` makes on ``(X, y)`` with Adam, all epochs at ``lr``."""
+        X = self._as_float32(X)
         n_samples = X.shape[0]
-        # Convolutions on images: large work, torch's threads (see sklearn_kan._threads).
-        with _seeded(seed, device), using_threads(plan_threads(float("inf"))):
-            # The net of the KAN estimators, without its penalty (lamb=0): it stops on
-            # a non-finite loss instead of training on.
-            net = _KANNet(
+
+        def make_net(seed: int, device: str):
+            # The net of the KAN estimators, without its penalty (lamb=0).
+            return self._make_net(
                 module=build(),
                 criterion=criterion,
                 optimizer=torch.optim.Adam,
@@ -174,52 +154,8 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 device=device,
                 **kwargs,
             )
-            try:
-                net.fit(X, y)
-            except _Diverged as exc:
-                raise FloatingPointError(
-                    f"{type(self).__name__} diverged: the training loss became {exc.loss} at "
-                    f"epoch {exc.epoch}. Lower `lr` (now {self.lr})."
-                ) from None
-        self.net_ = net
-        self._set_fitted_attributes()
 
-    def _set_fitted_attributes(self) -> None:
-        self.module_ = self._trained_module(self.net_.module_)
-        self.history_ = self.net_.history
-        self.n_params_ = count_params(self.module_)
-
-    def __getstate__(self):
-        # As in BaseKAN: the module is pickled once, inside the skorch net, whose own
-        # pickling maps CUDA tensors to the CPU on machines without CUDA. A copy:
-        # BaseEstimator may hand back the instance's own __dict__.
-        state = dict(super().__getstate__())
-        state.pop("module_", None)
-        state.pop("history_", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "net_" in state:
-            self._set_fitted_attributes()
-
-    def _run(self, module: nn.Module, method: str, X: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Call ``module.<method>`` on ``X`` in batches; its outputs as float64 arrays.
-
-        On the CPU a float64 copy of the module runs, as in ``BaseKAN._forward``:
-        float32 products round differently for different batch sizes.
-        """
-        device = next(module.parameters()).device
-        dtype = torch.float64 if device.type == "cpu" else torch.float32
-        module = copy.deepcopy(module).to(dtype).eval()
-        batches = []
-        with torch.inference_mode():
-            for start in range(0, len(X), 1024):
-                xb = torch.as_tensor(X[start : start + 1024], device=device, dtype=dtype)
-                out = getattr(module, method)(xb)
-                out = out if isinstance(out, tuple) else (out,)
-                batches.append([o.to("cpu", torch.float64) for o in out])
-        return tuple(torch.cat(parts).numpy() for parts in zip(*batches))
+        self._train(make_net, X, y)
 
     @property
     def _n_features_out(self) -> int:
@@ -345,15 +281,15 @@ class ConvFeatures(_LearnedFeatures):
         shape = self.image_shape_
         if y is None:
             self.objective_ = "autoencoder"
-            self._train(
+            self._train_module(
                 lambda: _ConvAutoencoder(_ConvEncoder(shape, channels, self.n_components)),
                 nn.BCEWithLogitsLoss,
                 x,
-                _as_float32(x),  # an autoencoder's target is its own input
+                self._as_float32(x),  # an autoencoder's target is its own input
             )
         else:
             target, n_outputs, criterion = self._encode_target(y, len(x))
-            self._train(
+            self._train_module(
                 lambda: nn.Sequential(
                     _ConvEncoder(shape, channels, self.n_components),
                     nn.Linear(self.n_components, n_outputs),
@@ -379,7 +315,7 @@ class ConvFeatures(_LearnedFeatures):
             The encoder's outputs, float64.
         """
         images = self._images(X, reset=False)
-        return self._run(self.module_, "forward", images.transpose(0, 3, 1, 2))[0]
+        return self._run_module(self.module_, "forward", images.transpose(0, 3, 1, 2))[0]
 
     def _trained_module(self, module: nn.Module) -> nn.Module:
         # Only the encoder is kept: the head or decoder served the training.
@@ -406,7 +342,7 @@ class ConvFeatures(_LearnedFeatures):
             std = target.std(axis=0)
             # Standardised so that the squared loss has the scale of the
             # cross-entropy whatever the units of y.
-            target = _as_float32((target - target.mean(axis=0)) / np.where(std > 0, std, 1.0))
+            target = self._as_float32((target - target.mean(axis=0)) / np.where(std > 0, std, 1.0))
             self.objective_ = "regression"
             n_outputs, criterion = target.shape[1], nn.MSELoss
         else:
@@ -529,11 +465,11 @@ class VAEFeatures(_LearnedFeatures):
         """
         hidden = _positive_ints(self.hidden, "hidden")
         x = self._flat(self._images(X, reset=True))
-        self._train(
+        self._train_module(
             lambda: _VAE(x.shape[1], hidden, self.n_components),
             _NegativeELBO,
             x,
-            _as_float32(x),  # an autoencoder's target is its own input
+            self._as_float32(x),  # an autoencoder's target is its own input
             criterion__beta=self.beta,
         )
         return self
@@ -553,7 +489,7 @@ class VAEFeatures(_LearnedFeatures):
             Latent means, float64.
         """
         x = self._flat(self._images(X, reset=False))
-        return self._run(self.module_, "encode", x)[0]
+        return self._run_module(self.module_, "encode", x)[0]
 
     def inverse_transform(self, X):
         """Decode latent vectors to images, in the pixel scale of the training data.
@@ -577,7 +513,7 @@ class VAEFeatures(_LearnedFeatures):
                 f"X has {Z.shape[1]} features, but {type(self).__name__}.inverse_transform "
                 f"is expecting {self.n_components} latent features as input."
             )
-        pixels = self._run(self.module_, "decode", Z)[0]
+        pixels = self._run_module(self.module_, "decode", Z)[0]
         return self.data_min_ + pixels * (self.data_max_ - self.data_min_)
 
     def _trained_module(self, module: nn.Module) -> nn.Module:

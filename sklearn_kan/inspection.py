@@ -31,10 +31,10 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from ._base import BaseKAN, ScaledKAN, count_params
+from ._base import BaseKAN, count_params
 from .nn.basis import get_basis
 from .nn.layers import KANLinear
-from .nn.models import KAN
+from .nn.models import KAN, ScaledKAN
 
 __all__ = [
     "activation_curves",

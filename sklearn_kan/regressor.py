@@ -7,7 +7,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from ._base import BaseKAN
+from ._base import BaseKAN, _KANRegressorNet
 from .classifier import _ATTRS_DOC, _PARAMS_DOC
 
 __all__ = ["KANRegressor"]
@@ -42,7 +42,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
 """
     )
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``(X, y)``.
 
         Parameters
@@ -51,15 +51,19 @@ class KANRegressor(RegressorMixin, BaseKAN):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss (non-negative; 0 leaves a sample
+            out, an integer ``k`` counts it about ``k`` times). Routed by
+            scikit-learn's metadata routing (``set_fit_request``).
 
         Returns
         -------
         self : KANRegressor
             The fitted regressor.
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current network.
 
         Parameters
@@ -68,13 +72,15 @@ class KANRegressor(RegressorMixin, BaseKAN):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss, as in :meth:`fit`.
 
         Returns
         -------
         self : KANRegressor
             The updated regressor.
         """
-        return self._fit(X, y, partial=True)
+        return self._fit(X, y, sample_weight=sample_weight, partial=True)
 
     def predict(self, X):
         """Predicted targets.
@@ -92,16 +98,21 @@ class KANRegressor(RegressorMixin, BaseKAN):
         out = self._forward(X) * self._y_scale + self._y_mean
         return out[:, 0] if self._y_1d else out
 
-    def _encode_y(self, y, reset, classes=None):
+    def _encode_y(self, y, reset, classes=None, sample_weight=None):
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.ndim not in (1, 2):
             raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}.")
         y2 = y.reshape(len(y), -1)
         if reset:
             self._y_1d = y.ndim == 1
-            self._y_mean = y2.mean(axis=0)
-            scale = y2.std(axis=0)
-            scale[scale <= 0] = 1.0
+            # Weighted, so that a weight of 0 is the same as leaving the row out.
+            if sample_weight is not None and len(sample_weight) == len(y2):
+                self._y_mean = np.average(y2, axis=0, weights=sample_weight)
+                scale = np.sqrt(np.average((y2 - self._y_mean) ** 2, axis=0, weights=sample_weight))
+            else:
+                self._y_mean = y2.mean(axis=0)
+                scale = y2.std(axis=0)
+            scale[~(scale > 0)] = 1.0
             self._y_scale = scale
         elif y2.shape[1] != self._y_mean.shape[0]:
             raise ValueError(
@@ -109,6 +120,9 @@ class KANRegressor(RegressorMixin, BaseKAN):
                 f"{self._y_mean.shape[0]}."
             )
         return ((y2 - self._y_mean) / self._y_scale).astype(np.float32), y2.shape[1]
+
+    def _net_class(self):
+        return _KANRegressorNet
 
     def _criterion(self):
         return nn.MSELoss

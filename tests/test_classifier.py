@@ -322,3 +322,330 @@ def test_batch_loader_yields_the_default_loaders_batches(shuffle, kind):
         torch.testing.assert_close(xa, xb)
         torch.testing.assert_close(ya, yb, check_dtype=kind != "no_target")
     torch.testing.assert_close(batches["default_rng"], batches["fast_rng"])
+
+
+# -- issue 13: the estimator contract ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    X, y = load_digits(return_X_y=True)
+    return X[:300], y[:300]
+
+
+def test_warm_start_and_partial_fit_use_changed_settings(small, capsys):
+    from skorch.callbacks import EpochScoring
+
+    X, y = small
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+    clf.set_params(
+        warm_start=True,
+        lr=0.01,
+        lr_schedule="constant",
+        batch_size=50,
+        weight_decay=1e-3,
+        lamb=0.1,
+        verbose=1,
+        callbacks=[EpochScoring("accuracy", on_train=True, name="train_acc")],
+    ).fit(X, y)
+    assert "train_loss" in capsys.readouterr().out  # verbose is honoured
+    group = clf.net_.optimizer_.param_groups[0]
+    assert group["lr"] == 0.01 and group["weight_decay"] == 1e-3
+    assert clf.net_.lamb == 0.1
+    assert clf.history_[-1, "train_batch_count"] == 6  # 300 rows in batches of 50
+    assert "train_acc" in clf.history_[-1]  # the new callback ran
+    clf.set_params(lr=0.02, batch_size=100, early_stopping=True, verbose=0).partial_fit(X, y)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 0.02
+    assert "valid_loss" in clf.history_[-1] and len(clf.history_) == 3
+    assert clf.history_[-1, "train_batch_count"] == 3  # 270 training rows, batches of 100
+
+
+def test_partial_fit_keeps_the_optimizer_state_warm_start_renews_it(small):
+    X, y = small
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=1, random_state=0)
+    clf.partial_fit(X, y, classes=np.arange(10))
+    steps = float(clf.net_.optimizer_.state_dict()["state"][0]["step"])
+    clf.partial_fit(X, y)
+    assert clf.net_.optimizer_.state_dict()["state"][0]["step"] == 2 * steps
+    clf.set_params(warm_start=True).fit(X, y)  # a new optimizer, as MLPClassifier
+    assert clf.net_.optimizer_.state_dict()["state"][0]["step"] == steps
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [("hidden_layer_sizes", (4,)), ("grid_size", 3), ("basis", "rbf"), ("input_scaling", None)],
+)
+def test_warm_start_refuses_a_changed_architecture(small, param, value):
+    X, y = small
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=1, warm_start=True, random_state=0)
+    clf.fit(X, y).set_params(**{param: value})
+    with pytest.raises(ValueError, match=f"{param} changed from .* warm-started fit"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match=f"{param} changed from .* partial_fit"):
+        clf.partial_fit(X, y)
+    clf.set_params(warm_start=False).fit(X, y)  # a new network is fine
+    clf.set_params(warm_start=True).fit(X, y)  # and continues
+
+
+def test_epoch_scoring_accuracy_log_loss_and_named_callbacks(small):
+    from skorch.callbacks import EpochScoring
+
+    X, y = small
+    clf = KANClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=3,
+        early_stopping=True,
+        callbacks=(
+            EpochScoring("accuracy", on_train=True, name="train_acc", use_caching=False),
+            ("nll", EpochScoring("neg_log_loss", on_train=True, name="train_nll")),
+        ),
+        random_state=0,
+    ).fit(X, y)
+    last = clf.history_[-1]
+    # The net's predict is the class index and predict_proba a distribution, so
+    # skorch's scores on the encoded targets are the estimator's own.
+    assert 0.2 < last["train_acc"] <= 1  # averaged over the first epochs' batches
+    assert -3 < last["train_nll"] < 0
+    assert 0.3 < last["valid_acc"] <= 1  # recorded by early_stopping for classifiers
+    assert "nll" in dict(clf.net_.callbacks_)
+
+
+def test_epoch_scoring_accuracy_is_the_estimators_accuracy(small):
+    from skorch.callbacks import EpochScoring
+
+    X, y = small
+    clf = KANClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=2,
+        callbacks=[EpochScoring("accuracy", on_train=True, name="train_acc", use_caching=False)],
+        random_state=0,
+    ).fit(X, y)
+    assert clf.history_[-1, "train_acc"] == pytest.approx(clf.score(X, y), abs=1 / 300)
+
+
+def test_callbacks_are_validated(small):
+    X, y = small
+    with pytest.raises(TypeError, match="callbacks must be a list of skorch callbacks"):
+        KANClassifier(callbacks=["accuracy"]).fit(X, y)
+    with pytest.raises(ValueError, match="callbacks"):
+        KANClassifier(callbacks="accuracy").fit(X, y)
+
+
+def test_a_user_lr_scheduler_replaces_the_cosine_schedule(small):
+    from skorch.callbacks import LRScheduler
+
+    X, y = small
+    sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=3, callbacks=[sched], random_state=0)
+    clf.fit(X, y)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.003 * 0.5**3)
+
+
+def test_cosine_schedule_survives_grid_extension(small):
+    X, y = small
+    clf = KANClassifier(
+        hidden_layer_sizes=(8,), grid_size=3, grid_schedule=(5,), max_epochs=4, random_state=0
+    ).fit(X, y)
+    lrs = [row["event_lr"] for row in clf.history_]
+    assert lrs[0] == pytest.approx(0.003)
+    assert all(a > b for a, b in zip(lrs[:-1], lrs[1:]))  # one decay across the extension
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_verbose_output_has_no_colour_codes_when_not_a_terminal(small, capsys):
+    X, y = small
+    KANClassifier(hidden_layer_sizes=(8,), max_epochs=3, verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "\x1b[" not in out
+
+
+# sample_weight and class_weight, against the obvious references. Full batch
+# (batch_size=None) so that the two fits see the same gradients.
+_FULL = dict(hidden_layer_sizes=(8,), batch_size=None, max_epochs=15, lr=0.01, random_state=0)
+
+
+def test_zero_sample_weight_is_the_same_as_dropping_the_rows(small):
+    X, y = small
+    w = np.ones(len(y))
+    w[::3] = 0
+    weighted = KANClassifier(**_FULL).fit(X, y, sample_weight=w)
+    dropped = KANClassifier(**_FULL).fit(X[w > 0], y[w > 0])
+    np.testing.assert_allclose(weighted.predict_proba(X), dropped.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(weighted.module_.scale.numpy(), dropped.module_.scale.numpy())
+
+
+def test_integer_sample_weight_is_the_same_as_repeating_rows(small):
+    X, y = small
+    w = np.random.RandomState(0).randint(0, 4, size=len(y))
+    weighted = KANClassifier(**_FULL).fit(X, y, sample_weight=w)
+    repeated = KANClassifier(**_FULL).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-5)
+    plain = KANClassifier(**_FULL).fit(X, y)
+    assert np.abs(plain.predict_proba(X) - weighted.predict_proba(X)).max() > 1e-2
+
+
+def test_class_weight_balanced_raises_minority_recall():
+    from sklearn.metrics import recall_score
+
+    X, y = make_classification(
+        n_samples=600, n_features=8, weights=[0.95], flip_y=0, class_sep=0.5, random_state=0
+    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
+    kw = dict(hidden_layer_sizes=(8,), max_epochs=20, random_state=0)
+    plain = KANClassifier(**kw).fit(X_train, y_train)
+    balanced = KANClassifier(class_weight="balanced", **kw).fit(X_train, y_train)
+    r_plain = recall_score(y_test, plain.predict(X_test))
+    r_balanced = recall_score(y_test, balanced.predict(X_test))
+    assert r_balanced > r_plain + 0.2
+    # A dict is the same as the equivalent sample weights.
+    as_dict = KANClassifier(class_weight={0: 1.0, 1: 5.0}, **kw).fit(X_train, y_train)
+    as_weights = KANClassifier(**kw).fit(
+        X_train, y_train, sample_weight=np.where(y_train == 1, 5.0, 1.0)
+    )
+    np.testing.assert_allclose(as_dict.predict_proba(X_test), as_weights.predict_proba(X_test))
+    with pytest.raises(ValueError, match="'balanced' is not supported by partial_fit"):
+        KANClassifier(class_weight="balanced").partial_fit(X_train, y_train, classes=[0, 1])
+
+
+def test_sample_weight_errors(small):
+    X, y = small
+    with pytest.raises(ValueError, match="non-zero"):
+        KANClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="at least 2 classes with non-zero weight"):
+        KANClassifier().fit(X, y, sample_weight=(y == 3).astype(float))
+    with pytest.raises(ValueError, match="Negative values .* `sample_weight`"):
+        KANClassifier().fit(X, y, sample_weight=-np.ones(len(y)))
+
+
+def test_sample_weight_is_routed_through_pipeline_and_grid_search(small):
+    import sklearn
+
+    X, y = small
+    w = np.ones(len(y))
+    w[y == 0] = 0  # a visible effect: class 0 barely trained
+    kan = dict(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            KANClassifier(**kan)
+            .set_fit_request(sample_weight=True)
+            .set_score_request(sample_weight=True),
+        )
+        pipe.fit(X, y, sample_weight=w)
+        direct = KANClassifier(**kan).fit(StandardScaler().fit_transform(X), y, sample_weight=w)
+        Xs = StandardScaler().fit(X).transform(X)
+        np.testing.assert_allclose(pipe.predict_proba(X), direct.predict_proba(Xs))
+        search = GridSearchCV(pipe, {"kanclassifier__lr": [3e-3, 1e-2]}, cv=2)
+        search.fit(X, y, sample_weight=w)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_predict_log_proba(small):
+    X, y = small
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X), rtol=1e-10)
+
+
+def test_inputs_beyond_float32_are_an_error_not_nan(small):
+    X, y = small
+    big = X.copy()
+    big[0, 0] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        KANClassifier(max_epochs=1).fit(big, y)
+    clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        clf.predict(big)
+    huge = X * 1e37  # within float32, but its sums overflow: scaled in float64
+    assert np.isfinite(
+        KANClassifier(hidden_layer_sizes=(8,), max_epochs=1, random_state=0)
+        .fit(huge, y)
+        .predict_proba(huge)
+    ).all()
+
+
+def test_lbfgs_with_mini_batches_warns(small):
+    X, y = small
+    with pytest.warns(UserWarning, match="batch_size=None"):
+        KANClassifier(hidden_layer_sizes=(8,), optimizer="lbfgs", max_epochs=1).fit(X, y)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        KANClassifier(
+            hidden_layer_sizes=(8,), optimizer="lbfgs", lr=1, batch_size=None, max_epochs=1
+        ).fit(X, y)
+
+
+def test_partial_fit_with_other_classes_raises(small):
+    X, y = small
+    clf = KANClassifier(hidden_layer_sizes=(8,)).partial_fit(X, y, classes=np.arange(10))
+    clf.partial_fit(X, y, classes=np.arange(10)[::-1])  # the same set is fine
+    with pytest.raises(ValueError, match="is not the same as on the first call"):
+        clf.partial_fit(X, y, classes=np.arange(12))
+
+
+def test_images_given_to_kanclassifier_get_a_pointer(small):
+    X, y = small
+    with pytest.raises(ValueError, match="Flatten.*HybridKANClassifier"):
+        KANClassifier().fit(X.reshape(-1, 8, 8), y)
+
+
+def test_early_stopping_on_too_little_data_names_validation_fraction():
+    X = np.random.RandomState(0).rand(12, 3)
+    y = np.arange(12) % 4
+    with pytest.raises(ValueError, match="validation_fraction=0.1 of the 12 training samples"):
+        KANClassifier(early_stopping=True).fit(X, y)
+
+
+def test_saved_module_reloads_through_public_scaled_kan(small):
+    from sklearn_kan.nn import ScaledKAN
+
+    X, y = small
+    clf = KANClassifier(
+        hidden_layer_sizes=(8,), grid_size=3, grid_schedule=(6,), max_epochs=2, random_state=0
+    ).fit(X, y)
+    assert clf.grid_size == 3 and clf.grid_size_ == 6
+    state = pickle.loads(pickle.dumps(clf.module_.state_dict()))
+    module = ScaledKAN(
+        [clf.n_features_in_, *clf.hidden_layer_sizes, len(clf.classes_)],
+        grid_size=clf.grid_size_,
+        spline_order=clf.spline_order,
+        basis=clf.basis,
+        grid_range=clf.grid_range,
+    )
+    module.load_state_dict(state)
+    x = torch.as_tensor(X[:20], dtype=torch.float32)
+    with torch.no_grad():
+        torch.testing.assert_close(module.eval()(x), clf.module_.eval()(x))
+
+
+def test_float64_training_matches_repeated_rows_to_1e7(small):
+    X, y = small[0][:60], small[1][:60]
+    w = np.random.RandomState(0).randint(0, 3, size=len(y))
+    kw = dict(_FULL, max_epochs=5, dtype="float64")
+    weighted = KANClassifier(**kw).fit(X, y, sample_weight=w)
+    repeated = KANClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    assert next(weighted.module_.parameters()).dtype == torch.float64
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-7)
+    weighted.set_params(warm_start=True, dtype="float32")
+    with pytest.raises(ValueError, match="dtype changed"):
+        weighted.fit(X, y)
+
+
+def test_a_named_callback_replaces_skorchs_default_of_that_name(small):
+    from skorch.callbacks import EpochScoring
+
+    X, y = small
+    f1 = EpochScoring("f1_macro", name="valid_acc", lower_is_better=False)
+    unnamed = [EpochScoring("accuracy", name="a"), EpochScoring("accuracy", name="b")]
+    clf = KANClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=1,
+        early_stopping=True,
+        callbacks=[("valid_acc", f1), *unnamed],
+        random_state=0,
+    ).fit(X, y)
+    callbacks = dict(clf.net_.callbacks_)
+    assert callbacks["valid_acc"].scoring == "f1_macro"
+    assert {"a", "b"} <= set(clf.history_[-1])  # two unnamed ones, numbered by skorch

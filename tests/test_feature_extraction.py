@@ -237,8 +237,12 @@ def test_bad_targets_and_parameters(digits):
 @pytest.mark.parametrize("cls", [ConvFeatures, VAEFeatures])
 def test_divergence_is_an_error(cls, digits):
     X, y = digits[0][:100], digits[2][:100]
+    est = cls(max_epochs=3, lr=1e10, random_state=0)
     with pytest.raises(FloatingPointError, match="diverged: the training loss became nan"):
-        cls(max_epochs=3, lr=1e10, random_state=0).fit(X, y)
+        est.fit(X, y)
+    # The shared guard of the KAN estimators: the last finite parameters are kept.
+    assert all(torch.isfinite(p).all() for p in est.module_.parameters())
+    assert np.isfinite(est.transform(X)).all()
 
 
 @pytest.mark.parametrize("cls", [ConvFeatures, VAEFeatures])

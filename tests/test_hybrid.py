@@ -160,3 +160,31 @@ def test_cuda(frontend, digits):
     ).fit(X, y)
     assert next(clf.module_.parameters()).is_cuda
     assert clf.score(X_test, y_test) > 0.5
+
+
+def test_one_image_to_predict_says_it_needs_a_batch(fitted, digits):
+    _, _, X_test, _ = digits
+    with pytest.raises(ValueError, match=r"shape \(8, 8\) of one image.*X\[np.newaxis\]"):
+        fitted.predict(X_test[0])
+    assert fitted.predict(X_test[0][np.newaxis]).shape == (1,)
+
+
+def test_warm_start_refuses_a_changed_front_end(digits):
+    X, y, _, _ = digits
+    clf = HybridKANClassifier(max_epochs=1, warm_start=True, random_state=0, **SMALL).fit(X, y)
+    clf.set_params(conv_channels=(4,))
+    with pytest.raises(ValueError, match="conv_channels changed from"):
+        clf.fit(X, y)
+
+
+def test_sample_and_class_weights(digits):
+    X, y, _, _ = digits
+    kw = dict(max_epochs=2, random_state=0, **{**SMALL, "batch_size": None})
+    w = np.ones(len(y))
+    w[::4] = 0
+    weighted = HybridKANClassifier(**kw).fit(X, y, sample_weight=w)
+    dropped = HybridKANClassifier(**kw).fit(X[w > 0], y[w > 0])
+    np.testing.assert_allclose(weighted.predict_proba(X), dropped.predict_proba(X), atol=1e-5)
+    as_dict = HybridKANClassifier(class_weight={3: 4.0}, **kw).fit(X, y)
+    as_weights = HybridKANClassifier(**kw).fit(X, y, sample_weight=np.where(y == 3, 4.0, 1.0))
+    np.testing.assert_allclose(as_dict.predict_proba(X), as_weights.predict_proba(X))

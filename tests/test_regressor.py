@@ -46,3 +46,32 @@ def test_nan_target_rejected():
     X = np.zeros((5, 2))
     with pytest.raises(ValueError, match="NaN"):
         KANRegressor().fit(X, np.array([1.0, np.nan, 2.0, 3.0, 4.0]))
+
+
+def test_sample_weight_zero_and_integer_references():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(120, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2]
+    kw = dict(hidden_layer_sizes=(4,), batch_size=None, max_epochs=20, lr=0.01, random_state=0)
+    w = rng.randint(0, 3, size=len(y))
+    weighted = KANRegressor(**kw).fit(X, y, sample_weight=w)
+    repeated = KANRegressor(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    # Zero weights leave rows out of the input and target scaling too.
+    np.testing.assert_allclose(weighted._y_mean, repeated._y_mean)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-5)
+
+
+def test_r2_epoch_scoring_and_sample_weight_in_partial_fit():
+    from skorch.callbacks import EpochScoring
+
+    X, y = make_regression(n_samples=200, n_features=3, noise=0.1, random_state=0)
+    reg = KANRegressor(
+        hidden_layer_sizes=(4,),
+        max_epochs=5,
+        callbacks=[EpochScoring("r2", on_train=True, name="train_r2", use_caching=False)],
+        random_state=0,
+    ).fit(X, y)
+    # r2 of the standardised targets is the r2 of the targets.
+    assert reg.history_[-1, "train_r2"] == pytest.approx(reg.score(X, y), abs=1e-4)
+    reg.partial_fit(X, y, sample_weight=np.ones(len(y)))
+    assert len(reg.history_) == 6

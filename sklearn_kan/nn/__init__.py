@@ -3,7 +3,7 @@
 from ._fused import compile_info, compiling, reset_compiled, set_compile
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
-from .models import FRONTENDS, KAN, HybridKAN, make_frontend
+from .models import FRONTENDS, KAN, HybridKAN, ScaledKAN, make_frontend
 
 __all__ = [
     "BASES",
@@ -14,6 +14,7 @@ __all__ = [
     "KANConv2d",
     "KANLinear",
     "KANLocal2d",
+    "ScaledKAN",
     "compile_info",
     "compiling",
     "get_basis",

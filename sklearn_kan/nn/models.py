@@ -21,6 +21,7 @@ __all__ = [
     "KANConvFrontend",
     "LinearFrontend",
     "LocalFrontend",
+    "ScaledKAN",
     "make_frontend",
 ]
 
@@ -95,6 +96,80 @@ class KAN(nn.Module):
             total = total + layer.regularization_loss(x, lamb_l1, lamb_entropy)
             x = layer(x)
         return total
+
+
+class ScaledKAN(nn.Module):
+    """A :class:`KAN` behind a fixed affine input scaling: the module of ``KANClassifier``.
+
+    :class:`~sklearn_kan.KANClassifier` and :class:`~sklearn_kan.KANRegressor`
+    train this module (``module_``). The scaling maps the training range of every
+    input into the grid range, so the splines start where the data is; it is
+    stored in buffers, so it moves with the module between devices and is saved
+    in its ``state_dict``. A saved module is rebuilt from the estimator's
+    parameters and fitted attributes::
+
+        module = ScaledKAN(
+            [est.n_features_in_, *est.hidden_layer_sizes, n_outputs],
+            grid_size=est.grid_size_,  # the final grid (grid_schedule changes it)
+            spline_order=est.spline_order, basis=est.basis, grid_range=est.grid_range,
+        )
+        module.load_state_dict(state_dict)
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Widths of the KAN, input first.
+    scaler : tuple of (shift, scale) array-likes of shape (widths[0],) or None, default=None
+        ``x * scale + shift`` is applied to the inputs; ``None`` for the identity
+        (the values of a loaded ``state_dict`` replace it).
+    **layer_kwargs
+        Passed to :class:`KAN` (``grid_size``, ``spline_order``, ``basis``,
+        ``grid_range``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import ScaledKAN
+    >>> module = ScaledKAN([4, 8, 3], scaler=([0.0] * 4, [0.5] * 4), grid_size=5)
+    >>> module(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    >>> copy = ScaledKAN([4, 8, 3], grid_size=5)
+    >>> _ = copy.load_state_dict(module.state_dict())
+    >>> bool(copy.scale[0] == 0.5)
+    True
+    """
+
+    def __init__(self, widths: Sequence[int], scaler=None, **layer_kwargs) -> None:
+        super().__init__()
+        n_in = int(widths[0])
+        if scaler is None:
+            shift, scale = torch.zeros(n_in), torch.ones(n_in)
+        else:
+            shift, scale = scaler
+        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.kan = KAN(widths, **layer_kwargs)
+
+    def scale_inputs(self, x: Tensor) -> Tensor:
+        """The inputs as the first KAN layer sees them."""
+        return x * self.scale + self.shift
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.kan(self.scale_inputs(x))
+
+    def update_grid(self, x: Tensor, grid_eps: float = 0.02) -> None:
+        """Re-place every grid on the (scaled) batch ``x``; see :meth:`KAN.update_grid`."""
+        self.kan.update_grid(self.scale_inputs(x), grid_eps=grid_eps)
+
+    def extend_grid(self, new_grid_size: int) -> None:
+        """Refine every layer's grid to ``new_grid_size`` intervals (coarse to fine)."""
+        self.kan.extend_grid(new_grid_size)
+
+    def regularization_loss(
+        self, x: Tensor, lamb_l1: float = 1.0, lamb_entropy: float = 2.0
+    ) -> Tensor:
+        """:meth:`KAN.regularization_loss` on the scaled batch ``x``."""
+        return self.kan.regularization_loss(self.scale_inputs(x), lamb_l1, lamb_entropy)
 
 
 # -- image front ends ------------------------------------------------------------
