@@ -199,8 +199,9 @@ class BaseTorchEstimator(BaseEstimator):
         param = next(module.parameters())
         device, dtype = param.device, param.dtype
         rows = PREDICT_CHUNK
-        fn = getattr(module, method)
-        cost = row_cost(module, torch.as_tensor(X[:2], device=device, dtype=dtype))
+        # module(...) rather than module.forward(...): forward hooks run (pruning's).
+        fn = module if method == "forward" else getattr(module, method)
+        cost = row_cost(module, torch.as_tensor(X[:2], device=device, dtype=dtype), fn)
         threads = plan_threads(cost.macs * rows, power_of_two=True)
         training = module.training
         module.eval()

@@ -36,7 +36,7 @@ class RowCost:
         return self.spline_inputs * EAGER_SECONDS_PER_INPUT
 
 
-def row_cost(module: nn.Module, x: Tensor) -> RowCost:
+def row_cost(module: nn.Module, x: Tensor, call=None) -> RowCost:
     """Count what one row of ``x`` costs ``module`` (a forward pass without gradients).
 
     Parameters
@@ -44,6 +44,9 @@ def row_cost(module: nn.Module, x: Tensor) -> RowCost:
     module : torch.nn.Module
     x : Tensor
         A few rows of input (two are enough).
+    call : callable, optional
+        What to run on ``x`` (a method of ``module`` such as a decoder); the
+        module's forward pass by default.
 
     Returns
     -------
@@ -64,7 +67,7 @@ def row_cost(module: nn.Module, x: Tensor) -> RowCost:
     try:
         module.eval()  # no batch-norm statistics moved by the probe
         with torch.no_grad():
-            module(x)
+            (module if call is None else call)(x)
     finally:
         module.train(training)
         for handle in handles:
