@@ -323,9 +323,10 @@ def make_frontend(
 class HybridKAN(nn.Module):
     """An image front end followed by a KAN head, behind a fixed per-channel input scaling.
 
-    ``forward`` computes ``head(frontend(x * scale + shift))``. Flat rows
-    ``(N, C * H * W)`` (channel-major, as ``images.reshape(N, -1)`` of
-    ``(N, C, H, W)`` images) are reshaped to ``image_shape`` first.
+    ``forward`` computes ``head(frontend(x * scale + shift))`` on ``(N, C, H, W)``
+    images. Flat rows ``(N, H * W * C)`` are read channels-last, as the rest of the
+    package writes them (``images.reshape(N, -1)`` of ``(N, H, W, C)`` images; see
+    :mod:`sklearn_kan._images`), and transposed to ``(N, C, H, W)`` first.
 
     The KAN layers inside (in the front end and in the head) are found by type,
     so :meth:`update_grid`, :meth:`extend_grid` and
@@ -374,7 +375,8 @@ class HybridKAN(nn.Module):
     def scale_inputs(self, x: Tensor) -> Tensor:
         """The images as the front end sees them, ``(N, C, H, W)``."""
         if x.dim() == 2:
-            x = x.reshape(x.shape[0], *self.image_shape)
+            channels, height, width = self.image_shape
+            x = x.reshape(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
         return x * self.scale + self.shift
 
     def forward(self, x: Tensor) -> Tensor:
