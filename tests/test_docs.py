@@ -1,5 +1,6 @@
 """The documentation: the API reference is complete, and the Sphinx build passes."""
 
+import doctest
 import importlib
 import inspect
 import os
@@ -62,6 +63,35 @@ def test_every_public_module_is_in_the_reference():
     }
     # classifier and regressor are documented through the package, which re-exports them.
     assert modules - set(MODULES) == set()
+
+
+def _modules_with_examples() -> list[str]:
+    """Every module of the package whose docstrings show an example (``>>>``)."""
+    import pkgutil
+
+    import sklearn_kan
+
+    found = []
+    for info in pkgutil.walk_packages(sklearn_kan.__path__, "sklearn_kan."):
+        if info.name.endswith("__main__"):  # importing it runs the command
+            continue
+        spec = importlib.util.find_spec(info.name)
+        if ">>>" in Path(spec.origin).read_text():
+            found.append(info.name)
+    return found
+
+
+@pytest.mark.parametrize("module_name", _modules_with_examples())
+def test_docstring_examples_give_the_results_they_show(module_name, monkeypatch, tmp_path):
+    """The doctests of every module that shows results (what ``--doctest-modules`` runs)."""
+    pytest.importorskip("matplotlib").use("Agg")
+    monkeypatch.chdir(tmp_path)  # an example that saves a file writes it here
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    assert result.attempted > 0
+    assert result.failed == 0, f"{result.failed} example(s) of {module_name} failed (see stdout)"
 
 
 def _missing_docs_tools() -> str | None:

@@ -306,9 +306,6 @@ def test_bad_arguments_get_clear_errors(regression):
 # -- hybrid ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not hasattr(sklearn_kan, "HybridKANClassifier"), reason="no HybridKANClassifier yet"
-)
 def test_hybrid_head_is_inspected_and_pruned():
     X, y = load_digits(return_X_y=True)
     X, y = X[:400], y[:400]

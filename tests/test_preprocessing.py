@@ -1,6 +1,5 @@
 """Tests for sklearn_kan.preprocessing: Flatten, Downsample and the image helpers."""
 
-import doctest
 import math
 import re
 
@@ -389,9 +388,3 @@ def test_as_images():
 )
 def test_flat_image_shape(n_features, image_shape, expected):
     assert flat_image_shape(n_features, image_shape) == expected
-
-
-def test_docstring_examples():
-    result = doctest.testmod(preprocessing, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
