@@ -137,7 +137,40 @@ class LinearFrontend(nn.Module):
         return self.body(x)
 
 
-class ConvFrontend(nn.Module):
+class _BlockFrontend(nn.Module):
+    """Blocks, one per entry of ``channels``, then :func:`_to_vector` to ``features``.
+
+    The shared body of the block front ends: a subclass only says what one block is
+    (:meth:`_block`). Parameters as in :data:`FRONTENDS`.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        self.out_features = int(features)
+        c, h, w = image_shape
+        modules: list[nn.Module] = []
+        for out in channels:
+            block, (h, w) = self._block(c, out, (h, w), **layer_kwargs)
+            modules += block
+            c = out
+        self.body = nn.Sequential(*modules, *_to_vector(c, h, w, features))
+
+    @staticmethod
+    def _block(in_channels: int, out_channels: int, size: tuple[int, int], **layer_kwargs):
+        """The modules of one block and the ``(height, width)`` they output."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class ConvFrontend(_BlockFrontend):
     """A small CNN: per entry of ``channels``, conv 3x3, BatchNorm, ReLU, max-pool 2.
 
     The feature maps are then average-pooled to at most 7 x 7 (a no-op on
@@ -157,33 +190,19 @@ class ConvFrontend(nn.Module):
         Unused (no KAN layer here).
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
+    @staticmethod
+    def _block(in_channels, out_channels, size, **layer_kwargs):
         del layer_kwargs
-        self.out_features = int(features)
-        c, h, w = image_shape
-        blocks: list[nn.Module] = []
-        for out in channels:
-            blocks += [
-                nn.Conv2d(c, out, 3, padding=1, bias=False),
-                _BatchNorm2d(out),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
-            c, h, w = out, _half(h), _half(w)
-        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+        block = [
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            _BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ]
+        return block, (_half(size[0]), _half(size[1]))
 
 
-class KANConvFrontend(nn.Module):
+class KANConvFrontend(_BlockFrontend):
     """:class:`ConvFrontend` with :class:`~sklearn_kan.nn.KANConv2d` for the convolutions.
 
     Per entry of ``channels``: KAN convolution 3x3 (its edges are the
@@ -203,31 +222,17 @@ class KANConvFrontend(nn.Module):
         Passed to every :class:`~sklearn_kan.nn.KANConv2d` (``grid_size``, ...).
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
-        self.out_features = int(features)
-        c, h, w = image_shape
-        blocks: list[nn.Module] = []
-        for out in channels:
-            blocks += [
-                KANConv2d(c, out, 3, padding=1, bias=False, **layer_kwargs),
-                _BatchNorm2d(out),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
-            c, h, w = out, _half(h), _half(w)
-        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+    @staticmethod
+    def _block(in_channels, out_channels, size, **layer_kwargs):
+        block = [
+            KANConv2d(in_channels, out_channels, 3, padding=1, bias=False, **layer_kwargs),
+            _BatchNorm2d(out_channels),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ]
+        return block, (_half(size[0]), _half(size[1]))
 
 
-class LocalFrontend(nn.Module):
+class LocalFrontend(_BlockFrontend):
     """Locally connected KAN blocks: :class:`~sklearn_kan.nn.KANLocal2d` 3x3, stride 2, BatchNorm.
 
     Each position has its own edge functions, so the parameter count grows with
@@ -246,25 +251,12 @@ class LocalFrontend(nn.Module):
         Passed to every :class:`~sklearn_kan.nn.KANLocal2d` (``grid_size``, ...).
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
-        self.out_features = int(features)
-        c, h, w = image_shape
-        blocks: list[nn.Module] = []
-        for out in channels:
-            local = KANLocal2d(c, out, (h, w), 3, stride=2, padding=1, bias=False, **layer_kwargs)
-            blocks += [local, _BatchNorm2d(out)]
-            c, (h, w) = out, local.output_size
-        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+    @staticmethod
+    def _block(in_channels, out_channels, size, **layer_kwargs):
+        local = KANLocal2d(
+            in_channels, out_channels, size, 3, stride=2, padding=1, bias=False, **layer_kwargs
+        )
+        return [local, _BatchNorm2d(out_channels)], tuple(local.output_size)
 
 
 FRONTENDS: dict[str, type[nn.Module]] = {
