@@ -89,8 +89,6 @@ class ActivationsDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.plotting import ActivationsDisplay
@@ -140,9 +138,9 @@ class ActivationsDisplay:
         Parameters
         ----------
         estimator : fitted estimator or Pipeline
-            A fitted KAN estimator, or a pipeline ending in one.
+            As in :func:`~sklearn_kan.inspection.activation_curves`.
         layer : int, default=0
-            Index of the KAN layer (negative values count from the end).
+            As in :func:`~sklearn_kan.inspection.activation_curves`.
         inputs : int, sequence of int or None, default=None
             Input nodes of the layer (rows). None takes all of them for a layer of
             at most 6 inputs, else 6: the most important on ``X``
@@ -292,8 +290,6 @@ class PixelImportanceDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.plotting import PixelImportanceDisplay
@@ -427,8 +423,6 @@ class HistoryDisplay:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.plotting import HistoryDisplay
@@ -539,19 +533,6 @@ def plot_activations(
     -------
     fig : matplotlib.figure.Figure
         The figure holding the panels.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_kan import KANClassifier
-    >>> from sklearn_kan.plotting import plot_activations
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(3,), max_epochs=5, random_state=0).fit(X, y)
-    >>> fig = plot_activations(clf, layer=0, X=X)
-    >>> len([ax for ax in fig.axes if ax.lines])  # 4 inputs x 3 hidden nodes
-    12
     """
     return ActivationsDisplay.from_estimator(estimator, layer, inputs, outputs, X, ax).figure_
 
@@ -572,19 +553,6 @@ def plot_pixel_importance(
     -------
     fig : matplotlib.figure.Figure
         The figure holding the map(s).
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn_kan import KANClassifier
-    >>> from sklearn_kan.plotting import plot_pixel_importance
-    >>> X, y = load_digits(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=5, random_state=0).fit(X, y)
-    >>> fig = plot_pixel_importance(clf, X, per_class=True)
-    >>> len([ax for ax in fig.axes if ax.images])  # one 8 x 8 map per class
-    10
     """
     display = PixelImportanceDisplay.from_estimator(estimator, X, image_shape, per_class, ax)
     return display.figure_
@@ -594,34 +562,12 @@ def plot_history(estimator, ax=None):
     """Plot the loss (and accuracy, when recorded) of every training epoch.
 
     A shortcut for ``HistoryDisplay.from_estimator(estimator, ax).figure_``; see
-    :class:`HistoryDisplay` for what is drawn.
-
-    Parameters
-    ----------
-    estimator : fitted estimator or Pipeline
-        A fitted KAN estimator, or a pipeline ending in one.
-    ax : matplotlib Axes or pair of Axes, default=None
-        Where to draw: one axes for the loss, or two for loss and accuracy (with
-        one axes and a recorded accuracy, the accuracy goes on a twin y axis). None
-        makes a new figure.
+    :class:`HistoryDisplay` for what is drawn and the parameters.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
         The figure holding the curves.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_kan import KANClassifier
-    >>> from sklearn_kan.plotting import plot_history
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(3,), max_epochs=5, random_state=0).fit(X, y)
-    >>> fig = plot_history(clf)
-    >>> [line.get_label() for line in fig.axes[0].lines]
-    ['train_loss']
     """
     return HistoryDisplay.from_estimator(estimator, ax).figure_
 
