@@ -1,4 +1,4 @@
-"""Tests for sklearn_kan.preprocessing: Flatten, Downsample and the image helpers."""
+"""Tests for sklearn_kan.preprocessing: Flatten and Downsample."""
 
 import math
 import re
@@ -17,7 +17,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_kan import preprocessing
-from sklearn_kan._images import as_images, flat_image_shape
 from sklearn_kan.preprocessing import Downsample, Flatten
 
 
@@ -353,38 +352,3 @@ def test_sparse_rejected():
 
 
 # --- the shared helper ------------------------------------------------------------
-
-
-def test_as_images():
-    X = np.arange(2 * 36, dtype=float).reshape(2, 36)
-    images = as_images(X)
-    assert images.shape == (2, 6, 6, 1)
-    assert np.shares_memory(images, X)
-    assert as_images(X, (3, 4, 3)).shape == (2, 3, 4, 3)
-    assert as_images(X, (2, -1, 3)).shape == (2, 2, 6, 3)
-    assert as_images(X.reshape(2, 6, 6)).shape == (2, 6, 6, 1)
-    assert as_images(X.reshape(2, 3, 4, 3), (3, 4, -1)).shape == (2, 3, 4, 3)
-    # Channels last: column (i * W + j) * C + c is pixel (i, j) of channel c.
-    assert as_images(X, (3, 4, 3))[1, 2, 1, 0] == X[1, (2 * 4 + 1) * 3 + 0]
-    assert as_images(X[:, :35]).shape == (2, 1, 35, 1)
-    with pytest.raises(ValueError, match="X has 5 dimensions"):
-        as_images(X.reshape(2, 2, 3, 2, 3))
-    with pytest.raises(ValueError, match="at least one row"):
-        as_images(np.zeros((2, 0, 3)))
-    with pytest.raises(ValueError, match="at least one pixel"):
-        as_images(np.zeros((2, 0)))
-
-
-@pytest.mark.parametrize(
-    ("n_features", "image_shape", "expected"),
-    [
-        (64, None, (8, 8, 1)),
-        (1, None, (1, 1, 1)),
-        (10, None, (1, 10, 1)),
-        (12, (2, -1), (2, 6, 1)),
-        (12, (-1, 2, 3), (2, 2, 3)),
-        (12, (3, 4), (3, 4, 1)),
-    ],
-)
-def test_flat_image_shape(n_features, image_shape, expected):
-    assert flat_image_shape(n_features, image_shape) == expected
