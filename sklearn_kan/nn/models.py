@@ -100,7 +100,31 @@ class KAN(nn.Module):
 # -- image front ends ------------------------------------------------------------
 
 
-class LinearFrontend(nn.Module):
+class _Frontend(nn.Module):
+    """What every front end shares: the constructor of :data:`FRONTENDS`, ``out_features``
+    and ``forward = body``; a subclass says what its body is (:meth:`_layers`)."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        self.out_features = int(features)
+        self.body = nn.Sequential(
+            *self._layers(tuple(image_shape), int(features), tuple(channels), **layer_kwargs)
+        )
+
+    def _layers(self, image_shape, features, channels, **layer_kwargs) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class LinearFrontend(_Frontend):
     """Flatten the image, one linear map to ``features``, LayerNorm.
 
     The cheapest front end: the KAN head then sees ``features`` learned linear
@@ -109,65 +133,37 @@ class LinearFrontend(nn.Module):
 
     Parameters
     ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Unused; accepted so that every front end has the same signature.
-    **layer_kwargs
-        Unused (no KAN layer here).
+    image_shape, features, channels, **layer_kwargs
+        As for every front end (:data:`FRONTENDS`): ``(C, H, W)`` and the output
+        width; ``channels`` and ``layer_kwargs`` are accepted so that every front end
+        has the same signature, and unused.
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
+    def _layers(self, image_shape, features, channels, **layer_kwargs):
         del channels, layer_kwargs
-        self.out_features = int(features)
-        self.body = nn.Sequential(
-            nn.Flatten(), nn.Linear(math.prod(image_shape), features), nn.LayerNorm(features)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+        return [nn.Flatten(), nn.Linear(math.prod(image_shape), features), nn.LayerNorm(features)]
 
 
-class _BlockFrontend(nn.Module):
+class _BlockFrontend(_Frontend):
     """Blocks, one per entry of ``channels``, then :func:`_to_vector` to ``features``.
 
     The shared body of the block front ends: a subclass only says what one block is
-    (:meth:`_block`). Parameters as in :data:`FRONTENDS`.
+    (:meth:`_block`).
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
-        self.out_features = int(features)
+    def _layers(self, image_shape, features, channels, **layer_kwargs):
         c, h, w = image_shape
         modules: list[nn.Module] = []
         for out in channels:
             block, (h, w) = self._block(c, out, (h, w), **layer_kwargs)
             modules += block
             c = out
-        self.body = nn.Sequential(*modules, *_to_vector(c, h, w, features))
+        return [*modules, *_to_vector(c, h, w, features)]
 
     @staticmethod
     def _block(in_channels: int, out_channels: int, size: tuple[int, int], **layer_kwargs):
         """The modules of one block and the ``(height, width)`` they output."""
         raise NotImplementedError
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
 
 
 class ConvFrontend(_BlockFrontend):
@@ -178,16 +174,8 @@ class ConvFrontend(_BlockFrontend):
     (BatchNorm). Pooling rounds up, so images of any size work, down to
     1 x 1 and to 1 x n rows of tabular data.
 
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Output channels of the convolution blocks.
-    **layer_kwargs
-        Unused (no KAN layer here).
+    Built as every front end of :data:`FRONTENDS` (``layer_kwargs`` are unused: no
+    KAN layer here).
     """
 
     @staticmethod
@@ -210,16 +198,8 @@ class KANConvFrontend(_BlockFrontend):
     layer's inputs on its grid), max-pool 2. Then the same pooling, flattening
     and linear map to ``features`` as :class:`ConvFrontend`.
 
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Output channels of the KAN convolution blocks.
-    **layer_kwargs
-        Passed to every :class:`~sklearn_kan.nn.KANConv2d` (``grid_size``, ...).
+    Built as every front end of :data:`FRONTENDS`; ``layer_kwargs`` (``grid_size``,
+    ...) go to every :class:`~sklearn_kan.nn.KANConv2d`.
     """
 
     @staticmethod
@@ -239,16 +219,8 @@ class LocalFrontend(_BlockFrontend):
     the image area: keep ``channels`` small (e.g. ``(8,)``). Then the same
     pooling, flattening and linear map to ``features`` as :class:`ConvFrontend`.
 
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Output channels of the locally connected blocks.
-    **layer_kwargs
-        Passed to every :class:`~sklearn_kan.nn.KANLocal2d` (``grid_size``, ...).
+    Built as every front end of :data:`FRONTENDS`, with ``layer_kwargs`` for every
+    :class:`~sklearn_kan.nn.KANLocal2d`.
     """
 
     @staticmethod
@@ -266,9 +238,12 @@ FRONTENDS: dict[str, type[nn.Module]] = {
     "local": LocalFrontend,
 }
 """Image front ends by name. Each is built as ``cls(image_shape, features, channels,
-**layer_kwargs)`` with ``image_shape = (C, H, W)``, maps ``(N, C, H, W)`` images to
-``(N, features)`` vectors and has an ``out_features`` attribute. A new front end is one
-module here plus one entry."""
+**layer_kwargs)``: ``image_shape = (C, H, W)`` of the input images, ``features`` the
+width of the output vector (default 64), ``channels`` the output channels of its blocks
+(default ``(16, 32)``) and ``layer_kwargs`` the options of its KAN layers. It maps
+``(N, C, H, W)`` images to ``(N, features)`` vectors and has an ``out_features``
+attribute. A new front end is one module here plus one entry (a block front end only
+says what one block is)."""
 
 
 def make_frontend(
