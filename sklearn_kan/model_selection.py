@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
 from ._base import count_params
+from .preprocessing import Flatten
 
 __all__ = ["compare", "count_params", "matched_mlp", "mlp_n_params", "total_params"]
 
@@ -134,7 +135,7 @@ def matched_mlp(
     steps = list(front)
     if not steps and X_shape is not None and np.ndim(X_shape) == 1 and len(X_shape) > 2:
         # An image model reads (n, H, W); the MLP reads the same pixels as flat rows.
-        steps.append(("flatten", _flatten()))
+        steps.append(("flatten", Flatten()))
     scaler = _scaler(head)
     if scaler is not None:
         steps.append(("scaler", scaler))
@@ -534,16 +535,6 @@ def _training_settings(head) -> dict:
     if "random_state" in params:
         settings["random_state"] = params["random_state"]
     return settings
-
-
-def _flatten():
-    try:
-        from .preprocessing import Flatten
-    except ImportError:  # pragma: no cover - preprocessing ships with the package
-        from sklearn.preprocessing import FunctionTransformer
-
-        return FunctionTransformer(lambda X: np.reshape(X, (len(X), -1)))
-    return Flatten()
 
 
 def _scaler(head):
