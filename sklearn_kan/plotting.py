@@ -89,14 +89,14 @@ class ActivationsDisplay:
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_kan import KANClassifier
+    >>> import numpy as np
+    >>> from sklearn_kan import KANRegressor
     >>> from sklearn_kan.plotting import ActivationsDisplay
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(3,), max_epochs=5, random_state=0).fit(X, y)
-    >>> display = ActivationsDisplay.from_estimator(clf, layer=0, X=X)
-    >>> display.y.shape, display.axes_.shape  # 4 inputs x 3 hidden nodes
-    ((4, 3, 200), (4, 3))
+    >>> X = np.linspace(-1, 1, 100).reshape(-1, 1)
+    >>> reg = KANRegressor(hidden_layer_sizes=(2,), max_epochs=5, random_state=0)
+    >>> display = ActivationsDisplay.from_estimator(reg.fit(X, X[:, 0] ** 2), X=X)
+    >>> display.y.shape, display.axes_.shape  # 1 input x 2 hidden nodes, 200 points
+    ((1, 2, 200), (1, 2))
     """
 
     def __init__(
@@ -157,7 +157,8 @@ class ActivationsDisplay:
         Returns
         -------
         display : ActivationsDisplay
-            Holding the curves, drawn.
+            Holding the curves (``x``, ``y``, ``grid_range``, ``data``), drawn into
+            ``figure_`` and ``axes_``.
         """
         view = _locate(estimator)
         index = _check_layer(view, layer)
@@ -286,6 +287,7 @@ class PixelImportanceDisplay:
     See Also
     --------
     sklearn_kan.inspection.pixel_importance : The maps as arrays.
+    sklearn_kan.inspection.input_importance : The same scores as a vector.
     plot_pixel_importance : Draw them and return the figure.
 
     Examples
@@ -293,9 +295,10 @@ class PixelImportanceDisplay:
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.plotting import PixelImportanceDisplay
-    >>> X, y = load_digits(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=5, random_state=0).fit(X, y)
-    >>> display = PixelImportanceDisplay.from_estimator(clf, X, per_class=True)
+    >>> digits = load_digits()
+    >>> clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=5, random_state=0)
+    >>> clf = clf.fit(digits.data, digits.target)
+    >>> display = PixelImportanceDisplay.from_estimator(clf, digits.data, per_class=True)
     >>> display.maps.shape, display.names[3]
     ((10, 8, 8), 'class 3')
     """
@@ -420,17 +423,17 @@ class HistoryDisplay:
     See Also
     --------
     plot_history : Draw it and return the figure.
+    sklearn.metrics.ConfusionMatrixDisplay : The scikit-learn display it is modelled on.
 
     Examples
     --------
     >>> from sklearn.datasets import load_iris
-    >>> from sklearn_kan import KANClassifier
-    >>> from sklearn_kan.plotting import HistoryDisplay
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(3,), max_epochs=5, random_state=0).fit(X, y)
-    >>> display = HistoryDisplay.from_estimator(clf)
-    >>> display.epochs.tolist(), list(display.losses)
-    ([1, 2, 3, 4, 5], ['train_loss'])
+    >>> from sklearn_kan import KANClassifier, plotting
+    >>> clf = KANClassifier(max_epochs=5, early_stopping=True, random_state=0)
+    >>> clf = clf.fit(*load_iris(return_X_y=True))
+    >>> display = plotting.HistoryDisplay.from_estimator(clf)
+    >>> display.epochs.tolist(), list(display.losses)  # early stopping validates
+    ([1, 2, 3, 4, 5], ['train_loss', 'valid_loss'])
     """
 
     def __init__(self, epochs, losses, accuracies=None) -> None:
@@ -458,7 +461,8 @@ class HistoryDisplay:
         Returns
         -------
         display : HistoryDisplay
-            Holding the curves, drawn.
+            Holding the curves (``epochs``, ``losses``, ``accuracies``), drawn into
+            ``figure_`` and ``axes_``.
         """
         history = _locate(estimator).estimator.history_
         if len(history) == 0:
