@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 
@@ -13,12 +12,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 from torch import nn
 
 from ._base import BaseKAN, _as_float32, _fit_scaler, _KANClassifierNet
+from ._images import validate_images
 from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
-from .preprocessing import _as_images, _input_ndim, _validate_images
 
 __all__ = ["HybridKANClassifier", "KANClassifier"]
 
@@ -606,34 +605,23 @@ class HybridKANClassifier(KANClassifier):
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
         """Validate ``X`` and return it as float32 images ``(n, C, H, W)``."""
-        dtype = [np.float64, np.float32]
-        if not reset:
-            try:
-                images = _validate_images(
-                    self, X, reset=False, image_shape=self.image_shape_, dtype=dtype
-                )
-            except ValueError as exc:
-                shape = np.shape(X) if _input_ndim(X) in (2, 3) else None
+        try:
+            images = validate_images(
+                self, X, reset=reset, image_shape=self.image_shape if reset else self.image_shape_
+            )
+        except ValueError as exc:
+            shape = np.shape(X) if not reset and np.ndim(X) in (2, 3) else None
+            if shape is not None:
                 h, w, c = self.image_shape_
                 if shape in {(h, w), (h, w, c)}:
                     raise ValueError(
                         f"{type(self).__name__} predicts on a batch of images, but X has the "
                         f"shape {shape} of one image. Pass X[np.newaxis] (a batch of one)."
                     ) from exc
-                raise
-        elif self.image_shape is None and _input_ndim(X) <= 2:
-            X = validate_data(self, X, reset=True, dtype=dtype)
-            n_features = X.shape[1]
-            square = math.isqrt(n_features) ** 2 == n_features
-            # Non-square rows (tabular data) become 1 x n images rather than an
-            # error, so that the estimator also works as a plain classifier.
-            images, _ = _as_images(X, None if square else (1, -1))
-        else:
-            images = _validate_images(
-                self, X, reset=True, image_shape=self.image_shape, dtype=dtype
-            )
+            raise
         if reset:
             self.image_shape_ = tuple(int(d) for d in images.shape[1:])
+        # Channels-last images become the (n, C, H, W) tensors torch convolutions take.
         return _as_float32(images.transpose(0, 3, 1, 2))
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:

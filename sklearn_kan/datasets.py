@@ -2,8 +2,9 @@
 
 Each data set is four gzip-compressed IDX files with the standard names, kept in
 ``<data_home>/mnist/`` and ``<data_home>/fashion-mnist/``. A file is downloaded only
-when it is missing, from the mirrors in :data:`MIRRORS`, tried in order; every file,
-downloaded or cached, must match the SHA-256 and size recorded here before it is read.
+when it is missing, with pooch, from the mirrors in :data:`MIRRORS`, tried in order;
+every file, downloaded or cached, must match the SHA-256 and size recorded here before
+it is read.
 
 ``data_home`` defaults to the ``SKLEARN_KAN_DATA`` environment variable when set, else
 to :func:`sklearn.datasets.get_data_home`. A folder that already holds valid files is
@@ -14,11 +15,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import math
 import os
-import tempfile
-import urllib.request
 import warnings
 import zlib
 from pathlib import Path
@@ -455,61 +453,45 @@ def _check_file(path, size, sha256):
 
 
 def _download(name, folder, filename, size, sha256):
-    """Fetch ``filename`` from the mirrors in turn into ``folder``, atomically.
+    """Fetch ``filename`` into ``folder`` from the mirrors in turn, with pooch.
 
-    Each attempt streams into a temporary file in the same folder, which is checked
-    and then moved over the final name with :func:`os.replace` (atomic within one file
-    system), so that the cache never holds a partial or unverified file, even when
-    the process is killed; the temporary file is removed on any failure.
+    pooch (the downloader of ``scipy.datasets``) streams each attempt into a temporary
+    file in ``folder``, checks its SHA-256 and only then moves it to its name, and
+    removes it on any failure (a cut transfer, a wrong hash, Ctrl-C), so the cache never
+    holds a partial or unverified file. What stays here is what pooch does not do: a
+    list of mirrors per file (pooch takes one URL) with every mirror's failure in the
+    error, and the size check of :func:`_check_file` once more after a download. pooch
+    does not cap what a mirror sends: a wrong file is caught by its hash once it is in
+    the temporary file, and then removed.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    import pooch  # only when downloading: importing it pulls in requests
+
+    downloader = pooch.HTTPDownloader(
+        progressbar=False, timeout=_TIMEOUT, headers={"User-Agent": "sklearn-kan"}
+    )
     failures = []
     for base in MIRRORS[name]:
         url = base + filename
-        fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as out:
-                problem = _stream(url, out, size, sha256)
-            if problem is None:
-                os.replace(tmp, folder / filename)
-                return
-            failures.append(f"{url}: {problem}")
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            # URLError, HTTPError, timeouts and resets are OSErrors; a cut response is
-            # an HTTPException; a malformed URL is a ValueError. All mean: next mirror.
+            path = pooch.retrieve(
+                url, f"sha256:{sha256}", fname=filename, path=folder, downloader=downloader
+            )
+        except (OSError, ValueError) as exc:
+            # requests' errors (refused, timeouts, HTTP errors, cut transfers) are
+            # OSErrors; a wrong hash or a malformed URL is a ValueError. Next mirror.
             failures.append(f"{url}: {type(exc).__name__}: {exc}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            continue
+        problem = _check_file(Path(path), size, sha256)
+        if problem is None:
+            return
+        os.remove(path)
+        failures.append(f"{url}: {problem}")
     tried = "\n".join(f"  - {failure}" for failure in failures) or "  (no mirror configured)"
     raise OSError(
         f"Could not download {filename} for {name} into {folder}; every mirror failed:\n"
         f"{tried}\nCheck the network, or put the file there by hand (its SHA-256 must be "
         f"{sha256})."
     )
-
-
-def _stream(url, out, size, sha256):
-    """Copy ``url`` into ``out``, hashing on the way; None if it checks out, else why."""
-    request = urllib.request.Request(url, headers={"User-Agent": "sklearn-kan"})
-    digest = hashlib.sha256()
-    received = 0
-    with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-        # Read at most one byte past the expected size: enough to know a mirror sends
-        # the wrong thing, without filling the disk when it sends something huge.
-        while received <= size:
-            chunk = response.read(min(_CHUNK, size + 1 - received))
-            if not chunk:
-                break
-            digest.update(chunk)
-            out.write(chunk)
-            received += len(chunk)
-    if received != size:
-        more = "more than" if received > size else "only"
-        return f"received {more} {min(received, size)} bytes, expected {size}"
-    if digest.hexdigest() != sha256:
-        return f"SHA-256 {digest.hexdigest()}, expected {sha256}"
-    return None
 
 
 def _read_bytes(path):

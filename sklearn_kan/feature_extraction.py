@@ -5,15 +5,13 @@ Both are scikit-learn transformers with a small torch network inside, trained in
 
     Pipeline([("vae", VAEFeatures(16)), ("kan", KANClassifier())])
 
-They read their input the way every image estimator of the package does (see
-:mod:`sklearn_kan.preprocessing`): flat rows of a perfect-square length are square
-one-channel images, ``(n, H, W)`` and ``(n, H, W, C)`` arrays are images, and
-``image_shape`` gives the layout of other flat rows. One addition: flat rows of any
-other length, when no ``image_shape`` is given, are read as ``1 x n_features``
-one-channel images instead of being refused, so that both transformers also take
-plain tabular data (and pass scikit-learn's estimator checks, which feed 2 to 5
-columns). The networks are built so that such tiny images work: a pooling step only
-halves a side that is at least 2 pixels long.
+They read their input by the package's one rule for images (see
+:mod:`sklearn_kan._images` and the user guide): ``(n, H, W)`` and ``(n, H, W, C)``
+arrays are images, channels last; a flat row of a perfect-square length is a square
+one-channel image, any other flat row of ``n`` features a ``1 x n`` image unless
+``image_shape`` gives its layout, so both transformers also take plain tabular data.
+The networks are built so that such tiny images work: a pooling step only halves a
+side that is at least 2 pixels long.
 
 Pixels are scaled into ``[0, 1]`` with the minimum and maximum of the training data
 (one pair for the whole image, so relative intensities are kept), and reconstructions
@@ -41,12 +39,11 @@ from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
     column_or_1d,
-    validate_data,
 )
 from torch import nn
 
 from ._base import BaseTorchEstimator
-from .preprocessing import _as_images, _input_ndim, _validate_images
+from ._images import validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
 
@@ -118,12 +115,9 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
         """Validate ``X`` and return it as ``(n, H, W, C)`` pixels scaled by the training range."""
         if not reset:
             check_is_fitted(self)
-            images = _validate_images(self, X, reset=False, image_shape=self.image_shape_)
-        elif self.image_shape is None and _input_ndim(X) <= 2:
-            X = validate_data(self, X, reset=True, dtype=FLOAT_DTYPES)
-            images, _ = _as_images(X, _default_image_shape(X.shape[1]))
-        else:
-            images = _validate_images(self, X, reset=True, image_shape=self.image_shape)
+        images = validate_images(
+            self, X, reset=reset, image_shape=self.image_shape if reset else self.image_shape_
+        )
         if reset:
             self.image_shape_ = tuple(int(d) for d in images.shape[1:])
             self.data_min_ = float(images.min())
@@ -628,12 +622,6 @@ def _mlp(widths) -> nn.Sequential:
     for n_in, n_out in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
-
-
-def _default_image_shape(n_features: int):
-    """``None`` (square) for a perfect-square length, else one row of pixels."""
-    side = math.isqrt(n_features)
-    return None if side * side == n_features else (1, -1)
 
 
 def _positive_ints(value, name: str) -> list[int]:

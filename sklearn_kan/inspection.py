@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from ._base import BaseKAN, count_params
+from ._images import flat_image_shape
 from .nn.basis import get_basis
 from .nn.layers import KANLinear
 from .nn.models import KAN, ScaledKAN
@@ -256,8 +257,9 @@ def pixel_importance(
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of the images that the
         importance describes. By default it comes from the first ``Downsample`` or
-        ``Flatten`` step of the pipeline, else a square one-channel image is
-        assumed.
+        ``Flatten`` step of the pipeline, else the package's rule for flat rows
+        applies (a square one-channel image for a perfect-square number of
+        inputs, else one row of pixels).
     per_class : bool, default=False
         Return one map per output (class for a classifier, in the order of
         ``classes_``) instead of their mean.
@@ -294,16 +296,9 @@ def pixel_importance(
         )
     importance = input_importance(view.owner, X, per_output=True)
     importance, shape = _to_pixels(view, importance)
-    if image_shape is not None:
-        shape = _check_image_shape(image_shape, importance.shape[1])
-    elif shape is None:
-        side = int(np.sqrt(importance.shape[1]))
-        if side * side != importance.shape[1]:
-            raise ValueError(
-                f"The KAN has {importance.shape[1]} inputs, which is not a perfect square: "
-                "pass image_shape=(height, width) or (height, width, channels)."
-            )
-        shape = (side, side, 1)
+    if image_shape is not None or shape is None:
+        # The package's one rule for flat rows (square, else 1 x n; image_shape wins).
+        shape = flat_image_shape(importance.shape[1], image_shape)
     maps = importance.reshape(importance.shape[0], *shape)
     if shape[2] == 1:
         maps = maps[..., 0]
@@ -830,22 +825,6 @@ def _to_pixels(view: _KANView, importance: np.ndarray):
                 "features that the KAN receives."
             )
     return importance, shape
-
-
-def _check_image_shape(image_shape, n_pixels: int) -> tuple[int, int, int]:
-    dims = tuple(image_shape)
-    if len(dims) == 2:
-        dims = (*dims, 1)
-    if (
-        len(dims) != 3
-        or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in dims)
-        or int(np.prod(dims)) != n_pixels
-    ):
-        raise ValueError(
-            f"image_shape must be (height, width) or (height, width, channels) of positive "
-            f"integers holding {n_pixels} values, got {image_shape!r}."
-        )
-    return tuple(int(d) for d in dims)
 
 
 # -- checks ---------------------------------------------------------------------

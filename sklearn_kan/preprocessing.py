@@ -1,39 +1,25 @@
 """Stateless image transformers: :class:`Flatten` and :class:`Downsample`.
 
-Both accept images in three layouts and return flat float rows, so that they chain
-into any scikit-learn estimator:
-
-- flat rows ``(n_samples, n_features)``: a row whose length is a perfect square is read
-  as a square one-channel image; any other layout is given by ``image_shape``;
-- ``(n_samples, height, width)``: one-channel images;
-- ``(n_samples, height, width, channels)``: channels last.
-
-Flat rows are always in row-major ``(height, width, channels)`` order, the order of
-``images.reshape(n_samples, -1)`` on a channels-last array, so a channel varies fastest.
-Output rows follow the same convention; ``output_shape_`` gives their image shape, ready
-to be passed on as another estimator's ``image_shape``.
-
-The private helpers :func:`_as_images` and :func:`_validate_images` are shared with the
-estimators that read images (``HybridKANClassifier``) so that every object in the
-package interprets an input array the same way.
+Both read their input by the package's one rule for images (see
+:mod:`sklearn_kan._images` and the user guide's "How images are read"): flat rows,
+``(n_samples, height, width)`` or ``(n_samples, height, width, channels)``, channels
+last; a flat row of a perfect-square length is a square one-channel image, any other
+flat row a ``1 x n`` image unless ``image_shape`` says otherwise. Both return flat
+float rows (float32 stays float32, anything else becomes float64), so that they chain
+into any scikit-learn estimator; ``output_shape_`` gives the image shape of an output
+row, ready to be passed on as another estimator's ``image_shape``.
 """
 
 from __future__ import annotations
 
-import math
 from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    FLOAT_DTYPES,
-    _check_feature_names,
-    _check_feature_names_in,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from ._images import input_ndim, pixel_names, validate_images
 
 __all__ = ["Downsample", "Flatten"]
 
@@ -57,9 +43,9 @@ class Flatten(TransformerMixin, BaseEstimator):
         row-major, channels-last order. One entry may be ``-1``, inferred from the
         number of features as in :func:`numpy.reshape`; ``(1, -1)`` reads any row as
         a one-pixel-high image. ``None`` reads a flat row of a perfect-square length
-        as a square one-channel image, and takes the shape of 3-D and 4-D input from
-        the array. When given together with 3-D or 4-D input, the images must have
-        this shape.
+        as a square one-channel image and any other flat row of ``n`` features as a
+        ``1 x n`` image, and takes the shape of 3-D and 4-D input from the array.
+        When given together with 3-D or 4-D input, the images must have this shape.
 
     Attributes
     ----------
@@ -108,7 +94,7 @@ class Flatten(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
                 or (n_samples, height, width, channels)
-            Images. Flat rows need a perfect-square length or ``image_shape``.
+            Images; flat rows are read as described in ``image_shape``.
         y : None
             Ignored.
 
@@ -117,7 +103,7 @@ class Flatten(TransformerMixin, BaseEstimator):
         self : Flatten
             The fitted transformer.
         """
-        images = _validate_images(self, X, reset=True, image_shape=self.image_shape)
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
         self.image_shape_ = images.shape[1:]
         self.output_shape_ = self.image_shape_
         return self
@@ -138,7 +124,7 @@ class Flatten(TransformerMixin, BaseEstimator):
             row-major, channels last. May share memory with a float input.
         """
         check_is_fitted(self)
-        images = _validate_images(self, X, reset=False, image_shape=self.image_shape_)
+        images = validate_images(self, X, reset=False, image_shape=self.image_shape_)
         return images.reshape(images.shape[0], -1)
 
     def get_feature_names_out(self, input_features=None):
@@ -157,7 +143,7 @@ class Flatten(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
-        return _pixel_names(self.output_shape_)
+        return pixel_names(self.output_shape_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -194,7 +180,7 @@ class Downsample(TransformerMixin, BaseEstimator):
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of flat input rows; see
         :class:`Flatten`. ``None`` reads flat rows of a perfect-square length as
-        square one-channel images.
+        square one-channel images and other flat rows as ``1 x n`` images.
 
     Attributes
     ----------
@@ -250,7 +236,7 @@ class Downsample(TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
                 or (n_samples, height, width, channels)
-            Images. Flat rows need a perfect-square length or ``image_shape``.
+            Images; flat rows are read as described in ``image_shape``.
         y : None
             Ignored.
 
@@ -260,7 +246,7 @@ class Downsample(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         out_h, out_w = _check_size(self.size)
-        images = _validate_images(self, X, reset=True, image_shape=self.image_shape)
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
         height, width, channels = images.shape[1:]
         if out_h > height or out_w > width:
             raise ValueError(
@@ -268,6 +254,12 @@ class Downsample(TransformerMixin, BaseEstimator):
                 f"images of {height} x {width} pixels ({self.n_features_in_} feature(s)); "
                 "Downsample only reduces images: pass a size of at most "
                 f"({height}, {width})."
+                + (
+                    " Flat rows of a non-square length are read as 1 x n images; pass "
+                    "image_shape to read them otherwise."
+                    if height == 1 and _input_ndim_is_flat(X)
+                    else ""
+                )
             )
         weights = _WEIGHTS[self.method]
         self.image_shape_ = (height, width, channels)
@@ -291,7 +283,7 @@ class Downsample(TransformerMixin, BaseEstimator):
             row-major, channels last.
         """
         check_is_fitted(self)
-        images = _validate_images(self, X, reset=False, image_shape=self.image_shape_)
+        images = validate_images(self, X, reset=False, image_shape=self.image_shape_)
         rows, cols = (w.astype(images.dtype, copy=False) for w in self.weights_)
         # Two tensordots run as two BLAS matrix products over the whole batch:
         # contract the width first, then the height.
@@ -316,7 +308,7 @@ class Downsample(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
-        return _pixel_names(self.output_shape_)
+        return pixel_names(self.output_shape_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -324,166 +316,8 @@ class Downsample(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _as_images(X, image_shape=None):
-    """Read an already validated array as a batch of channels-last images.
-
-    The one place that decides how an array is read as images; estimators that take
-    images (``HybridKANClassifier``) call it after their own validation.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), (n_samples, height, width) or \
-            (n_samples, height, width, channels)
-        Validated numeric array. Flat rows are row-major, channels last.
-    image_shape : tuple of int, default=None
-        ``(height, width)`` or ``(height, width, channels)``; one entry may be ``-1``.
-        Required for flat rows whose length is not a perfect square; for 3-D and 4-D
-        ``X`` it is checked against the array's shape.
-
-    Returns
-    -------
-    images : ndarray of shape (n_samples, height, width, channels)
-        ``X`` reshaped: a view whenever numpy can make one.
-    shape : tuple of int
-        ``(height, width, channels)``.
-
-    Raises
-    ------
-    ValueError
-        If ``X`` has another number of dimensions, if flat rows cannot be read as
-        images, or if the images do not have shape ``image_shape``.
-    """
-    X = np.asarray(X)
-    wanted = None if image_shape is None else _check_image_shape(image_shape)
-    if X.ndim == 2:
-        n_features = X.shape[1]
-        if wanted is None:
-            side = math.isqrt(n_features)
-            if side * side != n_features or n_features == 0:
-                raise ValueError(
-                    f"X has {n_features} feature(s), which is not a perfect square, so "
-                    "its rows cannot be read as square one-channel images. Pass "
-                    "image_shape=(height, width) or (height, width, channels), or give "
-                    "X as images of shape (n_samples, height, width[, channels])."
-                )
-            shape = (side, side, 1)
-        else:
-            shape = _resolve_image_shape(wanted, n_features)
-        return X.reshape(X.shape[0], *shape), shape
-    if X.ndim in (3, 4):
-        images = X if X.ndim == 4 else X[..., np.newaxis]
-        shape = tuple(int(d) for d in images.shape[1:])
-        if min(shape) < 1:
-            raise ValueError(
-                f"X holds images of shape {shape}, but every image needs at least one "
-                "row, column and channel."
-            )
-        if wanted is not None and not _shape_matches(shape, wanted):
-            raise ValueError(
-                f"X holds images of shape {shape} (height, width, channels), but "
-                f"image_shape={tuple(image_shape)!r} was given."
-            )
-        return images, shape
-    raise ValueError(_ndim_message(X.ndim))
-
-
-def _validate_images(estimator, X, *, reset, image_shape=None, dtype=FLOAT_DTYPES):
-    """Validate ``X`` for ``estimator`` and return it as channels-last images.
-
-    Flat 2-D input goes through scikit-learn's ``validate_data`` so that feature
-    names and ``n_features_in_`` are handled the usual way. 3-D and 4-D input goes
-    through ``check_array(allow_nd=True)``, which skips that bookkeeping, so it is done
-    here: ``n_features_in_`` is ``height * width * channels`` and a later call with
-    another size gets scikit-learn's own "X has N features, but ... is expecting M
-    features as input" message.
-
-    Parameters
-    ----------
-    estimator : estimator instance
-        Receives ``n_features_in_`` (and ``feature_names_in_``) when ``reset``.
-    X : array-like
-        Flat rows, ``(n, H, W)`` or ``(n, H, W, C)``; dense and finite.
-    reset : bool
-        True in ``fit``; False afterwards, when ``image_shape`` should be the fitted
-        ``(H, W, C)`` so that flat rows are read with it and images must match it.
-    image_shape : tuple of int, default=None
-        Passed to :func:`_as_images`.
-    dtype : dtype or list of dtypes, default=FLOAT_DTYPES
-        As in :func:`~sklearn.utils.check_array`.
-
-    Returns
-    -------
-    images : ndarray of shape (n_samples, height, width, channels)
-    """
-    name = type(estimator).__name__
-    ndim = _input_ndim(X)
-    if ndim > 4:
-        raise ValueError(_ndim_message(ndim, name))
-    if ndim <= 2:
-        # 0-D and 1-D input get scikit-learn's own "Expected 2D array" message here.
-        X = validate_data(estimator, X, reset=reset, dtype=dtype)
-        return _as_images(X, image_shape)[0]
-
-    _check_feature_names(estimator, X, reset=reset)
-    X = check_array(
-        X, allow_nd=True, ensure_2d=False, dtype=dtype, estimator=estimator, input_name="X"
-    )
-    shape = tuple(int(d) for d in X.shape[1:]) + ((1,) if X.ndim == 3 else ())
-    n_features = math.prod(shape)
-    if reset:
-        images, shape = _as_images(X, image_shape)
-        estimator.n_features_in_ = n_features
-        return images
-    if n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {name} is expecting "
-            f"{estimator.n_features_in_} features as input."
-        )
-    if image_shape is not None and not _shape_matches(shape, _check_image_shape(image_shape)):
-        raise ValueError(
-            f"X holds images of shape {shape} (height, width, channels), but {name} is "
-            f"expecting images of shape {tuple(image_shape)} as input."
-        )
-    return _as_images(X)[0]
-
-
-def _check_image_shape(image_shape):
-    """Validate an ``image_shape`` parameter; return it as ``(H, W, C)``, -1 kept."""
-    message = (
-        "image_shape must be (height, width) or (height, width, channels) of positive "
-        f"integers, one of which may be -1; got {image_shape!r}."
-    )
-    if not isinstance(image_shape, tuple | list) or len(image_shape) not in (2, 3):
-        raise ValueError(message)
-    dims = tuple(image_shape) + ((1,) if len(image_shape) == 2 else ())
-    if any(isinstance(d, bool) or not isinstance(d, Integral) for d in dims):
-        raise ValueError(message)
-    dims = tuple(int(d) for d in dims)
-    if any(d < 1 and d != -1 for d in dims) or dims.count(-1) > 1:
-        raise ValueError(message)
-    return dims
-
-
-def _resolve_image_shape(dims, n_features):
-    """Fill in a ``-1`` of ``dims`` from the number of features, and check the total."""
-    known = math.prod(d for d in dims if d != -1)
-    if -1 in dims:
-        if n_features % known or n_features == 0:
-            raise ValueError(
-                f"X has {n_features} feature(s), which image_shape={dims} cannot hold: "
-                f"the number of features must be a positive multiple of {known}."
-            )
-        dims = tuple(n_features // known if d == -1 else d for d in dims)
-    elif known != n_features:
-        raise ValueError(
-            f"X has {n_features} feature(s), but image_shape={dims} (height, width, "
-            f"channels) needs {known} features."
-        )
-    return dims
-
-
-def _shape_matches(shape, wanted):
-    return all(w in (-1, s) for s, w in zip(shape, wanted, strict=True))
+def _input_ndim_is_flat(X) -> bool:
+    return input_ndim(X) <= 2
 
 
 def _check_size(size):
@@ -499,37 +333,6 @@ def _check_size(size):
     raise ValueError(
         f"size must be a positive int or a pair (height, width) of positive ints; got {size!r}."
     )
-
-
-def _input_ndim(X):
-    """Number of dimensions of ``X`` without converting it (lists are measured)."""
-    ndim = getattr(X, "ndim", None)
-    if ndim is not None:
-        return int(ndim)
-    try:
-        return np.ndim(X)
-    except (ValueError, TypeError):
-        # Ragged nested lists, or array-likes that refuse numpy's functions: the 2-D
-        # path's check_array converts them or gives its own message.
-        return 2
-
-
-def _ndim_message(ndim, name="This estimator"):
-    return (
-        f"X has {ndim} dimensions, but {name} expects flat rows (n_samples, n_features), "
-        "images (n_samples, height, width) or (n_samples, height, width, channels)."
-    )
-
-
-def _pixel_names(shape):
-    height, width, channels = shape
-    if channels == 1:
-        names = [f"px_{i}_{j}" for i in range(height) for j in range(width)]
-    else:
-        names = [
-            f"px_{i}_{j}_c{c}" for i in range(height) for j in range(width) for c in range(channels)
-        ]
-    return np.asarray(names, dtype=object)
 
 
 def _area_weights(n_in, n_out):

@@ -80,7 +80,10 @@ def test_compare_npz_images_with_downsample(tmp_path, capsys):
     assert "60 x 36" in report
 
 
-@pytest.mark.skipif(_shared_data() is None, reason="no local copy of MNIST")
+@pytest.mark.slow  # real data, outside the repository
+@pytest.mark.skipif(
+    _shared_data() is None, reason="no MNIST in $SKLEARN_KAN_DATA or ../shared/data"
+)
 def test_compare_mnist_from_data_home(tmp_path, capsys):
     out = tmp_path / "mnist"
     args = ["compare", "--dataset", "mnist", "--data-home", _shared_data(), "--no-download"]

@@ -1,6 +1,8 @@
 """The documentation: the API reference is complete, and the Sphinx build passes."""
 
+import doctest
 import importlib
+import importlib.util
 import inspect
 import os
 import re
@@ -64,6 +66,35 @@ def test_every_public_module_is_in_the_reference():
     assert modules - set(MODULES) == set()
 
 
+def _modules_with_examples() -> list[str]:
+    """Every module of the package whose docstrings show an example (``>>>``)."""
+    import pkgutil
+
+    import sklearn_kan
+
+    found = []
+    for info in pkgutil.walk_packages(sklearn_kan.__path__, "sklearn_kan."):
+        if info.name.endswith("__main__"):  # importing it runs the command
+            continue
+        spec = importlib.util.find_spec(info.name)
+        if ">>>" in Path(spec.origin).read_text():
+            found.append(info.name)
+    return found
+
+
+@pytest.mark.parametrize("module_name", _modules_with_examples())
+def test_docstring_examples_give_the_results_they_show(module_name, monkeypatch, tmp_path):
+    """The doctests of every module that shows results (what ``--doctest-modules`` runs)."""
+    pytest.importorskip("matplotlib").use("Agg")
+    monkeypatch.chdir(tmp_path)  # an example that saves a file writes it here
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    assert result.attempted > 0
+    assert result.failed == 0, f"{result.failed} example(s) of {module_name} failed (see stdout)"
+
+
 def _missing_docs_tools() -> str | None:
     for module in ("sphinx", "numpydoc", "sphinx_gallery", "myst_parser", "matplotlib"):
         try:
@@ -73,22 +104,51 @@ def _missing_docs_tools() -> str | None:
     return None
 
 
-@pytest.mark.docs
-@pytest.mark.skipif(
-    _missing_docs_tools() is not None,
-    reason=f"the docs build needs {_missing_docs_tools()} (pip install -e '.[docs]')",
-)
-def test_sphinx_build_passes_with_warnings_as_errors(tmp_path):
+def _build(out: Path, *options: str) -> str:
+    """Build the HTML site into ``out`` with warnings as errors; return the index page."""
     env = {**os.environ, "SKLEARN_KAN_EXAMPLES_SMALL": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(DOCS), str(tmp_path)],
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", *options, str(DOCS), str(out)],
         capture_output=True,
         text=True,
         env=env,
         timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
-    for page in ("index", "user_guide", "api", "results", "performance", "auto_examples/index"):
-        assert (tmp_path / f"{page}.html").is_file(), page
-    api = (tmp_path / "api.html").read_text()
+    for page in (
+        "index",
+        "user_guide",
+        "architecture",
+        "api",
+        "results",
+        "performance",
+        "auto_examples/index",
+    ):
+        assert (out / f"{page}.html").is_file(), page
+    api = (out / "api.html").read_text()
     assert "matched_mlp" in api and "KANClassifier" in api
+    return (out / "index.html").read_text()
+
+
+needs_docs_tools = pytest.mark.skipif(
+    _missing_docs_tools() is not None,
+    reason=f"the docs build needs {_missing_docs_tools()} (pip install -e '.[test]')",
+)
+
+
+@pytest.mark.docs
+@needs_docs_tools
+def test_sphinx_build_passes_with_warnings_as_errors(tmp_path):
+    # The examples' pages are generated but not run (plot_gallery=0), which keeps the
+    # default test run short; test_sphinx_build_runs_the_examples runs them.
+    index = _build(tmp_path, "-D", "plot_gallery=0")
+    assert "architecture.html" in index
+
+
+@pytest.mark.slow
+@pytest.mark.docs
+@needs_docs_tools
+def test_sphinx_build_runs_the_examples(tmp_path):
+    _build(tmp_path)
+    page = (tmp_path / "auto_examples" / "plot_kan_interpretability.html").read_text()
+    assert ".png" in page  # the example ran and its figures are on the page

@@ -4,6 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
 from sklearn_kan.feature_extraction import ConvFeatures, VAEFeatures
+from sklearn_kan.preprocessing import Downsample, Flatten
 
 
 # Defaults except a smaller network: the checks fit a few hundred times on tiny
@@ -29,6 +30,10 @@ from sklearn_kan.feature_extraction import ConvFeatures, VAEFeatures
         # only its API (shapes, determinism, errors), and they fit ~100 times.
         ConvFeatures(n_components=4, channels=(4,), max_epochs=2),
         VAEFeatures(n_components=2, hidden=(8,), max_epochs=2),
+        # The checks' rows are 1 x n images (the package's rule for non-square rows):
+        # Flatten passes them through; Downsample reduces them to one pixel.
+        Flatten(),
+        Downsample(size=1),
     ]
 )
 def test_sklearn_compatible(estimator, check):

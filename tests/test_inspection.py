@@ -171,12 +171,14 @@ def test_pixel_importance_of_a_plain_estimator_and_image_shape(digits):
         pixel_importance(clf, X_train, image_shape=(5, 5))
 
 
-def test_pixel_importance_needs_a_square_or_an_image_shape(regression):
+def test_pixel_importance_reads_a_non_square_input_as_one_row(regression):
+    # The package's one rule for flat rows: square, else 1 x n (image_shape wins).
     _, X, y = regression
     reg = KANRegressor(hidden_layer_sizes=(2,), max_epochs=1, random_state=0).fit(X[:, :3], y)
-    with pytest.raises(ValueError, match="not a perfect square"):
-        pixel_importance(reg, X[:, :3])
-    assert pixel_importance(reg, X[:, :3], image_shape=(1, 3)).shape == (1, 3)
+    row = pixel_importance(reg, X[:, :3])
+    assert row.shape == (1, 3)
+    np.testing.assert_allclose(row, pixel_importance(reg, X[:, :3], image_shape=(1, 3)))
+    assert pixel_importance(reg, X[:, :3], image_shape=(3, 1)).shape == (3, 1)
     assert pixel_importance(reg, X[:, :3], image_shape=(1, 1, 3)).shape == (1, 1, 3)
 
 
@@ -304,9 +306,6 @@ def test_bad_arguments_get_clear_errors(regression):
 # -- hybrid ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not hasattr(sklearn_kan, "HybridKANClassifier"), reason="no HybridKANClassifier yet"
-)
 def test_hybrid_head_is_inspected_and_pruned():
     X, y = load_digits(return_X_y=True)
     X, y = X[:400], y[:400]

@@ -9,7 +9,6 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from sklearn_kan import KANClassifier, KANRegressor, model_selection
-from sklearn_kan._base import count_params as base_count_params
 from sklearn_kan.model_selection import (
     compare,
     count_params,
@@ -30,10 +29,6 @@ pytestmark = [
 def digits():
     X, y = load_digits(return_X_y=True)
     return X[:240] / 16.0, y[:240]
-
-
-def test_count_params_is_the_one_of_base():
-    assert count_params is base_count_params
 
 
 @pytest.mark.parametrize(

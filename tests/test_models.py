@@ -77,7 +77,12 @@ def test_hybrid_scales_per_channel_and_reads_flat_rows():
     scaled = net.scale_inputs(x)
     torch.testing.assert_close(scaled[:, 0], x[:, 0] * 0.5 + 1)
     torch.testing.assert_close(scaled[:, 1], x[:, 1] * 2 - 1)
-    torch.testing.assert_close(net(x.reshape(3, -1)), net(x))
+    # Flat rows are channels-last, as everywhere in the package: pixel (i, j) of
+    # channel c is at column (i * W + j) * C + c.
+    flat = x.permute(0, 2, 3, 1).reshape(3, -1)
+    torch.testing.assert_close(flat[:, (2 * 6 + 3) * 2 + 1], x[:, 1, 2, 3])
+    torch.testing.assert_close(net(flat), net(x))
+    assert not torch.allclose(net(x.reshape(3, -1)), net(x))  # not channel-major
 
 
 @pytest.mark.parametrize("name", ["kanconv", "local", "linear"])

@@ -12,7 +12,11 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sklearn_kan.inspection import activation_curves, pixel_importance  # noqa: E402
 from sklearn_kan.plotting import (  # noqa: E402
+    ActivationsDisplay,
+    HistoryDisplay,
+    PixelImportanceDisplay,
     plot_activations,
     plot_history,
     plot_pixel_importance,
@@ -42,9 +46,13 @@ def close_figures():
 
 
 def _saved(fig, tmp_path, name):
+    """Save ``fig``; the file must be a PNG of the figure's size (it rendered)."""
     path = tmp_path / f"{name}.png"
     fig.savefig(path)
-    assert path.stat().st_size > 1000
+    image = plt.imread(path)
+    width, height = fig.get_size_inches() * fig.dpi
+    assert image.shape[:2] == (round(height), round(width))
+    assert image[..., :3].std() > 0  # something was drawn
     return path
 
 
@@ -74,7 +82,43 @@ def test_plot_activations_of_a_regressor_without_data(tmp_path):
     X = rng.uniform(-1, 1, size=(100, 2))
     reg = KANRegressor(hidden_layer_sizes=(2,), max_epochs=2, random_state=0)
     fig = plot_activations(reg.fit(X, X[:, 0] ** 2), layer=-1)
+    # The last layer: 2 hidden nodes into 1 output, no histogram without data.
+    panels = [ax for ax in fig.axes if ax.lines]
+    assert len(panels) == 2 and len(fig.axes) == 2
+    curves = activation_curves(reg, layer=-1, n_points=200)
+    for a, panel in enumerate(panels):
+        np.testing.assert_allclose(panel.lines[0].get_ydata(), curves.y[a, 0], atol=1e-6)
+    assert fig.axes[0].get_title() == "to output 0"
     _saved(fig, tmp_path, "regressor")
+
+
+def test_displays_hold_the_data_and_redraw_into_given_axes(digits):
+    model, X, _ = digits
+    act = ActivationsDisplay.from_estimator(model, layer=1, inputs=[0, 2], outputs=[1])
+    curves = activation_curves(model, layer=1, inputs=[0, 2], outputs=[1], n_points=200)
+    np.testing.assert_allclose(act.y, curves.y)
+    assert act.axes_.shape == (2, 1) and act.output_names.tolist() == ["class 1"]
+    fig, axes = plt.subplots(2, 1)
+    assert act.plot(ax=axes).figure_ is fig
+    assert act.axes_[1, 0] is axes[1]
+    np.testing.assert_allclose(axes[1].lines[0].get_ydata(), curves.y[1, 0])
+
+    pix = PixelImportanceDisplay.from_estimator(model, X, per_class=True)
+    np.testing.assert_allclose(pix.maps, pixel_importance(model, X, per_class=True))
+    assert len(pix.images_) == 10 and pix.names[0] == "class 0"
+    fig, axes = plt.subplots(3, 4)  # two axes too many: hidden
+    pix.plot(ax=axes, cmap="gray")
+    assert pix.figure_ is fig and sum(ax.get_visible() for ax in axes.ravel()) == 10
+    np.testing.assert_allclose(pix.images_[4].get_array(), pix.maps[4])
+
+    hist = HistoryDisplay.from_estimator(model)
+    history = model[-1].history_
+    np.testing.assert_allclose(hist.losses["valid_loss"], history[:, "valid_loss"])
+    np.testing.assert_allclose(hist.accuracies["valid_acc"], history[:, "valid_acc"])
+    np.testing.assert_array_equal(hist.epochs, history[:, "epoch"])
+    fig, ax = plt.subplots()
+    hist.plot(ax=ax)  # one axes: the accuracy goes on a twin y axis
+    assert hist.figure_ is fig and len(hist.axes_) == 2 and hist.axes_[0] is ax
 
 
 def test_plot_pixel_importance(digits, tmp_path):

@@ -1,6 +1,5 @@
-"""Tests for sklearn_kan.preprocessing: Flatten, Downsample and the image helpers."""
+"""Tests for sklearn_kan.preprocessing: Flatten and Downsample."""
 
-import doctest
 import math
 import re
 
@@ -18,7 +17,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_kan import preprocessing
-from sklearn_kan.preprocessing import Downsample, Flatten, _as_images
+from sklearn_kan.preprocessing import Downsample, Flatten
 
 
 def _area_reference(image, h, w):
@@ -40,10 +39,9 @@ def images():
     return np.random.default_rng(0).integers(0, 256, size=(12, 28, 28)).astype(float)
 
 
-# scikit-learn's common checks feed flat rows of 1, 2, 3, 5, 10 ... features. Those
-# are not square images, which the default instances rightly refuse; image_shape with a
-# -1 reads any row width as a 1 x n (or n x 1) image, so the checks exercise the full
-# validation, fit, transform and feature-name machinery with no expected failure.
+# Default instances are checked in test_estimator_checks.py; these read the checks'
+# flat rows with an explicit image_shape (one row or one column of pixels), so the
+# -1 inference and every method also run through scikit-learn's checks.
 @parametrize_with_checks(
     [
         Flatten(image_shape=(1, -1)),
@@ -185,6 +183,10 @@ def test_dtypes(images, Transformer):
     assert est.fit_transform(images.astype(np.uint8)).dtype == np.float64
     assert est.fit_transform(images.astype(np.float32)).dtype == np.float32
     assert est.fit_transform(images.astype(np.float32)[..., None]).dtype == np.float32
+    # The documented rule: only float32 is kept; float16 becomes float64 like integers.
+    assert est.fit_transform(images.astype(np.float16)).dtype == np.float64
+    flat16 = images.reshape(len(images), -1).astype(np.float16)
+    assert est.fit_transform(flat16).dtype == np.float64
 
 
 def test_image_shape_with_minus_one():
@@ -248,15 +250,22 @@ def test_pipeline_and_clone():
 # --- errors ----------------------------------------------------------------------
 
 
-def test_non_square_flat_rows():
-    with pytest.raises(ValueError, match=r"X has 10 feature\(s\), which is not a perfect square"):
-        Flatten().fit(np.zeros((3, 10)))
-    with pytest.raises(ValueError, match="Pass image_shape"):
-        Downsample(2).fit(np.zeros((3, 10)))
-    with pytest.raises(ValueError, match=r"image_shape=\(3, 3, 1\) .* needs 9 features"):
-        Downsample(2, image_shape=(3, 3)).fit(np.zeros((3, 10)))
-    with pytest.raises(ValueError, match="positive multiple of 3"):
-        Downsample(1, image_shape=(3, -1)).fit(np.zeros((3, 10)))
+def test_non_square_flat_rows_are_one_row_of_pixels():
+    # The package's one rule: a flat row of a non-square length n is a 1 x n image.
+    X = np.arange(30.0).reshape(3, 10)
+    flatten = Flatten().fit(X)
+    assert flatten.image_shape_ == (1, 10, 1)
+    assert_array_equal(flatten.transform(X), X)
+    assert flatten.get_feature_names_out()[-1] == "px_0_9"
+    down = Downsample((1, 5)).fit(X)
+    assert down.image_shape_ == (1, 10, 1)
+    assert_allclose(down.transform(X), X.reshape(3, 5, 2).mean(axis=2))
+    with pytest.raises(ValueError, match=r"only reduces images.*read as 1 x n images"):
+        Downsample(2).fit(X)
+    with pytest.raises(ValueError, match=r"image_shape=\(3, 3\) .* needs 9 features"):
+        Downsample(2, image_shape=(3, 3)).fit(X)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        Downsample(1, image_shape=(3, -1)).fit(X)
 
 
 def test_size_larger_than_image():
@@ -343,26 +352,3 @@ def test_sparse_rejected():
 
 
 # --- the shared helper ------------------------------------------------------------
-
-
-def test_as_images():
-    X = np.arange(2 * 36, dtype=float).reshape(2, 36)
-    images, shape = _as_images(X)
-    assert shape == (6, 6, 1) and images.shape == (2, 6, 6, 1)
-    assert np.shares_memory(images, X)
-    assert _as_images(X, (3, 4, 3))[1] == (3, 4, 3)
-    assert _as_images(X, (2, -1, 3))[1] == (2, 6, 3)
-    assert _as_images(X.reshape(2, 6, 6))[1] == (6, 6, 1)
-    assert _as_images(X.reshape(2, 3, 4, 3), (3, 4, -1))[1] == (3, 4, 3)
-    with pytest.raises(ValueError, match="not a perfect square"):
-        _as_images(X[:, :35])
-    with pytest.raises(ValueError, match="X has 5 dimensions"):
-        _as_images(X.reshape(2, 2, 3, 2, 3))
-    with pytest.raises(ValueError, match="at least one row"):
-        _as_images(np.zeros((2, 0, 3)))
-
-
-def test_docstring_examples():
-    result = doctest.testmod(preprocessing, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

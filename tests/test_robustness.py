@@ -86,11 +86,6 @@ def test_images_of_the_wrong_size_for_a_fitted_downsample(fitted):
         fitted["downsample"].transform(np.zeros((2, 4, 16)))
 
 
-def test_non_square_flat_length_without_image_shape():
-    with pytest.raises(ValueError, match="not a perfect square"):
-        Downsample(2).fit(np.zeros((3, 50)))
-
-
 def test_y_with_one_class(digits):
     X, _ = digits
     with pytest.raises(ValueError, match="only one class"):

@@ -175,7 +175,31 @@ class ScaledKAN(nn.Module):
 # -- image front ends ------------------------------------------------------------
 
 
-class LinearFrontend(nn.Module):
+class _Frontend(nn.Module):
+    """What every front end shares: the constructor of :data:`FRONTENDS`, ``out_features``
+    and ``forward = body``; a subclass says what its body is (:meth:`_layers`)."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (16, 32),
+        **layer_kwargs,
+    ) -> None:
+        super().__init__()
+        self.out_features = int(features)
+        self.body = nn.Sequential(
+            *self._layers(tuple(image_shape), int(features), tuple(channels), **layer_kwargs)
+        )
+
+    def _layers(self, image_shape, features, channels, **layer_kwargs) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class LinearFrontend(_Frontend):
     """Flatten the image, one linear map to ``features``, LayerNorm.
 
     The cheapest front end: the KAN head then sees ``features`` learned linear
@@ -184,35 +208,40 @@ class LinearFrontend(nn.Module):
 
     Parameters
     ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Unused; accepted so that every front end has the same signature.
-    **layer_kwargs
-        Unused (no KAN layer here).
+    image_shape, features, channels, **layer_kwargs
+        As for every front end (:data:`FRONTENDS`): ``(C, H, W)`` and the output
+        width; ``channels`` and ``layer_kwargs`` are accepted so that every front end
+        has the same signature, and unused.
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
+    def _layers(self, image_shape, features, channels, **layer_kwargs):
         del channels, layer_kwargs
-        self.out_features = int(features)
-        self.body = nn.Sequential(
-            nn.Flatten(), nn.Linear(math.prod(image_shape), features), nn.LayerNorm(features)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+        return [nn.Flatten(), nn.Linear(math.prod(image_shape), features), nn.LayerNorm(features)]
 
 
-class ConvFrontend(nn.Module):
+class _BlockFrontend(_Frontend):
+    """Blocks, one per entry of ``channels``, then :func:`_to_vector` to ``features``.
+
+    The shared body of the block front ends: a subclass only says what one block is
+    (:meth:`_block`).
+    """
+
+    def _layers(self, image_shape, features, channels, **layer_kwargs):
+        c, h, w = image_shape
+        modules: list[nn.Module] = []
+        for out in channels:
+            block, (h, w) = self._block(c, out, (h, w), **layer_kwargs)
+            modules += block
+            c = out
+        return [*modules, *_to_vector(c, h, w, features)]
+
+    @staticmethod
+    def _block(in_channels: int, out_channels: int, size: tuple[int, int], **layer_kwargs):
+        """The modules of one block and the ``(height, width)`` they output."""
+        raise NotImplementedError
+
+
+class ConvFrontend(_BlockFrontend):
     """A small CNN: per entry of ``channels``, conv 3x3, BatchNorm, ReLU, max-pool 2.
 
     The feature maps are then average-pooled to at most 7 x 7 (a no-op on
@@ -220,45 +249,23 @@ class ConvFrontend(nn.Module):
     (BatchNorm). Pooling rounds up, so images of any size work, down to
     1 x 1 and to 1 x n rows of tabular data.
 
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Output channels of the convolution blocks.
-    **layer_kwargs
-        Unused (no KAN layer here).
+    Built as every front end of :data:`FRONTENDS` (``layer_kwargs`` are unused: no
+    KAN layer here).
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
+    @staticmethod
+    def _block(in_channels, out_channels, size, **layer_kwargs):
         del layer_kwargs
-        self.out_features = int(features)
-        c, h, w = image_shape
-        blocks: list[nn.Module] = []
-        for out in channels:
-            blocks += [
-                nn.Conv2d(c, out, 3, padding=1, bias=False),
-                _BatchNorm2d(out),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
-            c, h, w = out, _half(h), _half(w)
-        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+        block = [
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            _BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ]
+        return block, (_half(size[0]), _half(size[1]))
 
 
-class KANConvFrontend(nn.Module):
+class KANConvFrontend(_BlockFrontend):
     """:class:`ConvFrontend` with :class:`~sklearn_kan.nn.KANConv2d` for the convolutions.
 
     Per entry of ``channels``: KAN convolution 3x3 (its edges are the
@@ -266,80 +273,37 @@ class KANConvFrontend(nn.Module):
     layer's inputs on its grid), max-pool 2. Then the same pooling, flattening
     and linear map to ``features`` as :class:`ConvFrontend`.
 
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Output channels of the KAN convolution blocks.
-    **layer_kwargs
-        Passed to every :class:`~sklearn_kan.nn.KANConv2d` (``grid_size``, ...).
+    Built as every front end of :data:`FRONTENDS`; ``layer_kwargs`` (``grid_size``,
+    ...) go to every :class:`~sklearn_kan.nn.KANConv2d`.
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
-        self.out_features = int(features)
-        c, h, w = image_shape
-        blocks: list[nn.Module] = []
-        for out in channels:
-            blocks += [
-                KANConv2d(c, out, 3, padding=1, bias=False, **layer_kwargs),
-                _BatchNorm2d(out),
-                nn.MaxPool2d(2, ceil_mode=True),
-            ]
-            c, h, w = out, _half(h), _half(w)
-        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+    @staticmethod
+    def _block(in_channels, out_channels, size, **layer_kwargs):
+        block = [
+            KANConv2d(in_channels, out_channels, 3, padding=1, bias=False, **layer_kwargs),
+            _BatchNorm2d(out_channels),
+            nn.MaxPool2d(2, ceil_mode=True),
+        ]
+        return block, (_half(size[0]), _half(size[1]))
 
 
-class LocalFrontend(nn.Module):
+class LocalFrontend(_BlockFrontend):
     """Locally connected KAN blocks: :class:`~sklearn_kan.nn.KANLocal2d` 3x3, stride 2, BatchNorm.
 
     Each position has its own edge functions, so the parameter count grows with
     the image area: keep ``channels`` small (e.g. ``(8,)``). Then the same
     pooling, flattening and linear map to ``features`` as :class:`ConvFrontend`.
 
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(C, H, W)`` of the input images.
-    features : int, default=64
-        Width of the output vector.
-    channels : sequence of int, default=(16, 32)
-        Output channels of the locally connected blocks.
-    **layer_kwargs
-        Passed to every :class:`~sklearn_kan.nn.KANLocal2d` (``grid_size``, ...).
+    Built as every front end of :data:`FRONTENDS`, with ``layer_kwargs`` for every
+    :class:`~sklearn_kan.nn.KANLocal2d`.
     """
 
-    def __init__(
-        self,
-        image_shape: Sequence[int],
-        features: int = 64,
-        channels: Sequence[int] = (16, 32),
-        **layer_kwargs,
-    ) -> None:
-        super().__init__()
-        self.out_features = int(features)
-        c, h, w = image_shape
-        blocks: list[nn.Module] = []
-        for out in channels:
-            local = KANLocal2d(c, out, (h, w), 3, stride=2, padding=1, bias=False, **layer_kwargs)
-            blocks += [local, _BatchNorm2d(out)]
-            c, (h, w) = out, local.output_size
-        self.body = nn.Sequential(*blocks, *_to_vector(c, h, w, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+    @staticmethod
+    def _block(in_channels, out_channels, size, **layer_kwargs):
+        local = KANLocal2d(
+            in_channels, out_channels, size, 3, stride=2, padding=1, bias=False, **layer_kwargs
+        )
+        return [local, _BatchNorm2d(out_channels)], tuple(local.output_size)
 
 
 FRONTENDS: dict[str, type[nn.Module]] = {
@@ -349,9 +313,12 @@ FRONTENDS: dict[str, type[nn.Module]] = {
     "local": LocalFrontend,
 }
 """Image front ends by name. Each is built as ``cls(image_shape, features, channels,
-**layer_kwargs)`` with ``image_shape = (C, H, W)``, maps ``(N, C, H, W)`` images to
-``(N, features)`` vectors and has an ``out_features`` attribute. A new front end is one
-module here plus one entry."""
+**layer_kwargs)``: ``image_shape = (C, H, W)`` of the input images, ``features`` the
+width of the output vector (default 64), ``channels`` the output channels of its blocks
+(default ``(16, 32)``) and ``layer_kwargs`` the options of its KAN layers. It maps
+``(N, C, H, W)`` images to ``(N, features)`` vectors and has an ``out_features``
+attribute. A new front end is one module here plus one entry (a block front end only
+says what one block is)."""
 
 
 def make_frontend(
@@ -398,9 +365,10 @@ def make_frontend(
 class HybridKAN(nn.Module):
     """An image front end followed by a KAN head, behind a fixed per-channel input scaling.
 
-    ``forward`` computes ``head(frontend(x * scale + shift))``. Flat rows
-    ``(N, C * H * W)`` (channel-major, as ``images.reshape(N, -1)`` of
-    ``(N, C, H, W)`` images) are reshaped to ``image_shape`` first.
+    ``forward`` computes ``head(frontend(x * scale + shift))`` on ``(N, C, H, W)``
+    images. Flat rows ``(N, H * W * C)`` are read channels-last, as the rest of the
+    package writes them (``images.reshape(N, -1)`` of ``(N, H, W, C)`` images; see
+    :mod:`sklearn_kan._images`), and transposed to ``(N, C, H, W)`` first.
 
     The KAN layers inside (in the front end and in the head) are found by type,
     so :meth:`update_grid`, :meth:`extend_grid` and
@@ -449,7 +417,8 @@ class HybridKAN(nn.Module):
     def scale_inputs(self, x: Tensor) -> Tensor:
         """The images as the front end sees them, ``(N, C, H, W)``."""
         if x.dim() == 2:
-            x = x.reshape(x.shape[0], *self.image_shape)
+            channels, height, width = self.image_shape
+            x = x.reshape(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
         return x * self.scale + self.shift
 
     def forward(self, x: Tensor) -> Tensor:
