@@ -2,7 +2,7 @@
 
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d, make_contiguous
-from .models import FRONTENDS, KAN, HybridKAN, make_frontend
+from .models import FRONTENDS, KAN, MLP, HybridKAN, make_frontend
 
 __all__ = [
     "BASES",
@@ -13,6 +13,7 @@ __all__ = [
     "KANConv2d",
     "KANLinear",
     "KANLocal2d",
+    "MLP",
     "get_basis",
     "make_contiguous",
     "make_frontend",
