@@ -98,7 +98,8 @@ def count_flops(obj, X) -> int:
     """
     if isinstance(obj, nn.Module):
         x = torch.as_tensor(np.asarray(X[:1]) if not isinstance(X, torch.Tensor) else X[:1])
-        return _module_flops(obj, lambda: obj(x.to(next(obj.parameters()).dtype)))
+        dtype = next((p.dtype for p in obj.parameters()), torch.float32)
+        return _module_flops(obj, lambda: obj(x.to(dtype)))
     if hasattr(obj, "steps"):
         total, Xt = 0, X[:1]
         for i, (_, step) in enumerate(obj.steps):

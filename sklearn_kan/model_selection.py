@@ -147,7 +147,7 @@ def matched_mlp(
     >>> mlp_n_params(49, (89,), 10)
     5350
     >>> matched_mlp(kan, X_shape=(100, 49), n_outputs=10, match="flops")[-1]
-    TorchMLPClassifier(hidden_layer_sizes=(329,))
+    TorchMLPClassifier(hidden_layer_sizes=(114,))
     """
     if match not in ("params", "flops"):
         raise ValueError(f"match must be 'params' or 'flops', got {match!r}.")
