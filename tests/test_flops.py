@@ -98,7 +98,8 @@ def test_cnn_by_hand(digits):
         + 2 * 64 * 8  # Linear(64, 8), no bias
         + 2 * 8  # BatchNorm1d
         + 8  # ReLU
-        + 2 * 8 * 10 + 10  # Linear(8, 10)
+        + 2 * 8 * 10
+        + 10  # Linear(8, 10)
     )
     assert count_flops(cnn, X[:1].reshape(-1, 8, 8)) == expected
 

@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits, make_regression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler
-
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import RepeatedStratifiedKFold
 
 from sklearn_kan import KANClassifier, KANRegressor, model_selection
 from sklearn_kan.baselines import TorchMLPClassifier, TorchMLPRegressor
@@ -64,7 +63,9 @@ def test_mlp_n_params_counts_what_scikit_learn_fits(n_features, sizes, n_out):
 @pytest.mark.parametrize("n_hidden_layers", [1, 2])
 @pytest.mark.parametrize("match", ["params", "flops"])
 def test_matched_mlp_is_within_five_percent(kan, n_features, n_classes, n_hidden_layers, match):
-    mlp = matched_mlp(kan, (50, n_features), n_classes, n_hidden_layers=n_hidden_layers, match=match)
+    mlp = matched_mlp(
+        kan, (50, n_features), n_classes, n_hidden_layers=n_hidden_layers, match=match
+    )
     rng = np.random.default_rng(0)
     X = rng.random((40, n_features))
     y = np.arange(40) % n_classes
