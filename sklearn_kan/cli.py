@@ -306,6 +306,10 @@ def _kan(args):
     return kan if args.lr is None else kan.set_params(lr=args.lr)
 
 
+def _build_kan_bn(args, data):
+    return _with_front(args, data, _kan(args).set_params(hidden_norm="batchnorm"))
+
+
 def _with_front(args, data, model):
     """Put ``Downsample`` in front when asked for, and the epoch progress inside."""
     from sklearn.pipeline import Pipeline, make_pipeline
@@ -416,6 +420,10 @@ def _features_then(extractor: str, head: str, model: str) -> Callable:
 
 MODELS: dict[str, _Model] = {
     "kan": _Model("KANClassifier with --hidden, --grid-size", _build_kan),
+    "kan-bn": _Model(
+        "'kan' with hidden_norm='batchnorm' (hidden outputs standardised onto the grid)",
+        _build_kan_bn,
+    ),
     "mlp": _Model(
         "TorchMLPClassifier (same training loop) with as many parameters or FLOPs as 'kan' "
         "(--match; matched_mlp)",

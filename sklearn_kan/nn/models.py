@@ -88,6 +88,28 @@ class KAN(nn.Module):
             x = layer(x)
         return x
 
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        if "norms" not in self._modules:  # pickled before hidden_norm existed
+            self.hidden_norm = None
+            self.norms = nn.ModuleList(nn.Identity() for _ in self.widths[1:-1])
+
+    def hidden_input(self, index: int, y: Tensor) -> Tensor:
+        """Input of layer ``index + 1`` given the output ``y`` of layer ``index``.
+
+        The ``hidden_norm`` map in evaluation mode (running statistics, nothing
+        updated), for code that walks the layers one by one (inspection, pruning).
+        """
+        if index >= len(self.norms):
+            return y
+        norm = self.norms[index]
+        training = norm.training
+        norm.eval()
+        try:
+            return norm(y)
+        finally:
+            norm.train(training)
+
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """Input of every layer for a batch ``x`` (the first one is ``x`` itself)."""
         inputs = []
@@ -542,6 +564,22 @@ class _GridNorm(nn.Module):
             self.norm = _BatchNorm1d(width, affine=False)
         elif kind == "layernorm":
             self.norm = nn.LayerNorm(width, elementwise_affine=False)
+
+    def subset(self, keep) -> _GridNorm:
+        """The same map for the hidden units ``keep`` only (pruning)."""
+        if self.kind == "layernorm":
+            raise ValueError(
+                "hidden units cannot be removed from a KAN with hidden_norm='layernorm': "
+                "the normalisation of the others depends on them."
+            )
+        new = _GridNorm(self.kind, len(keep), (self.centre - self.half, self.centre + self.half))
+        if self.kind == "batchnorm":
+            keep = torch.as_tensor(keep, dtype=torch.long, device=self.norm.running_mean.device)
+            new.norm.running_mean.copy_(self.norm.running_mean[keep])
+            new.norm.running_var.copy_(self.norm.running_var[keep])
+            new.norm.num_batches_tracked.copy_(self.norm.num_batches_tracked)
+            new.to(self.norm.running_mean.device)
+        return new
 
     def forward(self, x: Tensor) -> Tensor:
         if self.kind == "tanh":
