@@ -736,7 +736,10 @@ class EpochProgressBar(Callback):
         self.bar_.set_postfix(train_loss=f"{net.history[-1]['train_loss']:.4f}")
 
     def on_train_end(self, net, **kwargs):
+        # Dropped, not kept: a bar holds its stream, which does not pickle (joblib
+        # workers send the fitted estimators back pickled).
         self.bar_.close()
+        del self.bar_
 
 
 @contextmanager

@@ -424,3 +424,15 @@ class _Transforming(MLPClassifier):
 
     def transform(self, X):
         return self.predict_proba(X)
+
+
+def test_epoch_progress_bar_leaves_a_picklable_estimator(digits):
+    import pickle
+
+    from sklearn_kan.model_selection import EpochProgressBar
+
+    X, y = digits
+    kan = KANClassifier(hidden_layer_sizes=(4,), max_epochs=2, callbacks=[EpochProgressBar()])
+    kan.fit(X, y)
+    # joblib workers send fitted estimators back pickled (compare(n_jobs=2)).
+    assert pickle.loads(pickle.dumps(kan)).predict(X).shape == y.shape
