@@ -1117,7 +1117,7 @@ def _markdown(report: ComparisonReport, figure: str | None) -> str:
         "sample, by the package's counting rule (see the user guide); both of the model "
         "fitted on the first split. first fit: seconds of the first fit, which carries "
         "one-off costs (compilation); fit: seconds per fit over the other fits; predict: "
-        "seconds to score one test split.",
+        "seconds to score one test split (mean over all fits, the first included).",
         "",
         _render(table, markdown=True),
         "",
