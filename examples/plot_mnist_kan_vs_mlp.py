@@ -98,8 +98,8 @@ print(f"MLP hidden width: {mlp[-1].hidden_layer_sizes[0]}")
 # Accuracy and training curves
 # ----------------------------
 # Left: test accuracy against parameters. Right: the KAN's skorch history (drawn
-# by :func:`~sklearn_kan.plotting.plot_history`) with the MLP's ``loss_curve_``:
-# both are the mean cross-entropy of an epoch's minibatches.
+# by :func:`~sklearn_kan.plotting.plot_history`) with the MLP's: both are trained by
+# the same loop and record the mean cross-entropy of an epoch's minibatches.
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
 for i, (accuracy, n_params, _) in enumerate(results.values()):
     left.bar(i, accuracy, color=f"C{i}")
@@ -109,7 +109,8 @@ low = min(a for a, _, _ in results.values())
 left.set_ylim(max(0.0, low - 0.05), 1.0)
 left.set_ylabel(f"test accuracy ({name})")
 plot_history(kan, ax=right)
-right.plot(np.arange(1, len(mlp[-1].loss_curve_) + 1), mlp[-1].loss_curve_, label="MLP train_loss")
+mlp_loss = mlp[-1].history_[:, "train_loss"]
+right.plot(np.arange(1, len(mlp_loss) + 1), mlp_loss, label="MLP train_loss")
 right.set_yscale("log")
 right.legend()
 plt.show()

@@ -238,6 +238,7 @@ class BaseKAN(BaseTorchEstimator):
         "basis": [StrOptions(set(BASES))],
         "grid_range": ["array-like"],
         "input_scaling": [StrOptions({"minmax", "standard"}), None],
+        "hidden_norm": [StrOptions({"batchnorm", "layernorm", "tanh"}), None],
         "grid_update_epochs": ["array-like", None],
         "grid_eps": [Interval(numbers.Real, 0, 1, closed="both")],
         "grid_schedule": ["array-like", None],
@@ -271,6 +272,7 @@ class BaseKAN(BaseTorchEstimator):
         basis="bspline",
         grid_range=(-1.0, 1.0),
         input_scaling="minmax",
+        hidden_norm=None,
         grid_update_epochs=None,
         grid_eps=0.02,
         grid_schedule=None,
@@ -300,6 +302,7 @@ class BaseKAN(BaseTorchEstimator):
         self.basis = basis
         self.grid_range = grid_range
         self.input_scaling = input_scaling
+        self.hidden_norm = hidden_norm
         self.grid_update_epochs = grid_update_epochs
         self.grid_eps = grid_eps
         self.grid_schedule = grid_schedule
@@ -368,6 +371,7 @@ class BaseKAN(BaseTorchEstimator):
         return ScaledKAN(
             widths,
             scaler=_fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight),
+            hidden_norm=self.hidden_norm,
             **self._layer_kwargs(),
         )
 

@@ -1,10 +1,15 @@
 """The ``sklearn-kan`` command.
 
-``sklearn-kan compare`` cross-validates KANs, hybrids and an MLP of matched size on
-one data set, prints the table and writes a report and a figure::
+``sklearn-kan compare`` cross-validates KANs, hybrids, an MLP of matched size and a
+CNN (all trained by the same loop) on one data set, prints the table and writes a
+report and a figure (:class:`sklearn_kan.model_selection.ComparisonReport`)::
 
     sklearn-kan compare                                   # digits, offline, ~1 minute
-    sklearn-kan compare --dataset mnist --downsample 7 --n-samples 10000
+    sklearn-kan compare --dataset mnist --downsample 7 --hidden 10 --match flops \
+        --n-samples 10000 --cv 3 --repeats 2 --max-epochs 10
+
+This module only parses arguments and builds the models; the comparison, the
+statistics and the report live in :mod:`sklearn_kan.model_selection`.
 
 Every failure the user can cause (an unknown data set or model, a missing file, a
 bad number) ends with one line on stderr and a non-zero exit status.
@@ -13,9 +18,6 @@ bad number) ends with one line on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import shlex
 import sys
 import time
@@ -29,7 +31,7 @@ import numpy as np
 __all__ = ["DATASETS", "DEFAULT_MODELS", "MODELS", "main"]
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
-DEFAULT_MODELS = ("kan", "mlp", "hybrid-linear", "hybrid-conv")
+DEFAULT_MODELS = ("kan", "mlp", "cnn", "hybrid-linear", "hybrid-conv")
 _PROG = "sklearn-kan"
 
 
@@ -47,8 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         Exit status: 0 on success, 1 when the run failed (the reason is one line
         on stderr), 2 for bad arguments (argparse's message).
     """
-    if argv is None:
-        _restart_with_passive_openmp()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
@@ -64,24 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _restart_with_passive_openmp() -> None:
-    """Re-run this command with ``OMP_WAIT_POLICY=PASSIVE`` unless it is set.
-
-    OpenMP threads that spin while waiting make torch many times slower on busy
-    cores (measured here: a 20-epoch KAN fit on digits took 29-45 s instead of
-    2-6 s on two shared cores). The OpenMP runtime reads the policy once, when
-    torch is loaded, which importing ``sklearn_kan`` has already done, so the
-    command starts again with it. Set the variable yourself to skip this
-    (``OMP_WAIT_POLICY=ACTIVE`` keeps the spinning).
-    """
-    if "OMP_WAIT_POLICY" in os.environ or os.name != "posix":
-        return
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "sklearn_kan", *sys.argv[1:]], env)
-
-
 # -- the compare command ---------------------------------------------------------
 
 
@@ -94,25 +76,25 @@ class _Model:
 
 
 def _compare(args, argv: list[str]) -> int:
-    from .model_selection import compare
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    from .model_selection import ComparisonReport, compare
 
     models = _parse_models(args.models)
+    if args.reference is not None and args.reference not in models:
+        raise ValueError(f"--reference {args.reference!r} is not one of --models {models}")
     data = _load(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     estimators = {name: MODELS[name].build(args, data) for name in models}
     _say(
         f"{data.name}: {data.X.shape[0]} samples, {data.X.shape[1]} features, "
-        f"{len(np.unique(data.y))} classes; {args.cv}-fold CV, {args.max_epochs} epochs; "
-        f"models: {', '.join(models)}"
+        f"{len(np.unique(data.y))} classes; {args.repeats} x {args.cv}-fold CV, "
+        f"{args.max_epochs} epochs, {args.threads} thread(s); models: {', '.join(models)}"
     )
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import StratifiedKFold
-
-    cv = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+    cv = RepeatedStratifiedKFold(n_splits=args.cv, n_repeats=args.repeats, random_state=args.seed)
     start = time.perf_counter()
     with warnings.catch_warnings():
-        # The MLP trains for exactly --max-epochs, like the KANs, on purpose.
+        # scikit-learn's MLP trains for exactly --max-epochs, like the others, on purpose.
         warnings.simplefilter("ignore", ConvergenceWarning)
         # Both cap the batch at the fold size; scikit-learn also warns about it.
         warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)
@@ -121,21 +103,51 @@ def _compare(args, argv: list[str]) -> int:
             data.X,
             data.y,
             cv=cv,
-            scoring="accuracy",
             n_jobs=args.n_jobs,
+            n_threads=args.threads,
             verbose=1,
             error_score="raise",
             return_cv_results=True,
         )
     seconds = time.perf_counter() - start
-    print(_render(table, markdown=False))
-    report = out / "report.md"
-    figure = out / "comparison.png"
-    drew = _draw(table, raw, figure, data.name)
-    report.write_text(_report(args, argv, data, estimators, table, raw, seconds, drew))
-    _say(f"wrote {report}" + (f" and {figure}" if drew else " (no figure: matplotlib missing)"))
+    report = ComparisonReport(
+        table,
+        raw,
+        reference=args.reference,
+        title=data.name,
+        command=shlex.join([_PROG, *argv]),
+        settings=_settings(args, data, seconds),
+        descriptions={name: MODELS[name].help for name in models},
+    )
+    print(report.to_text())
+    for pair in report.pairs:
+        print(pair["sentence"])
+    paths = report.save(args.out)
+    figure = paths["figure"]
+    _say(
+        f"wrote {paths['report']}"
+        + (f" and {figure}" if figure else " (no figure: matplotlib missing)")
+    )
     _say(f"total {seconds:.1f} s")
     return 0
+
+
+def _settings(args, data, seconds: float) -> dict:
+    return {
+        "dataset": f"{data.name} ({data.source})",
+        "samples x features": f"{data.X.shape[0]} x {data.X.shape[1]}",
+        "classes": len(np.unique(data.y)),
+        "splits": f"{args.repeats} x {args.cv} folds (RepeatedStratifiedKFold, "
+        f"random_state={args.seed})",
+        "epochs per fit": args.max_epochs,
+        "downsample": args.downsample or "no",
+        "KAN hidden layers / grid": f"{tuple(args.hidden)} / grid_size={args.grid_size}",
+        "MLP matched by": args.match,
+        "batch size, learning rate": f"{args.batch_size}, "
+        + ("each model's default" if args.lr is None else str(args.lr)),
+        "device": _device(args.device),
+        "total time": f"{seconds:.1f} s",
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -148,9 +160,10 @@ def _parser() -> argparse.ArgumentParser:
         "compare",
         help="cross-validate KANs against an MLP of matched size",
         description=(
-            "Cross-validate KANs, hybrids and an MLP with as many parameters as the KAN, on "
-            "the same stratified folds, with the same number of epochs. Prints the table, "
-            "writes OUT/report.md and OUT/comparison.png."
+            "Cross-validate KANs, hybrids, an MLP with as many parameters (or FLOPs) as the "
+            "KAN and a CNN, all trained by the same loop, on the same repeated stratified "
+            "folds, and test every difference to the reference model (corrected resampled "
+            "t-test). Prints the table, writes OUT/report.md and OUT/comparison.png."
         ),
     )
     p.add_argument(
@@ -167,6 +180,33 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, from: {', '.join(MODELS)} (default: %(default)s)",
     )
     p.add_argument("--cv", type=_int_at_least(2), default=5, metavar="K", help="folds (default: 5)")
+    p.add_argument(
+        "--repeats",
+        type=_int_at_least(1),
+        default=1,
+        metavar="R",
+        help="repeat the K folds R times with other shuffles (RepeatedStratifiedKFold; default: 1)",
+    )
+    p.add_argument(
+        "--match",
+        choices=("params", "flops"),
+        default="params",
+        help="what the 'mlp' and 'sk-mlp' models match in the 'kan' model: trainable "
+        "parameters or forward FLOPs per sample (default: params)",
+    )
+    p.add_argument(
+        "--reference",
+        default=None,
+        metavar="MODEL",
+        help="the model every other is tested against (default: the first of --models)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_int_at_least(1),
+        default=1,
+        metavar="T",
+        help="thread cap of every fit (torch, BLAS, OpenMP), the same for all models (default: 1)",
+    )
     p.add_argument(
         "--n-samples",
         type=_int_at_least(2),
@@ -266,6 +306,10 @@ def _kan(args):
     return kan if args.lr is None else kan.set_params(lr=args.lr)
 
 
+def _build_kan_bn(args, data):
+    return _with_front(args, data, _kan(args).set_params(hidden_norm="batchnorm"))
+
+
 def _with_front(args, data, model):
     """Put ``Downsample`` in front when asked for, and the epoch progress inside."""
     from sklearn.pipeline import Pipeline, make_pipeline
@@ -291,16 +335,44 @@ def _build_kan(args, data):
     return _with_front(args, data, _kan(args))
 
 
-def _build_mlp(args, data):
-    from sklearn.pipeline import Pipeline
+def _matched(match: str | None, baseline: str) -> Callable:
+    def build(args, data):
+        from sklearn.pipeline import Pipeline
 
-    from .model_selection import matched_mlp
+        from .model_selection import matched_mlp
 
-    # Matched to the 'kan' model as built for this run, Downsample included.
-    kan = _kan(args)
-    if args.downsample is not None:
-        kan = Pipeline([("downsample", _downsample(args, data)), ("kan", kan)])
-    return matched_mlp(kan, data.X.shape, len(np.unique(data.y)))
+        # Matched to the 'kan' model as built for this run, Downsample included.
+        kan = _kan(args)
+        if args.downsample is not None:
+            kan = Pipeline([("downsample", _downsample(args, data)), ("kan", kan)])
+        mlp = matched_mlp(
+            kan,
+            data.X.shape,
+            len(np.unique(data.y)),
+            match=match or args.match,
+            baseline=baseline,
+        )
+        if baseline == "torch":
+            mlp[-1].set_params(callbacks=[_epoch_progress()])
+        return mlp
+
+    return build
+
+
+def _cnn(args, data):
+    from .baselines import CNNClassifier
+
+    kwargs = {
+        "max_epochs": args.max_epochs,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "random_state": args.seed,
+    }
+    if args.lr is not None:
+        kwargs["lr"] = args.lr
+    if data.image_shape is not None and args.downsample is None:
+        kwargs["image_shape"] = data.image_shape
+    return _with_front(args, data, CNNClassifier(**kwargs))
 
 
 def _hybrid(frontend: str) -> Callable:
@@ -348,7 +420,30 @@ def _features_then(extractor: str, head: str, model: str) -> Callable:
 
 MODELS: dict[str, _Model] = {
     "kan": _Model("KANClassifier with --hidden, --grid-size", _build_kan),
-    "mlp": _Model("MLPClassifier with as many parameters as 'kan' (matched_mlp)", _build_mlp),
+    "kan-bn": _Model(
+        "'kan' with hidden_norm='batchnorm' (hidden outputs standardised onto the grid)",
+        _build_kan_bn,
+    ),
+    "mlp": _Model(
+        "TorchMLPClassifier (same training loop) with as many parameters or FLOPs as 'kan' "
+        "(--match; matched_mlp)",
+        _matched(None, "torch"),
+    ),
+    "mlp-params": _Model(
+        "TorchMLPClassifier with as many parameters as 'kan'", _matched("params", "torch")
+    ),
+    "mlp-flops": _Model(
+        "TorchMLPClassifier with as many FLOPs per sample as 'kan'", _matched("flops", "torch")
+    ),
+    "sk-mlp": _Model(
+        "scikit-learn's MLPClassifier (its own training loop) matched like 'mlp'",
+        _matched(None, "sklearn"),
+    ),
+    "cnn": _Model(
+        "CNNClassifier: the 'conv' front end and a linear head, trained end to end by the "
+        "same loop",
+        _cnn,
+    ),
     "hybrid-linear": _Model("HybridKANClassifier(frontend='linear')", _hybrid("linear")),
     "hybrid-conv": _Model("HybridKANClassifier(frontend='conv')", _hybrid("conv")),
     "hybrid-kanconv": _Model("HybridKANClassifier(frontend='kanconv')", _hybrid("kanconv")),
@@ -359,9 +454,9 @@ MODELS: dict[str, _Model] = {
     "conv-kan": _Model(
         "ConvFeatures(32) then KANClassifier", _features_then("ConvFeatures", "kan", "conv-kan")
     ),
-    "cnn": _Model(
-        "CNN: ConvFeatures (conv blocks trained with a softmax head), then logistic regression",
-        _features_then("ConvFeatures", "logreg", "cnn"),
+    "conv-logreg": _Model(
+        "ConvFeatures (conv blocks trained with a softmax head), then logistic regression",
+        _features_then("ConvFeatures", "logreg", "conv-logreg"),
     ),
 }
 
@@ -462,218 +557,13 @@ def _load_npz(path: str) -> _Data:
     return _Data(Path(path).name, X, y, shape, path)
 
 
-# -- output ----------------------------------------------------------------------
-
-
-def _render(table, *, markdown: bool) -> str:
-    """The comparison table as aligned text or as a Markdown table."""
-    rows = _rows(table)
-    pm = "±" if markdown else "+/-"
-    head = ["model", "accuracy", "params", "fit time (s/fold)", "predict time (s/fold)"]
-    body = [
-        [
-            r["model"],
-            f"{r['accuracy_mean']:.4f} {pm} {r['accuracy_std']:.4f}",
-            "?" if r["n_params"] is None else f"{r['n_params']:,}",
-            f"{r['fit_time_mean']:.2f} {pm} {r['fit_time_std']:.2f}",
-            f"{r['score_time_mean']:.3f}",
-        ]
-        for r in rows
-    ]
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
-
-    def fmt(cells):
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        )
-
-    return "\n".join([fmt(head), *(fmt(row) for row in body)])
-
-
-def _rows(table) -> list[dict]:
-    if hasattr(table, "reset_index"):
-        records = table.reset_index().to_dict("records")
-    else:
-        records = [dict(zip(table.dtype.names, row)) for row in table.tolist()]
-    for r in records:
-        r["n_params"] = _count(r["n_params"])
-    return records
-
-
-def _count(value) -> int | None:
-    """An int, or None for a missing count (None, NaN, pandas' NA, -1)."""
-    try:
-        return int(value) if value is not None and value >= 0 else None
-    except (TypeError, ValueError):  # NA and NaN do not compare or convert
-        return None
-
-
-def _curves(estimators) -> list[np.ndarray]:
-    """Training loss per epoch of each fold's fitted model, where it has one."""
-    curves = []
-    for est in estimators:
-        last = est.steps[-1][1] if hasattr(est, "steps") else est
-        history = getattr(last, "history_", None)
-        if history is not None:
-            curves.append(np.asarray(history[:, "train_loss"], dtype=float))
-        elif getattr(last, "loss_curve_", None) is not None:
-            curves.append(np.asarray(last.loss_curve_, dtype=float))
-    return curves
-
-
-def _draw(table, raw, path: Path, title: str) -> bool:
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter, MaxNLocator
-    except ImportError:
-        return False
-    rows = _rows(table)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    colors = {r["model"]: f"C{i}" for i, r in enumerate(rows)}
-    for r in rows:
-        if r["n_params"] is None:
-            continue
-        left.errorbar(
-            r["n_params"],
-            r["accuracy_mean"],
-            yerr=r["accuracy_std"],
-            fmt="o",
-            capsize=4,
-            color=colors[r["model"]],
-            label=r["model"],
-        )
-        left.annotate(
-            r["model"],
-            (r["n_params"], r["accuracy_mean"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=8,
-        )
-    counts = [r["n_params"] for r in rows if r["n_params"] is not None]
-    if counts and max(counts) > 10 * min(counts):
-        left.set_xscale("log")
-    elif counts:
-        # Matched models have nearly equal counts: a wide linear axis keeps them readable.
-        left.set_xlim(0.7 * min(counts), 1.3 * max(counts))
-    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    left.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    left.set_xlabel("trainable parameters")
-    left.set_ylabel("cross-validated accuracy (mean ± std)")
-    left.set_title(f"{title}: accuracy vs size")
-    left.grid(alpha=0.3)
-    drawn = False
-    for name, result in raw.items():
-        curves = _curves(result["estimator"])
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        stacked = np.stack([c[:n] for c in curves])
-        epochs = np.arange(1, n + 1)
-        for c in stacked:
-            right.plot(epochs, c, color=colors[name], alpha=0.25, linewidth=0.8)
-        right.plot(epochs, stacked.mean(0), color=colors[name], label=name, linewidth=2)
-        drawn = True
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_xlabel("epoch")
-    right.set_ylabel("training loss (cross-entropy)")
-    right.set_yscale("log")
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    right.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    right.set_title("training curves (each fold; mean bold)")
-    right.grid(alpha=0.3)
-    if drawn:
-        right.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
-    return True
-
-
-def _report(args, argv, data, estimators, table, raw, seconds, drew) -> str:
-    import sklearn
-
-    from . import __version__
-
-    versions = {"sklearn-kan": __version__, "python": platform.python_version()}
-    for module in ("torch", "sklearn", "skorch", "numpy", "pandas", "matplotlib"):
-        try:
-            versions[module] = __import__(module).__version__
-        except ImportError:
-            continue
-    try:
-        import torch
-
-        threads = torch.get_num_threads()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        threads = "?"
-    versions["scikit-learn"] = versions.pop("sklearn", sklearn.__version__)
-    command = shlex.join([_PROG, *argv])
-    settings = {
-        "dataset": f"{data.name} ({data.source})",
-        "samples x features": f"{data.X.shape[0]} x {data.X.shape[1]}",
-        "classes": len(np.unique(data.y)),
-        "folds": f"{args.cv} (StratifiedKFold, shuffle, random_state={args.seed})",
-        "epochs per fit": args.max_epochs,
-        "downsample": args.downsample or "no",
-        "KAN hidden layers / grid": f"{tuple(args.hidden)} / grid_size={args.grid_size}",
-        "batch size, learning rate": f"{args.batch_size}, "
-        + ("each model's default" if args.lr is None else str(args.lr)),
-        "device": _device(args.device),
-        "n_jobs": args.n_jobs,
-        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, {threads} torch threads",
-        "total time": f"{seconds:.1f} s",
-        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-    }
-    lines = [
-        f"# sklearn-kan compare: {data.name}",
-        "",
-        "Command:",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
-        "## Results",
-        "",
-        f"Accuracy over {args.cv} cross-validation folds (mean ± std); parameters are the "
-        "trainable parameters of the model fitted on the first fold; times are per fold.",
-        "",
-        _render(table, markdown=True),
-        "",
-    ]
-    if drew:
-        lines += ["![accuracy vs parameters and training curves](comparison.png)", ""]
-    lines += ["## Settings", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in settings.items()]
-    lines += ["", "## Models", ""]
-    for name, est in estimators.items():
-        lines += [f"- **{name}**: {MODELS[name].help}", "", "  ```", f"  {_describe(est)}", "  ```"]
-    lines += ["", "## Versions", "", "| package | version |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in versions.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _describe(estimator) -> str:
-    from sklearn.base import clone
-
-    est = clone(estimator)
-    steps = est.steps if hasattr(est, "steps") else [(None, est)]
-    for _, step in steps:
-        if "callbacks" in step.get_params(deep=False):
-            step.set_params(callbacks=None)
-    return " ".join(repr(est).split())
-
-
 # -- small helpers ---------------------------------------------------------------
 
 
 def _epoch_progress():
-    from .model_selection import _EpochProgress
+    from .model_selection import EpochProgressBar
 
-    return _EpochProgress()
+    return EpochProgressBar()
 
 
 def _device(device: str) -> str:

@@ -566,14 +566,14 @@ def _edge_scores(kan: KAN, x: Tensor, centered: bool) -> list[np.ndarray]:
     """Scores of :func:`edge_importance` for the KAN inputs ``x``, one (out, in) per layer."""
     scores = []
     with torch.no_grad():
-        for layer in kan.layers:
+        for i, layer in enumerate(kan.layers):
             offset = _edge_means(layer, x) if centered else 0.0
             spread = sum(
                 (_edge_values(layer, c).double() - offset).abs().sum(0)
                 for c in x.split(_edge_rows(layer))
             )
             scores.append((spread / len(x)).t().cpu().numpy())
-            x = _forward_batched(layer, x)
+            x = kan.hidden_input(i, _forward_batched(layer, x))
     return scores
 
 
@@ -699,7 +699,7 @@ def _keep_best_path(i, node_scores, attributions, keep_nodes, keep_edges) -> Non
 
 def _fold_and_mask(kan: KAN, x: Tensor, keep_edges) -> None:
     """Replace removed edges by their mean on the data (into the bias); mask them."""
-    for layer, keep in zip(kan.layers, keep_edges):
+    for i, (layer, keep) in enumerate(zip(kan.layers, keep_edges)):
         means = _edge_means(layer, x)  # on the inputs of the already pruned layers
         removed = torch.as_tensor(~keep, device=layer.weight.device)
         shift = (means.t() * removed).sum(1).to(layer.weight.dtype)
@@ -707,7 +707,7 @@ def _fold_and_mask(kan: KAN, x: Tensor, keep_edges) -> None:
             layer.bias.add_(shift)
         layer.edge_weights().mul_((~removed).unsqueeze(-1).to(layer.weight.dtype))
         _set_edge_mask(layer, torch.as_tensor(keep, device=layer.weight.device))
-        x = _forward_batched(layer, x)
+        x = kan.hidden_input(i, _forward_batched(layer, x))
 
 
 def _remove_nodes(kan: KAN, keep_nodes) -> None:
@@ -718,6 +718,11 @@ def _remove_nodes(kan: KAN, keep_nodes) -> None:
         if len(keep_in) == layer.in_features and len(keep_out) == layer.out_features:
             continue
         kan.layers[i] = _sub_layer(layer, keep_out, keep_in)
+    # The hidden_norm map after each hidden layer keeps the statistics of its kept units.
+    for i, norm in enumerate(kan.norms):
+        keep = np.flatnonzero(keep_nodes[i + 1])
+        if hasattr(norm, "subset") and len(keep) < kan.widths[i + 1]:
+            kan.norms[i] = norm.subset(keep)
     kan.widths = _widths(kan)
 
 

@@ -1,22 +1,34 @@
-"""Fair comparisons: parameter counts, an MLP of matched size, cross-validated tables.
+"""Fair comparisons: matched baselines, repeated cross-validation, tests, the report.
 
-A KAN is only interesting next to the network it replaces, compared at the same
-number of trainable parameters, on the same folds, with the same training budget.
-:func:`matched_mlp` builds that network and :func:`compare` runs the comparison
-with :func:`sklearn.model_selection.cross_validate` and returns one table.
+A KAN is only interesting next to the network it replaces, trained the same way,
+compared at the same number of trainable parameters or of FLOPs, on the same
+folds repeated over several seeds, with a test that says whether a difference is
+real. :func:`matched_mlp` builds that network (trained by the package's own loop,
+:class:`~sklearn_kan.baselines.TorchMLPClassifier`), :func:`compare` runs the
+comparison with :func:`sklearn.model_selection.cross_validate`,
+:func:`paired_tests` compares every model with a reference model (Nadeau and
+Bengio's corrected resampled t-test) and :class:`ComparisonReport` writes the
+table, ``report.md`` and the figure.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
+import os
+import platform
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone, is_classifier
+import torch
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -24,11 +36,27 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
+from threadpoolctl import threadpool_limits
 
 from ._base import count_params
+from ._flops import count_flops
+from ._stats import PairedComparison, corrected_resampled_ttest
 from .preprocessing import Flatten
 
-__all__ = ["compare", "count_params", "matched_mlp", "mlp_n_params", "total_params"]
+__all__ = [
+    "ComparisonReport",
+    "EpochProgressBar",
+    "PairedComparison",
+    "compare",
+    "corrected_resampled_ttest",
+    "count_flops",
+    "count_params",
+    "matched_mlp",
+    "mlp_n_flops",
+    "mlp_n_params",
+    "paired_tests",
+    "total_params",
+]
 
 
 def matched_mlp(
@@ -36,22 +64,30 @@ def matched_mlp(
     X_shape: int | Sequence[int] | None = None,
     n_outputs: int | None = None,
     *,
+    match: str = "params",
     n_hidden_layers: int = 1,
+    baseline: str = "torch",
     tol: float = 0.05,
     **mlp_params,
-) -> BaseEstimator:
-    """A scikit-learn MLP with as many trainable parameters as a KAN, within ``tol``.
+) -> Pipeline:
+    """An MLP with as many trainable parameters, or forward FLOPs, as a KAN.
 
-    The hidden width is solved for, not searched: an MLP with ``L`` hidden layers
+    The hidden width is solved for, not searched. An MLP with ``L`` hidden layers
     of width ``h`` between ``n`` inputs and ``m`` output units has
-    ``(L - 1) h^2 + (n + m + L) h + m`` parameters, so ``h`` is the root of a
-    linear (``L = 1``) or quadratic equation, rounded to the nearer integer.
+    ``(L - 1) h^2 + (n + m + L) h + m`` parameters (:func:`mlp_n_params`) and
+    costs :func:`mlp_n_flops` FLOPs per sample; both increase with ``h``, so the
+    width is the integer whose count is nearest to the KAN's. FLOPs are counted
+    by :func:`count_flops`'s rule, the same for KAN, linear and convolution
+    layers (see the user guide).
 
-    The MLP is trained the way the KAN is: the same input scaling (a
-    :class:`~sklearn.preprocessing.MinMaxScaler` onto the KAN's ``grid_range``, or a
-    :class:`~sklearn.preprocessing.StandardScaler`; neither has parameters), the
-    same learning rate, batch size, number of epochs (``max_iter``; it does not
-    stop early unless the KAN does) and ``random_state``.
+    With ``baseline="torch"`` (the default) the MLP is a
+    :class:`~sklearn_kan.baselines.TorchMLPClassifier` (or ``TorchMLPRegressor``)
+    trained by the KAN's own loop with the KAN's settings: optimizer, learning
+    rate and its schedule, weight decay, batch size, epochs, early stopping,
+    input scaling, device and ``random_state``. ``baseline="sklearn"`` gives
+    scikit-learn's :class:`~sklearn.neural_network.MLPClassifier` with the
+    nearest equivalent settings (it has no cosine schedule and initialises and
+    batches its own way), behind a scaler that maps the inputs as the KAN does.
 
     Parameters
     ----------
@@ -70,21 +106,25 @@ def matched_mlp(
     n_outputs : int, default=None
         Number of classes (classifier) or targets (regressor). Needed for an
         unfitted classifier; a regressor defaults to 1.
+    match : {"params", "flops"}, default="params"
+        Match the number of trainable parameters or the forward FLOPs per sample.
     n_hidden_layers : int, default=1
         Number of hidden layers of the MLP, all of the same width.
+    baseline : {"torch", "sklearn"}, default="torch"
+        Which MLP: trained by this package's loop, or scikit-learn's.
     tol : float, default=0.05
-        Largest accepted relative difference of the two parameter counts.
+        Largest accepted relative difference of the two counts.
     **mlp_params
-        Passed to :class:`~sklearn.neural_network.MLPClassifier` (or
-        ``MLPRegressor``), overriding the settings copied from the KAN, e.g.
-        ``alpha=1e-4`` or ``activation="tanh"``.
+        Passed to the MLP, overriding the settings copied from the KAN, e.g.
+        ``activation="tanh"`` (or ``alpha=1e-4`` for scikit-learn's).
 
     Returns
     -------
     estimator : Pipeline
-        ``Pipeline([..., scaler, mlp])``, unfitted; the MLP is the last step
-        (``count_params`` of the pipeline counts it), the scaler is left out when
-        the KAN has ``input_scaling=None``.
+        ``Pipeline([..., mlp])``, unfitted; the MLP is the last step, named
+        ``"mlp"`` (``count_params`` of the pipeline counts it). scikit-learn's
+        MLP has a scaler step in front of it unless the KAN has
+        ``input_scaling=None``.
 
     Raises
     ------
@@ -94,49 +134,78 @@ def matched_mlp(
 
     See Also
     --------
-    mlp_n_params : The parameter count this function inverts.
+    mlp_n_params, mlp_n_flops : The counts this function inverts.
     compare : Cross-validate the KAN and its matched MLP side by side.
 
     Examples
     --------
-    >>> from sklearn_kan import KANClassifier, count_params
+    >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.model_selection import matched_mlp, mlp_n_params
     >>> kan = KANClassifier(hidden_layer_sizes=(10,), grid_size=5)
-    >>> mlp = matched_mlp(kan, X_shape=(100, 49), n_outputs=10)
-    >>> mlp[-1].hidden_layer_sizes
-    (89,)
+    >>> by_params = matched_mlp(kan, X_shape=(100, 49), n_outputs=10)
+    >>> by_params[-1]
+    TorchMLPClassifier(hidden_layer_sizes=(89,))
     >>> mlp_n_params(49, (89,), 10)
     5350
+    >>> matched_mlp(kan, X_shape=(100, 49), n_outputs=10, match="flops")[-1]
+    TorchMLPClassifier(hidden_layer_sizes=(114,))
     """
+    if match not in ("params", "flops"):
+        raise ValueError(f"match must be 'params' or 'flops', got {match!r}.")
+    if baseline not in ("torch", "sklearn"):
+        raise ValueError(f"baseline must be 'torch' or 'sklearn', got {baseline!r}.")
     if not isinstance(n_hidden_layers, Integral) or n_hidden_layers < 1:
         raise ValueError(f"n_hidden_layers must be an integer >= 1, got {n_hidden_layers!r}.")
     if not 0 < tol < 1:
         raise ValueError(f"tol must be in (0, 1), got {tol!r}.")
-    head, front, n_features, n_out, target = _measure(estimator, X_shape, n_outputs)
+    measured = _measure(estimator, X_shape, n_outputs)
+    n_features, n_out = measured.n_features, measured.n_outputs
     # Settings come from the estimator as given, not from the copy fitted to size it.
-    if isinstance(estimator, Pipeline):
-        head = estimator.steps[-1][1]
-    else:
-        head = estimator
+    head = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    front = measured.front
     classifier = is_classifier(head)
+    sklearn = baseline == "sklearn"
     # scikit-learn's MLPClassifier has one logistic output unit for two classes.
-    units = (1 if n_out == 2 else n_out) if classifier else n_out
-    width = _solve_width(target, n_features, units, int(n_hidden_layers))
-    sizes = (width,) * int(n_hidden_layers)
-    got = mlp_n_params(n_features, sizes, units)
-    if width < 1 or abs(got - target) > tol * target:
-        smallest = mlp_n_params(n_features, (1,) * int(n_hidden_layers), units)
+    units = (1 if n_out == 2 else n_out) if classifier and sklearn else n_out
+    layers = int(n_hidden_layers)
+    scaler = _scaler(head) if sklearn else None
+    scaled = scaler is not None or (not sklearn and getattr(head, "input_scaling", None))
+    if match == "params":
+        target = measured.n_params
+        width = _solve_width(target, n_features, units, layers)
+
+        def count(h):
+            return mlp_n_params(n_features, (h,) * layers, units)
+
+    else:
+        target = measured.n_flops
+        activation = mlp_params.get("activation", "relu")
+
+        def count(h):
+            return mlp_n_flops(
+                n_features, (h,) * layers, units, activation=activation, scaling=bool(scaled)
+            )
+
+        width = _nearest_width(count, target)
+    got = count(width)
+    if abs(got - target) > tol * target:
         raise ValueError(
-            f"No MLP with {n_hidden_layers} hidden layer(s) has {target} parameters within "
-            f"tol={tol}: the nearest has {got} (the smallest, of width 1, has {smallest})."
+            f"No MLP with {n_hidden_layers} hidden layer(s) has {target} {match} within "
+            f"tol={tol}: the nearest has {got} (the smallest, of width 1, has {count(1)})."
         )
-    mlp_cls = MLPClassifier if classifier else MLPRegressor
-    mlp = mlp_cls(hidden_layer_sizes=sizes, **{**_training_settings(head), **mlp_params})
+    sizes = (width,) * layers
+    if sklearn:
+        mlp_cls = MLPClassifier if classifier else MLPRegressor
+        mlp = mlp_cls(hidden_layer_sizes=sizes, **{**_sklearn_settings(head), **mlp_params})
+    else:
+        from .baselines import TorchMLPClassifier, TorchMLPRegressor
+
+        mlp_cls = TorchMLPClassifier if classifier else TorchMLPRegressor
+        mlp = mlp_cls(hidden_layer_sizes=sizes, **{**_torch_settings(head, mlp_cls), **mlp_params})
     steps = list(front)
     if not steps and X_shape is not None and np.ndim(X_shape) == 1 and len(X_shape) > 2:
         # An image model reads (n, H, W); the MLP reads the same pixels as flat rows.
         steps.append(("flatten", Flatten()))
-    scaler = _scaler(head)
     if scaler is not None:
         steps.append(("scaler", scaler))
     steps.append(("mlp", mlp))
@@ -168,6 +237,51 @@ def mlp_n_params(n_features: int, hidden_layer_sizes: Sequence[int], n_outputs: 
     """
     widths = [int(n_features), *(int(h) for h in hidden_layer_sizes), int(n_outputs)]
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def mlp_n_flops(
+    n_features: int,
+    hidden_layer_sizes: Sequence[int],
+    n_outputs: int,
+    *,
+    activation: str = "relu",
+    scaling: bool = True,
+) -> int:
+    """Forward FLOPs per sample of a fully connected network, by :func:`count_flops`'s rule.
+
+    Each ``Linear(a, b)`` costs ``2ab + b``, each hidden unit its activation
+    (ReLU and tanh 1, SiLU 4), and the input scaling 2 per input.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of inputs.
+    hidden_layer_sizes : sequence of int
+        Widths of the hidden layers.
+    n_outputs : int
+        Number of output units.
+    activation : {"relu", "tanh", "silu", "logistic"}, default="relu"
+        Activation of the hidden layers.
+    scaling : bool, default=True
+        Whether the inputs are scaled (``x * scale + shift``) first.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from sklearn_kan.model_selection import mlp_n_flops
+    >>> mlp_n_flops(49, (10,), 10)  # 98 + (980 + 10) + 10 + (200 + 10)
+    1308
+    """
+    costs = {"relu": 1, "tanh": 1, "silu": 4, "logistic": 3, "identity": 0}
+    if activation not in costs:
+        raise ValueError(f"activation must be one of {sorted(costs)}, got {activation!r}.")
+    widths = [int(n_features), *(int(h) for h in hidden_layer_sizes), int(n_outputs)]
+    flops = 2 * widths[0] if scaling else 0
+    flops += sum(2 * a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    return flops + costs[activation] * sum(widths[1:-1])
 
 
 def total_params(estimator) -> int:
@@ -209,19 +323,24 @@ def compare(
     y,
     *,
     cv=5,
-    scoring="accuracy",
+    scoring=None,
     n_jobs: int | None = None,
     groups=None,
+    n_threads: int | None = None,
     verbose: int = 0,
     error_score=np.nan,
     return_cv_results: bool = False,
 ):
-    """Cross-validate several estimators on the same folds and tabulate the results.
+    """Cross-validate several estimators on the same splits and tabulate the results.
 
-    Each estimator goes through :func:`sklearn.model_selection.cross_validate`
-    with the same splits (an int ``cv`` is resolved once per kind of estimator, so
-    classifiers all get the same stratified folds). The number of parameters is
-    taken from the estimator fitted on the first fold.
+    The splits are drawn once and every estimator is fitted on exactly the same
+    ones; give a repeated splitter (e.g.
+    :class:`~sklearn.model_selection.RepeatedStratifiedKFold`) for several seeds
+    x folds, which :func:`paired_tests` needs to tell real differences from
+    noise. Every fit runs under the same thread cap (torch's threads and, through
+    threadpoolctl, the BLAS and OpenMP pools), so that times compare. The first
+    fit of each model is timed apart: it carries one-off costs (kernel
+    compilation, caches), which the steady ``fit_time`` leaves out.
 
     Parameters
     ----------
@@ -232,37 +351,53 @@ def compare(
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Targets.
     cv : int, cross-validation generator or iterable, default=5
-        As in :func:`~sklearn.model_selection.cross_validate`. Give a splitter
-        with ``shuffle=True, random_state=...`` for shuffled folds.
-    scoring : str, callable, list or dict, default="accuracy"
-        As in :func:`~sklearn.model_selection.cross_validate`; use e.g. ``"r2"``
-        for regressors.
+        As in :func:`~sklearn.model_selection.cross_validate`. An int means
+        stratified folds for classifiers, plain folds otherwise (unshuffled:
+        give a splitter with ``shuffle=True, random_state=...`` to shuffle).
+    scoring : str, callable, list or dict, default=None
+        As in :func:`~sklearn.model_selection.cross_validate`. ``None`` means
+        ``"accuracy"`` when every estimator is a classifier and ``"r2"`` when
+        every one is a regressor.
     n_jobs : int, default=None
         Folds trained in parallel, per estimator (joblib; the estimators of this
-        package give each worker its share of the cores).
+        package give each worker its share of the cores, and the thread cap
+        applies to ``n_jobs=1`` only).
     groups : array-like of shape (n_samples,), default=None
         Group labels for group splitters.
+    n_threads : int, default=None
+        Thread cap of every fit; ``None`` uses torch's current number of threads
+        (``torch.get_num_threads()``) for every library. Restored afterwards.
     verbose : int, default=0
-        ``1`` or more reports on stderr which model and which fold is being
-        trained, and each model's result when it is done.
+        ``1`` or more shows a progress bar per model on stderr (tqdm) and each
+        model's result when it is done.
     error_score : "raise" or float, default=np.nan
         As in :func:`~sklearn.model_selection.cross_validate`.
     return_cv_results : bool, default=False
         Also return the raw ``cross_validate`` results of each estimator, with
-        the fitted estimators of every fold (``"estimator"``).
+        the fitted estimators of every split (``"estimator"``), the train and test
+        sizes (``"n_train"``, ``"n_test"``) and the split indices (``"splits"``).
 
     Returns
     -------
     table : pandas.DataFrame or numpy structured array
         One row per estimator (index ``model``), with the columns
         ``<metric>_mean`` and ``<metric>_std`` for every metric (``score`` for a
-        callable ``scoring``), ``fit_time_mean``, ``fit_time_std``,
-        ``score_time_mean``, ``score_time_std`` (seconds per fold) and
-        ``n_params`` (:func:`total_params`; missing for models without
-        countable parameters). A structured array, with a ``model`` field and
-        ``-1`` for missing counts, when pandas is not installed.
+        callable ``scoring``), ``first_fit_time``, ``fit_time_mean`` and
+        ``fit_time_std`` (seconds per fit, the first fit left out when there are
+        several), ``score_time_mean``, ``n_params`` (:func:`total_params`) and
+        ``n_flops`` (:func:`count_flops`, forward FLOPs per sample), both of
+        the model fitted on the first split and missing for models without a
+        counting rule. The DataFrame's ``attrs["machine"]`` records the machine
+        (cores, load average before and after, thread cap). A structured array,
+        with a ``model`` field and ``-1`` for missing counts, when pandas is
+        not installed.
     cv_results : dict of str to dict
         Only with ``return_cv_results=True``.
+
+    See Also
+    --------
+    paired_tests : Which differences between the models are real.
+    ComparisonReport : The table, ``report.md`` and figure from these results.
 
     Examples
     --------
@@ -274,102 +409,399 @@ def compare(
     >>> table = compare({"kan": kan, "mlp": matched_mlp(kan, X.shape, 10)}, X, y, cv=3)
     >>> list(table.index)
     ['kan', 'mlp']
-    >>> bool((table["accuracy_mean"] > 0.5).all())  # both far above chance (0.1)
-    True
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['accuracy_mean', 'accuracy_std', 'first_fit_time', 'fit_time_mean', 'fit_time_std',
+     'score_time_mean', 'n_params', 'n_flops']
+    >>> table["n_params"].tolist()
+    [5346, 5335]
     """
     if not isinstance(estimators, Mapping) or not estimators:
         raise ValueError("estimators must be a non-empty dict of name to estimator.")
+    if scoring is None:
+        scoring = _default_scoring(estimators)
+    if n_threads is not None and (not isinstance(n_threads, Integral) or n_threads < 1):
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
     metrics = _metric_names(scoring)
+    classifier = all(is_classifier(e) for e in estimators.values())
+    splits = list(check_cv(cv, y, classifier=classifier).split(X, y, groups))
+    n_train = np.array([len(train) for train, _ in splits])
+    n_test = np.array([len(test) for _, test in splits])
+    threads = int(n_threads or torch.get_num_threads())
+    machine = {"load_before": os.getloadavg() if hasattr(os, "getloadavg") else None}
     rows, raw = [], {}
-    for i, (name, estimator) in enumerate(estimators.items(), start=1):
-        splitter = check_cv(cv, y, classifier=is_classifier(estimator))
-        if verbose:
-            splitter = _ReportingSplitter(splitter, f"{name} ({i}/{len(estimators)})")
-        start = time.perf_counter()
-        result = cross_validate(
-            estimator,
-            X,
-            y,
-            groups=groups,
-            cv=splitter,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            return_estimator=True,
-            error_score=error_score,
-        )
-        raw[name] = result
-        row = {"model": name}
-        for metric in metrics:
-            key = "test_score" if len(metrics) == 1 else f"test_{metric}"
-            row[f"{metric}_mean"] = float(np.mean(result[key]))
-            row[f"{metric}_std"] = float(np.std(result[key]))
-        for key in ("fit_time", "score_time"):
-            row[f"{key}_mean"] = float(np.mean(result[key]))
-            row[f"{key}_std"] = float(np.std(result[key]))
-        row["n_params"] = _first_count(result["estimator"])
-        rows.append(row)
-        if verbose:
-            scores = ", ".join(
-                f"{m} {row[f'{m}_mean']:.4f} +/- {row[f'{m}_std']:.4f}" for m in metrics
-            )
-            _report(
-                f"{name}: {scores}; fit {row['fit_time_mean']:.2f} s/fold; "
-                f"{time.perf_counter() - start:.1f} s in all"
-            )
+    with _thread_cap(threads):
+        for i, (name, estimator) in enumerate(estimators.items(), start=1):
+            start = time.perf_counter()
+            with _progress(f"{name} ({i}/{len(estimators)})", len(splits), verbose) as bar:
+                result = _cross_validate(
+                    estimator, X, y, groups, splits, scoring, n_jobs, error_score, bar
+                )
+            result.update(n_train=n_train, n_test=n_test, splits=splits, metrics=metrics)
+            raw[name] = result
+            row = {"model": name}
+            for metric in metrics:
+                key = "test_score" if len(metrics) == 1 else f"test_{metric}"
+                row[f"{metric}_mean"] = float(np.mean(result[key]))
+                row[f"{metric}_std"] = float(np.std(result[key]))
+            fits = np.asarray(result["fit_time"])
+            steady = fits[1:] if len(fits) > 1 else fits
+            row["first_fit_time"] = float(fits[0])
+            row["fit_time_mean"] = float(np.mean(steady))
+            row["fit_time_std"] = float(np.std(steady))
+            row["score_time_mean"] = float(np.mean(result["score_time"]))
+            row["n_params"] = _first_count(result["estimator"])
+            row["n_flops"] = _first_flops(result["estimator"], X, splits[0][1])
+            rows.append(row)
+            if verbose:
+                scores = ", ".join(
+                    f"{m} {row[f'{m}_mean']:.4f} +/- {row[f'{m}_std']:.4f}" for m in metrics
+                )
+                _report(
+                    f"{name}: {scores}; fit {row['fit_time_mean']:.2f} s (first "
+                    f"{row['first_fit_time']:.2f} s); {time.perf_counter() - start:.1f} s in all"
+                )
+        machine.update(_machine(threads, n_jobs))
     table = _to_table(rows)
+    if hasattr(table, "attrs"):
+        table.attrs["machine"] = machine
+        table.attrs["metrics"] = metrics
     return (table, raw) if return_cv_results else table
+
+
+def paired_tests(
+    cv_results: Mapping[str, Mapping],
+    reference: str | None = None,
+    *,
+    metric: str | None = None,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+):
+    """Every model against a reference: mean difference, CI and p-value of the scores.
+
+    Uses Nadeau and Bengio's corrected resampled t-test
+    (:func:`corrected_resampled_ttest`): the scores of the splits of a
+    (repeated) cross-validation are correlated, because the training sets
+    overlap, and the ordinary paired t-test, which assumes them independent,
+    finds differences that are not there. The correction inflates the variance
+    of the mean difference by ``n_test / n_train``.
+
+    Parameters
+    ----------
+    cv_results : dict of str to dict
+        The second result of ``compare(..., return_cv_results=True)``.
+    reference : str, default=None
+        The model the others are compared with; ``None`` takes the first.
+    metric : str, default=None
+        Which score, for several metrics (``None``: the first).
+    confidence : float, default=0.95
+        Level of the confidence intervals.
+    alpha : float, default=0.05
+        A difference with ``p < alpha`` is called significant (no correction
+        for the number of pairs is made; with many pairs, compare the p-values
+        with ``alpha / n_pairs``, Bonferroni).
+
+    Returns
+    -------
+    pairs : list of dict
+        One per model other than the reference: ``model``, ``reference``,
+        ``metric``, ``mean_diff`` (model minus reference), ``ci_low``,
+        ``ci_high``, ``p_value``, ``n_fits``, ``significant`` and
+        ``sentence``, the result in one plain sentence.
+    """
+    if not cv_results:
+        raise ValueError("cv_results is empty.")
+    names = list(cv_results)
+    reference = names[0] if reference is None else reference
+    if reference not in cv_results:
+        raise ValueError(f"reference {reference!r} is not one of the models {names}.")
+    ref = cv_results[reference]
+    key, metric = _score_key(ref, metric)
+    pairs = []
+    for name in names:
+        if name == reference:
+            continue
+        result = cv_results[name]
+        test = corrected_resampled_ttest(
+            result[key],
+            ref[key],
+            float(np.mean(ref["n_train"])),
+            float(np.mean(ref["n_test"])),
+            confidence=confidence,
+        )
+        pairs.append(
+            {
+                "model": name,
+                "reference": reference,
+                "metric": metric,
+                "mean_diff": test.mean,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "p_value": test.p_value,
+                "n_fits": test.n_fits,
+                "significant": bool(test.p_value < alpha),
+                "sentence": _sentence(name, reference, metric, test, alpha),
+            }
+        )
+    return pairs
+
+
+@dataclass
+class ComparisonReport:
+    """The comparison as a text table, a Markdown report and a figure.
+
+    Build it from :func:`compare`'s results; :meth:`save` writes ``report.md``
+    and ``comparison.png`` into a folder, which is what ``sklearn-kan compare``
+    does.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The first result of ``compare(..., return_cv_results=True)``.
+    cv_results : dict
+        The second result.
+    reference : str, default=None
+        The model the others are tested against (:func:`paired_tests`);
+        ``None`` takes the first.
+    title : str, default="comparison"
+        Name of the data set, for the headings.
+    command : str, default=None
+        The command that produced the results, shown first in the report.
+    settings : dict, default=None
+        Extra ``setting: value`` rows for the report (data, folds, epochs...).
+    descriptions : dict of str to str, default=None
+        One line per model, for the report's list of models.
+
+    Attributes
+    ----------
+    pairs : list of dict
+        :func:`paired_tests` of every model against ``reference``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import RepeatedStratifiedKFold
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> from sklearn_kan.model_selection import ComparisonReport, compare
+    >>> X, y = load_digits(return_X_y=True)
+    >>> cv = RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=0)
+    >>> models = {"logreg": LogisticRegression(max_iter=500), "nb": GaussianNB()}
+    >>> table, raw = compare(models, X, y, cv=cv, return_cv_results=True)
+    >>> report = ComparisonReport(table, raw)
+    >>> print(report.pairs[0]["sentence"])  # doctest: +ELLIPSIS
+    nb is ... points less accurate than logreg, 95% CI [...]; the difference is significant ...
+    """
+
+    table: object
+    cv_results: dict
+    reference: str | None = None
+    title: str = "comparison"
+    command: str | None = None
+    settings: dict | None = None
+    descriptions: dict | None = None
+    pairs: list = field(init=False)
+
+    def __post_init__(self) -> None:
+        first = next(iter(self.cv_results))
+        self.reference = first if self.reference is None else self.reference
+        enough = len(next(iter(self.cv_results.values()))["fit_time"]) >= 2
+        self.pairs = paired_tests(self.cv_results, self.reference) if enough else []
+
+    def to_text(self) -> str:
+        """The table as aligned text (what the command prints)."""
+        return _render(self.table, markdown=False)
+
+    def to_markdown(self, figure: str | None = "comparison.png") -> str:
+        """The whole report: command, table, figure, significance, settings, machine."""
+        return _markdown(self, figure)
+
+    def plot(self, path=None):
+        """Accuracy vs FLOPs, the differences with their intervals, training curves.
+
+        Parameters
+        ----------
+        path : str or Path, default=None
+            Where to save the figure (PNG); ``None`` only returns it.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        return _draw(self, path)
+
+    def save(self, out) -> dict:
+        """Write ``report.md`` and, when matplotlib is installed, ``comparison.png``.
+
+        Parameters
+        ----------
+        out : str or Path
+            Folder (created if needed).
+
+        Returns
+        -------
+        dict
+            Paths written, keys ``"report"`` and ``"figure"`` (None without
+            matplotlib).
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        figure = out / "comparison.png"
+        try:
+            self.plot(figure)
+        except ImportError:
+            figure = None
+        report = out / "report.md"
+        report.write_text(self.to_markdown(figure.name if figure else None))
+        return {"report": report, "figure": figure}
 
 
 # -- private -------------------------------------------------------------------
 
 
-class _ReportingSplitter:
-    """Wraps a splitter to say which fold starts as ``cross_validate`` draws it.
+def _default_scoring(estimators: Mapping) -> str:
+    kinds = {
+        "classifier" if is_classifier(e) else "regressor" if is_regressor(e) else "other"
+        for e in estimators.values()
+    }
+    if kinds == {"classifier"}:
+        return "accuracy"
+    if kinds == {"regressor"}:
+        return "r2"
+    raise ValueError(
+        "scoring=None picks 'accuracy' for classifiers and 'r2' for regressors, but the "
+        f"estimators are a mix ({', '.join(sorted(kinds))}); pass scoring explicitly."
+    )
 
-    ``cross_validate`` consumes ``split`` lazily (one fold per dispatched job),
-    so the message appears when the fold is handed to a worker.
+
+def _cross_validate(estimator, X, y, groups, splits, scoring, n_jobs, error_score, bar):
+    """``cross_validate`` on the given splits, one split at a time when sequential.
+
+    One call per split lets the progress bar move when a fit ends (joblib
+    draws splits ahead of the fits); with ``n_jobs`` > 1 it is one call.
+    """
+    kwargs = dict(
+        groups=groups,
+        scoring=scoring,
+        return_estimator=True,
+        error_score=error_score,
+    )
+    if n_jobs not in (None, 1):
+        result = cross_validate(estimator, X, y, cv=splits, n_jobs=n_jobs, **kwargs)
+        bar.update(len(splits))
+        return result
+    parts = []
+    for split in splits:
+        parts.append(cross_validate(estimator, X, y, cv=[split], **kwargs))
+        bar.update(1)
+    return {
+        key: [e for p in parts for e in p[key]]
+        if key == "estimator"
+        else np.concatenate([p[key] for p in parts])
+        for key in parts[0]
+    }
+
+
+@contextmanager
+def _progress(label: str, total: int, verbose: int):
+    """A tqdm bar over the fits of one model (skorch draws its bars with tqdm too)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="fit", file=sys.stderr, disable=not verbose)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+class EpochProgressBar(Callback):
+    """skorch callback: a tqdm bar over the epochs of a fit, with the training loss.
+
+    skorch's own ``ProgressBar`` counts the batches of one epoch; a comparison
+    wants the epochs of a fit. Shown on a terminal only (tqdm's ``disable=None``).
     """
 
-    def __init__(self, splitter, label: str) -> None:
-        self.splitter = splitter
-        self.label = label
-
-    def get_n_splits(self, X=None, y=None, groups=None) -> int:
-        return self.splitter.get_n_splits(X, y, groups)
-
-    def split(self, X, y=None, groups=None) -> Iterator:
-        n = self.get_n_splits(X, y, groups)
-        for k, (train, test) in enumerate(self.splitter.split(X, y, groups), start=1):
-            _report(f"{self.label}: fold {k}/{n} ({len(train)} train, {len(test)} test)")
-            yield train, test
-
-
-class _EpochProgress(Callback):
-    """skorch callback: a running epoch counter on a terminal, and one line per fit."""
-
     def on_train_begin(self, net, **kwargs):
-        self.start_ = time.perf_counter()
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(
+            total=net.max_epochs,
+            desc="  epochs",
+            unit="epoch",
+            leave=False,
+            file=sys.stderr,
+            disable=None,
+        )
 
     def on_epoch_end(self, net, **kwargs):
-        if sys.stderr.isatty():
-            row = net.history[-1]
-            print(
-                f"\r    epoch {row['epoch']:3d}/{net.max_epochs} "
-                f"train_loss {row['train_loss']:.4f}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        self.bar_.update(1)
+        self.bar_.set_postfix(train_loss=f"{net.history[-1]['train_loss']:.4f}")
 
     def on_train_end(self, net, **kwargs):
-        end = "\n" if sys.stderr.isatty() else ""
-        n = len(net.history)
-        print(
-            f"{end}    {n} epoch{'s' * (n != 1)}, train_loss {net.history[-1]['train_loss']:.4f}, "
-            f"{time.perf_counter() - self.start_:.1f} s",
-            file=sys.stderr,
-            flush=True,
+        # Dropped, not kept: a bar holds its stream, which does not pickle (joblib
+        # workers send the fitted estimators back pickled).
+        self.bar_.close()
+        del self.bar_
+
+
+@contextmanager
+def _thread_cap(n: int):
+    """torch, BLAS and OpenMP limited to ``n`` threads; the previous settings restored."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _machine(threads: int, n_jobs) -> dict:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        usable = os.cpu_count()
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable,
+        "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "thread_cap": threads,
+        "n_jobs": n_jobs,
+        "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _score_key(result: Mapping, metric: str | None) -> tuple[str, str]:
+    metrics = list(result.get("metrics", ["score"]))
+    metric = metrics[0] if metric is None else metric
+    if metric not in metrics:
+        raise ValueError(f"metric {metric!r} is not one of {metrics}.")
+    return ("test_score" if len(metrics) == 1 else f"test_{metric}"), metric
+
+
+def _sentence(name: str, ref: str, metric: str, test: PairedComparison, alpha: float) -> str:
+    level = f"{round(100 * test.confidence)}% CI"
+    if metric == "accuracy":
+        d, lo, hi = 100 * test.mean, 100 * test.ci_low, 100 * test.ci_high
+        if d < 0:
+            what = f"{-d:.1f} points less accurate than {ref}, {level} [{-hi:.1f}, {-lo:.1f}]"
+        else:
+            what = f"{d:.1f} points more accurate than {ref}, {level} [{lo:.1f}, {hi:.1f}]"
+        text = f"{name} is {what}"
+    else:
+        d, lo, hi = test.mean, test.ci_low, test.ci_high
+        side = "lower" if d < 0 else "higher"
+        text = (
+            f"{name}'s {metric} is {abs(d):.3g} {side} than {ref}'s, {level} "
+            f"[{lo:.3g}, {hi:.3g}] (difference {name} - {ref})"
         )
+    p = "p < 0.001" if test.p_value < 0.001 else f"p = {test.p_value:.3f}"
+    if test.p_value < alpha:
+        return f"{text}; the difference is significant ({p})."
+    return f"{text}; the difference is not significant ({p}): these fits cannot tell them apart."
 
 
 def _report(message: str) -> None:
@@ -390,6 +822,19 @@ def _first_count(fitted) -> int | None:
     return _maybe_count(fitted[0]) if len(fitted) else None
 
 
+def _first_flops(fitted, X, test) -> int | None:
+    from sklearn.utils import _safe_indexing
+
+    if not len(fitted) or isinstance(fitted[0], str):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return count_flops(fitted[0], _safe_indexing(X, test[:1]))
+    except (TypeError, AttributeError, ValueError):
+        return None
+
+
 def _maybe_count(estimator) -> int | None:
     try:
         return total_params(estimator)
@@ -406,18 +851,24 @@ def _linear_count(estimator) -> int | None:
 
 
 def _to_table(rows: list[dict]):
+    counts = ("n_params", "n_flops")
     pd = _pandas()
     if pd is None:
-        names = [k for k in rows[0] if k not in ("model", "n_params")]
+        names = [k for k in rows[0] if k != "model" and k not in counts]
         width = max(len(r["model"]) for r in rows)
-        dtype = [("model", f"U{width}"), *((k, "f8") for k in names), ("n_params", "i8")]
+        dtype = [("model", f"U{width}"), *((k, "f8") for k in names), *((k, "i8") for k in counts)]
         values = [
-            (r["model"], *(r[k] for k in names), -1 if r["n_params"] is None else r["n_params"])
+            (
+                r["model"],
+                *(r[k] for k in names),
+                *(-1 if r[k] is None else r[k] for k in counts),
+            )
             for r in rows
         ]
         return np.array(values, dtype=dtype)
     table = pd.DataFrame(rows).set_index("model")
-    table["n_params"] = table["n_params"].astype("Int64")
+    for key in counts:
+        table[key] = table[key].astype("Int64")
     return table
 
 
@@ -430,15 +881,23 @@ def _pandas():
     return pandas
 
 
-def _measure(estimator, X_shape, n_outputs):
-    """The model to match, the steps before it, its input width, outputs and count."""
+@dataclass
+class _Measured:
+    front: list
+    n_features: int
+    n_outputs: int
+    n_params: int
+    n_flops: int
+
+
+def _measure(estimator, X_shape, n_outputs) -> _Measured:
+    """The steps before the model to match, its input width, outputs and counts."""
     front = []
     head = estimator
     if isinstance(estimator, Pipeline):
         front = [(name, clone(step)) for name, step in estimator.steps[:-1]]
         head = estimator.steps[-1][1]
-    fitted = _is_fitted(head)
-    if not fitted:
+    if not _is_fitted(head):
         if X_shape is None:
             raise ValueError(
                 "X_shape (or n_features) is needed to size an MLP for an unfitted estimator."
@@ -453,6 +912,8 @@ def _measure(estimator, X_shape, n_outputs):
     n_features = getattr(head, "n_features_in_", None)
     if n_features is None:
         raise ValueError(f"{type(head).__name__} has no n_features_in_ after fit.")
+    # FLOPs do not depend on the values: one row of zeros in the head's input space.
+    n_flops = count_flops(head, np.zeros((1, int(n_features)), dtype=np.float32))
     if not front and X_shape is not None and not isinstance(X_shape, Integral):
         # An image model sees (n, H, W) but an MLP needs flat rows of the same pixels.
         n_features = math.prod(int(d) for d in tuple(X_shape)[1:])
@@ -460,7 +921,7 @@ def _measure(estimator, X_shape, n_outputs):
         n_out = len(head.classes_)
     else:
         n_out = int(getattr(head, "n_outputs_", n_outputs or 1))
-    return head, front, int(n_features), n_out, count_params(head)
+    return _Measured(front, int(n_features), n_out, count_params(head), n_flops)
 
 
 def _is_fitted(estimator) -> bool:
@@ -509,7 +970,28 @@ def _solve_width(n_params: int, n_features: int, n_outputs: int, n_layers: int) 
     return min(sorted(candidates), key=error)
 
 
-def _training_settings(head) -> dict:
+def _nearest_width(count, target: int) -> int:
+    """Smallest ``h`` whose ``count(h)`` is nearest to ``target`` (count increases with h)."""
+    lo, hi = 1, 2
+    while count(hi) < target:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
+    return min((lo, hi), key=lambda h: (abs(count(h) - target), h))
+
+
+def _torch_settings(head, mlp_cls) -> dict:
+    """The KAN's settings that the same-loop MLP shares (all its training settings)."""
+    params = head.get_params(deep=False)
+    accepted = mlp_cls().get_params(deep=False)
+    shared = {k: v for k, v in params.items() if k in accepted and k != "hidden_layer_sizes"}
+    # Its own callbacks (progress, scoring) are not the KAN's business.
+    shared.pop("callbacks", None)
+    return shared
+
+
+def _sklearn_settings(head) -> dict:
     """The KAN's training budget, in ``MLPClassifier``'s words."""
     params = head.get_params(deep=False)
     settings: dict = {"solver": "adam"}
@@ -545,3 +1027,268 @@ def _scaler(head):
     if scaling == "standard":
         return StandardScaler()
     return None
+
+
+# -- the report ----------------------------------------------------------------
+
+
+def _rows(table) -> list[dict]:
+    if hasattr(table, "reset_index"):
+        records = table.reset_index().to_dict("records")
+    else:
+        records = [dict(zip(table.dtype.names, row)) for row in table.tolist()]
+    for r in records:
+        r["n_params"] = _count(r.get("n_params"))
+        r["n_flops"] = _count(r.get("n_flops"))
+    return records
+
+
+def _count(value) -> int | None:
+    """An int, or None for a missing count (None, NaN, pandas' NA, -1)."""
+    try:
+        return int(value) if value is not None and value >= 0 else None
+    except (TypeError, ValueError):  # NA and NaN do not compare or convert
+        return None
+
+
+def _main_metric(table) -> str:
+    names = table.columns if hasattr(table, "columns") else table.dtype.names
+    return next(n[: -len("_mean")] for n in names if n.endswith("_mean"))
+
+
+def _render(table, *, markdown: bool) -> str:
+    """The comparison table as aligned text or as a Markdown table."""
+    rows = _rows(table)
+    metric = _main_metric(table)
+    pm = "±" if markdown else "+/-"
+    head = [
+        "model",
+        metric,
+        "params",
+        "FLOPs/sample",
+        "first fit (s)",
+        "fit (s)",
+        "predict (s)",
+    ]
+    body = [
+        [
+            r["model"],
+            f"{r[f'{metric}_mean']:.4f} {pm} {r[f'{metric}_std']:.4f}",
+            "?" if r["n_params"] is None else f"{r['n_params']:,}",
+            "?" if r["n_flops"] is None else f"{r['n_flops']:,}",
+            f"{r['first_fit_time']:.2f}",
+            f"{r['fit_time_mean']:.2f} {pm} {r['fit_time_std']:.2f}",
+            f"{r['score_time_mean']:.3f}",
+        ]
+        for r in rows
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
+
+    def fmt(cells):
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
+    return "\n".join([fmt(head), *(fmt(row) for row in body)])
+
+
+def _markdown(report: ComparisonReport, figure: str | None) -> str:
+    table, raw = report.table, report.cv_results
+    first = next(iter(raw.values()))
+    n_fits = len(first["fit_time"])
+    metric = _main_metric(table)
+    lines = [f"# sklearn-kan compare: {report.title}", ""]
+    if report.command:
+        lines += ["Command:", "", "```bash", report.command, "```", ""]
+    lines += [
+        "## Results",
+        "",
+        f"{metric} over {n_fits} fits (every model on the same train/test splits; mean ± "
+        "std). params: trainable parameters; FLOPs/sample: forward FLOPs to predict one "
+        "sample, by the package's counting rule (see the user guide); both of the model "
+        "fitted on the first split. first fit: seconds of the first fit, which carries "
+        "one-off costs (compilation); fit: seconds per fit over the other fits; predict: "
+        "seconds to score one test split (mean over all fits, the first included).",
+        "",
+        _render(table, markdown=True),
+        "",
+    ]
+    if figure:
+        lines += [f"![{metric} vs FLOPs, differences and training curves]({figure})", ""]
+    if report.settings:
+        lines += ["## Settings", "", "| setting | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in report.settings.items()]
+        lines += [""]
+    machine = table.attrs.get("machine", {}) if hasattr(table, "attrs") else {}
+    if machine:
+        lines += ["## Machine", "", "| | |", "|---|---|"]
+        lines += [f"| {k} | {_fmt_machine(v)} |" for k, v in machine.items()]
+        lines += [""]
+    lines += ["## Models", ""]
+    for name, result in raw.items():
+        help_ = (report.descriptions or {}).get(name)
+        lines += [f"- **{name}**" + (f": {help_}" if help_ else ""), ""]
+        est = result["estimator"][0] if result.get("estimator") else None
+        if est is not None and not isinstance(est, str):
+            lines += ["  ```", f"  {_describe(est)}", "  ```", ""]
+    lines += ["## Versions", "", "| package | version |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in _versions().items()]
+    lines += ["", f"## Is the difference real? (each model against {report.reference})", ""]
+    if not report.pairs:
+        lines += ["One fit per model: no test is possible (use several folds or repeats).", ""]
+    else:
+        pairs = report.pairs
+        unit = " (points)" if metric == "accuracy" else ""
+        scale = 100 if metric == "accuracy" else 1
+        lines += [
+            f"Nadeau and Bengio's corrected resampled t-test over the {pairs[0]['n_fits']} "
+            "paired fits (the ordinary paired t-test is too liberal here: the training sets "
+            "of the splits overlap, so their scores are correlated); the interval is the "
+            f"95% confidence interval of the mean difference, model minus {report.reference}; "
+            "significant means p < 0.05, with no correction for the number of pairs.",
+            "",
+            f"| model | difference{unit} | 95% CI | p-value | significant |",
+            "|---|---|---|---|---|",
+        ]
+        for p in pairs:
+            lines.append(
+                f"| {p['model']} | {scale * p['mean_diff']:+.2f} | "
+                f"[{scale * p['ci_low']:+.2f}, {scale * p['ci_high']:+.2f}] | "
+                f"{p['p_value']:.3g} | {'yes' if p['significant'] else 'no'} |"
+            )
+        lines += [""] + [p["sentence"] for p in pairs]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_machine(value) -> str:
+    if isinstance(value, tuple | list) and value and isinstance(value[0], float):
+        return " / ".join(f"{v:.2f}" for v in value) + " (1, 5, 15 min)"
+    return str(value)
+
+
+def _versions() -> dict:
+    from . import __version__
+
+    versions = {"sklearn-kan": __version__, "python": platform.python_version()}
+    for label, module in (
+        ("torch", "torch"),
+        ("scikit-learn", "sklearn"),
+        ("skorch", "skorch"),
+        ("numpy", "numpy"),
+        ("scipy", "scipy"),
+    ):
+        try:
+            versions[label] = __import__(module).__version__
+        except ImportError:  # pragma: no cover - all are dependencies
+            continue
+    return versions
+
+
+def _describe(estimator) -> str:
+    """One-line repr without the callbacks (progress bars are not part of the model)."""
+    est = clone(estimator)
+    steps = est.steps if hasattr(est, "steps") else [(None, est)]
+    for _, step in steps:
+        if "callbacks" in step.get_params(deep=False):
+            step.set_params(callbacks=None)
+    return " ".join(repr(est).split())
+
+
+def _curves(estimators) -> list[np.ndarray]:
+    """Training loss per epoch of each fold's fitted model, where it has one."""
+    curves = []
+    for est in estimators:
+        last = est.steps[-1][1] if hasattr(est, "steps") else est
+        history = getattr(last, "history_", None)
+        if history is not None:
+            curves.append(np.asarray(history[:, "train_loss"], dtype=float))
+        elif getattr(last, "loss_curve_", None) is not None:
+            curves.append(np.asarray(last.loss_curve_, dtype=float))
+    return curves
+
+
+def _draw(report: ComparisonReport, path):
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    rows = _rows(report.table)
+    metric = _main_metric(report.table)
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    left, middle, right = fig.subplots(1, 3)
+    colors = {r["model"]: f"C{i}" for i, r in enumerate(rows)}
+    for r in rows:
+        if r["n_flops"] is None:
+            continue
+        left.errorbar(
+            r["n_flops"],
+            r[f"{metric}_mean"],
+            yerr=r[f"{metric}_std"],
+            fmt="o",
+            capsize=4,
+            color=colors[r["model"]],
+        )
+        left.annotate(
+            r["model"],
+            (r["n_flops"], r[f"{metric}_mean"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    counts = [r["n_flops"] for r in rows if r["n_flops"] is not None]
+    if counts and max(counts) > 10 * min(counts):
+        left.set_xscale("log")
+    elif counts:
+        left.set_xlim(0.7 * min(counts), 1.3 * max(counts))
+    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    left.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    left.set_xlabel("forward FLOPs per sample")
+    left.set_ylabel(f"{metric} (mean ± std over fits)")
+    left.set_title(f"{report.title}: {metric} vs cost")
+    left.grid(alpha=0.3)
+    scale = 100 if metric == "accuracy" else 1
+    for i, p in enumerate(report.pairs):
+        mean, lo, hi = (scale * p[k] for k in ("mean_diff", "ci_low", "ci_high"))
+        middle.errorbar(
+            mean,
+            i,
+            xerr=[[mean - lo], [hi - mean]],
+            fmt="o",
+            capsize=4,
+            color=colors[p["model"]],
+        )
+    middle.axvline(0, color="0.4", linewidth=1)
+    middle.set_yticks(range(len(report.pairs)), [p["model"] for p in report.pairs])
+    middle.invert_yaxis()
+    unit = "points" if metric == "accuracy" else metric
+    middle.set_xlabel(f"difference to {report.reference} ({unit}), 95% CI")
+    middle.set_title("corrected resampled t-test")
+    middle.grid(alpha=0.3)
+    drawn = False
+    for name, result in report.cv_results.items():
+        curves = _curves(result["estimator"])
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        stacked = np.stack([c[:n] for c in curves])
+        epochs = np.arange(1, n + 1)
+        for c in stacked:
+            right.plot(epochs, c, color=colors[name], alpha=0.25, linewidth=0.8)
+        right.plot(epochs, stacked.mean(0), color=colors[name], label=name, linewidth=2)
+        drawn = True
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_xlabel("epoch")
+    right.set_ylabel("training loss")
+    right.set_yscale("log")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    right.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    right.set_title("training curves (each fit; mean bold)")
+    right.grid(alpha=0.3)
+    if drawn:
+        right.legend(fontsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig

@@ -169,8 +169,8 @@ class ActivationsDisplay:
             x_kan = view.kan_inputs(X)
             x_layer = x_kan
             with torch.no_grad():
-                for previous in view.kan.layers[:index]:
-                    x_layer = _forward_batched(previous, x_layer)
+                for i, previous in enumerate(view.kan.layers[:index]):
+                    x_layer = view.kan.hidden_input(i, _forward_batched(previous, x_layer))
             if inputs is None or outputs is None:
                 nodes, _ = _attribution(_edge_scores(view.kan, x_kan, centered=True))
                 node_scores = [n.mean(axis=0) for n in nodes]

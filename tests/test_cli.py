@@ -28,7 +28,7 @@ def _shared_data():
 def _check_outputs(out: Path, models):
     report = (out / "report.md").read_text()
     assert (out / "comparison.png").stat().st_size > 1000
-    assert "| model | accuracy | params |" in report
+    assert "| model | accuracy | params | FLOPs/sample | first fit (s) |" in report
     for name in models:
         assert f"| {name} | " in report
     assert "sklearn-kan compare" in report  # the command line
@@ -42,12 +42,42 @@ def test_compare_digits_in_process(tmp_path, capsys):
     assert status == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[0].split()[:3] == ["model", "accuracy", "params"]
-    assert [line.split()[0] for line in lines[1:]] == ["kan", "mlp"]
-    assert "kan (1/2): fold 2/2" in captured.err
-    assert "1 epoch, train_loss" in captured.err  # epochs are reported too
+    assert lines[0].split()[:4] == ["model", "accuracy", "params", "FLOPs/sample"]
+    assert [line.split()[0] for line in lines[1:3]] == ["kan", "mlp"]
+    # one plain sentence per pair, printed and at the end of the report
+    assert lines[3].startswith("mlp is ") and "95% CI" in lines[3]
+    assert "kan (1/2)" in captured.err and "2/2" in captured.err
     report = _check_outputs(out, ["kan", "mlp"])
     assert f"--out {out}" in report
+    assert report.rstrip().endswith(lines[3])
+    assert "TorchMLPClassifier(" in report  # the same-loop MLP by default
+
+
+def test_compare_match_repeats_and_reference(tmp_path, capsys):
+    from sklearn_kan.model_selection import mlp_n_flops
+
+    out = tmp_path / "flops"
+    argv = ["compare", "--models", "kan,mlp,sk-mlp", "--match", "flops", "--repeats", "2"]
+    assert cli.main([*argv, "--reference", "mlp", "--out", str(out), *FAST]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in lines[1:4]}
+    # model, accuracy mean, +/-, std, params, FLOPs
+    kan_flops = int(rows["kan"][5].replace(",", ""))
+    mlp_flops = int(rows["mlp"][5].replace(",", ""))
+    assert abs(mlp_flops - kan_flops) <= 0.05 * kan_flops
+    assert mlp_flops == mlp_n_flops(64, (_width(out),), 10)
+    assert lines[4].startswith("kan is ") and "than mlp" in lines[4]
+    assert lines[5].startswith("sk-mlp is ") and "than mlp" in lines[5]
+    report = (out / "report.md").read_text()
+    assert "2 x 2 folds" in report and "MLP matched by | flops" in report
+    assert "over the 4 paired fits" in report
+
+
+def _width(out):
+    import re
+
+    text = (out / "report.md").read_text()
+    return int(re.search(r"TorchMLPClassifier\(hidden_layer_sizes=\((\d+),\)", text).group(1))
 
 
 def test_compare_as_a_module_in_a_real_process(tmp_path):
@@ -111,6 +141,7 @@ def _one_line_error(capsys, argv, status=1):
         (["--models", ","], "empty"),
         (["--dataset", "missing.npz"], "no such file"),
         (["--n-samples", "100000"], "more than the 1797 samples"),
+        (["--models", "kan,mlp", "--reference", "cnn"], "--reference 'cnn'"),
     ],
 )
 def test_bad_arguments_end_in_one_line(capsys, tmp_path, argv, message):
@@ -154,6 +185,9 @@ def test_missing_model_class_is_a_clear_error(capsys, tmp_path, monkeypatch):
         ["--hidden", "4,x"],
         ["--seed", "-1"],
         ["--n-jobs", "0"],
+        ["--match", "time"],
+        ["--repeats", "0"],
+        ["--threads", "0"],
     ],
 )
 def test_invalid_numbers_are_argparse_errors(capsys, argv):
@@ -187,7 +221,8 @@ def _has(module, name):
     "models, needs",
     [
         ("hybrid-linear,hybrid-conv", ("classifier", "HybridKANClassifier")),
-        ("vae-kan,conv-kan,cnn", ("feature_extraction", "VAEFeatures")),
+        ("vae-kan,conv-kan,conv-logreg", ("feature_extraction", "VAEFeatures")),
+        ("cnn,sk-mlp,mlp-params,mlp-flops,kan-bn", ("baselines", "CNNClassifier")),
     ],
 )
 def test_compare_other_models(tmp_path, capsys, models, needs):

@@ -17,6 +17,7 @@ MODULES = [
     "sklearn_kan",
     "sklearn_kan.preprocessing",
     "sklearn_kan.feature_extraction",
+    "sklearn_kan.baselines",
     "sklearn_kan.model_selection",
     "sklearn_kan.datasets",
     "sklearn_kan.inspection",

@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
+from sklearn_kan.baselines import CNNClassifier, TorchMLPClassifier, TorchMLPRegressor
 from sklearn_kan.feature_extraction import ConvFeatures, VAEFeatures
 from sklearn_kan.preprocessing import Downsample, Flatten
 
@@ -29,6 +30,13 @@ from sklearn_kan.preprocessing import Downsample, Flatten
         # Tiny networks and 2 epochs: no check measures what a transformer learned,
         # only its API (shapes, determinism, errors), and they fit ~100 times.
         ConvFeatures(n_components=4, channels=(4,), max_epochs=2),
+        # The same-loop baselines of sklearn_kan.model_selection.
+        TorchMLPClassifier(hidden_layer_sizes=(16,)),
+        # check_regressors_train fits 200 samples: 2 batches an epoch, too few steps at
+        # the default lr for its R^2 > 0.5.
+        TorchMLPRegressor(hidden_layer_sizes=(16,), lr=1e-2, max_epochs=60),
+        CNNClassifier(frontend_features=8, conv_channels=(4,)),
+        KANClassifier(hidden_layer_sizes=(8, 8), hidden_norm="batchnorm"),
         VAEFeatures(n_components=2, hidden=(8,), max_epochs=2),
         # The checks' rows are 1 x n images (the package's rule for non-square rows):
         # Flatten passes them through; Downsample reduces them to one pixel.

@@ -325,3 +325,29 @@ def test_hybrid_head_is_inspected_and_pruned():
     assert pruned.n_params_ < clf.n_params_
     assert pruned.pruning_report_.score_before > 0.5
     assert pruned.pruning_report_.score_after >= pruned.pruning_report_.score_before - 0.05
+
+
+def test_prune_a_kan_with_hidden_norm(regression):
+    # The inputs of the second layer go through the BatchNorm of hidden_norm; pruning
+    # measures them that way, keeps the statistics of the kept hidden units, and a
+    # constant input is still removed exactly.
+    reg0, X, y = regression
+    reg = KANRegressor(
+        hidden_layer_sizes=(4,), hidden_norm="batchnorm", max_epochs=30, random_state=0
+    ).fit(X, y)
+    pruned = prune(reg, X, threshold=0.0)
+    np.testing.assert_allclose(pruned.predict(X), reg.predict(X), atol=1e-5)
+    dead = prune(reg, X, threshold=0.9)
+    width = dead.pruning_report_.widths_after[1]
+    norm = dead.module_.kan.norms[0].norm
+    assert width < 4 and norm.running_mean.shape == (width,)
+    keep = [i for i in range(4) if i in _kept_units(reg, dead)]
+    torch.testing.assert_close(norm.running_var, reg.module_.kan.norms[0].norm.running_var[keep])
+    assert np.isfinite(dead.predict(X)).all()
+
+
+def _kept_units(full, pruned):
+    """Hidden units of ``full`` that ``pruned`` kept (matched by their bias)."""
+    before = full.module_.kan.layers[0].bias.detach().numpy()
+    after = pruned.module_.kan.layers[0].bias.detach().numpy()
+    return [int(np.argmin(np.abs(before - b))) for b in after]

@@ -2,18 +2,25 @@
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits, make_regression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from sklearn_kan import KANClassifier, KANRegressor, model_selection
+from sklearn_kan.baselines import TorchMLPClassifier, TorchMLPRegressor
 from sklearn_kan.model_selection import (
+    ComparisonReport,
     compare,
+    count_flops,
     count_params,
     matched_mlp,
+    mlp_n_flops,
     mlp_n_params,
+    paired_tests,
     total_params,
 )
 from sklearn_kan.preprocessing import Downsample
@@ -54,21 +61,26 @@ def test_mlp_n_params_counts_what_scikit_learn_fits(n_features, sizes, n_out):
     ],
 )
 @pytest.mark.parametrize("n_hidden_layers", [1, 2])
-def test_matched_mlp_is_within_five_percent(kan, n_features, n_classes, n_hidden_layers):
-    mlp = matched_mlp(kan, (50, n_features), n_classes, n_hidden_layers=n_hidden_layers)
+@pytest.mark.parametrize("match", ["params", "flops"])
+def test_matched_mlp_is_within_five_percent(kan, n_features, n_classes, n_hidden_layers, match):
+    mlp = matched_mlp(
+        kan, (50, n_features), n_classes, n_hidden_layers=n_hidden_layers, match=match
+    )
     rng = np.random.default_rng(0)
     X = rng.random((40, n_features))
     y = np.arange(40) % n_classes
     fitted_kan = KANClassifier(**{**kan.get_params(), "max_epochs": kan.max_epochs}).fit(X, y)
-    target = count_params(fitted_kan)
     head = mlp[-1]
-    assert isinstance(head, MLPClassifier)
+    assert isinstance(head, TorchMLPClassifier)
     assert len(head.hidden_layer_sizes) == n_hidden_layers
-    units = 1 if n_classes == 2 else n_classes
-    predicted = mlp_n_params(n_features, head.hidden_layer_sizes, units)
-    assert abs(predicted - target) <= 0.05 * target
-    # ... and the count of the fitted MLP is the one the formula promised.
-    assert count_params(mlp.set_params(mlp__max_iter=1).fit(X, y)) == predicted
+    fitted = mlp.set_params(mlp__max_epochs=1).fit(X, y)
+    if match == "params":
+        target, got = count_params(fitted_kan), count_params(fitted)
+        assert got == mlp_n_params(n_features, head.hidden_layer_sizes, n_classes)
+    else:
+        target, got = count_flops(fitted_kan, X), count_flops(fitted, X)
+        assert got == mlp_n_flops(n_features, head.hidden_layer_sizes, n_classes)
+    assert abs(got - target) <= 0.05 * target
 
 
 def test_matched_mlp_width_is_the_rounded_root():
@@ -79,10 +91,51 @@ def test_matched_mlp_width_is_the_rounded_root():
     assert mlp[-1].hidden_layer_sizes == (round((target - 10) / (49 + 1 + 10)),)
 
 
-def test_matched_mlp_copies_the_training_budget_and_scaling():
+def test_matched_mlp_by_flops_is_the_nearest_width():
+    kan = KANClassifier(hidden_layer_sizes=(10,))
+    # KAN: 2 * 49 scaling + 49 * 51 + 2 * 441 * 10 + 10 + 10 * 51 + 2 * 90 * 10 + 10
+    target = 98 + 49 * 51 + 8820 + 10 + 510 + 1800 + 10
+    width = matched_mlp(kan, 49, 10, match="flops")[-1].hidden_layer_sizes[0]
+    errors = {h: abs(mlp_n_flops(49, (h,), 10) - target) for h in (width - 1, width, width + 1)}
+    assert min(errors, key=errors.get) == width
+
+
+def test_matched_mlp_shares_the_training_loop_settings():
+    kan = KANClassifier(
+        lr=1e-2,
+        lr_schedule="constant",
+        batch_size=64,
+        max_epochs=7,
+        weight_decay=1e-4,
+        early_stopping=True,
+        n_iter_no_change=3,
+        input_scaling="standard",
+        device="cpu",
+        random_state=4,
+    )
+    mlp = matched_mlp(kan, (100, 64), 10, activation="tanh")[-1]
+    for key in (
+        "lr",
+        "lr_schedule",
+        "batch_size",
+        "max_epochs",
+        "weight_decay",
+        "early_stopping",
+        "n_iter_no_change",
+        "input_scaling",
+        "device",
+        "random_state",
+    ):
+        assert mlp.get_params()[key] == kan.get_params()[key], key
+    assert mlp.activation == "tanh"  # keyword arguments win
+    assert kan.max_epochs == 7  # the estimator given is left alone
+
+
+def test_matched_mlp_sklearn_copies_the_training_budget_and_scaling():
     kan = KANClassifier(lr=3e-3, batch_size=64, max_epochs=7, random_state=4, grid_range=(-2, 2))
-    mlp = matched_mlp(kan, (100, 64), 10, alpha=1e-3)
+    mlp = matched_mlp(kan, (100, 64), 10, baseline="sklearn", alpha=1e-3)
     scaler, head = mlp[-2], mlp[-1]
+    assert isinstance(head, MLPClassifier)
     assert isinstance(scaler, MinMaxScaler) and scaler.feature_range == (-2.0, 2.0)
     assert head.learning_rate_init == 3e-3
     assert head.batch_size == 64
@@ -90,9 +143,15 @@ def test_matched_mlp_copies_the_training_budget_and_scaling():
     assert head.n_iter_no_change > 7  # trains every epoch, as the KAN does
     assert head.random_state == 4
     assert head.alpha == 1e-3  # keyword arguments win
-    assert kan.max_epochs == 7  # the estimator given is left alone
-    no_scaling = matched_mlp(KANClassifier(input_scaling=None), 64, 10)
+    no_scaling = matched_mlp(KANClassifier(input_scaling=None), 64, 10, baseline="sklearn")
     assert [name for name, _ in no_scaling.steps] == ["mlp"]
+    # scikit-learn's classifier has one output unit for two classes
+    two = matched_mlp(KANClassifier(hidden_layer_sizes=(4,)), 12, 2, baseline="sklearn")
+    fitted_kan = KANClassifier(hidden_layer_sizes=(4,), max_epochs=1).fit(
+        np.random.default_rng(0).random((20, 12)), np.arange(20) % 2
+    )
+    got = mlp_n_params(12, two[-1].hidden_layer_sizes, 1)
+    assert abs(got - fitted_kan.n_params_) <= 0.05 * fitted_kan.n_params_
 
 
 def test_matched_mlp_of_a_pipeline_sees_what_the_pipeline_feeds(digits):
@@ -106,7 +165,7 @@ def test_matched_mlp_of_a_pipeline_sees_what_the_pipeline_feeds(digits):
     )
     # 8 x 8 digits downsampled to 4 x 4: 16 inputs
     small = make_pipeline(Downsample(4), KANClassifier(hidden_layer_sizes=(6,), max_epochs=2))
-    matched = matched_mlp(small, X.shape, 10).set_params(mlp__max_iter=2).fit(X, y)
+    matched = matched_mlp(small, X.shape, 10).set_params(mlp__max_epochs=2).fit(X, y)
     assert matched[-1].n_features_in_ == 16
 
 
@@ -124,8 +183,14 @@ def test_matched_mlp_of_images_flattens_first():
     X = rng.random((30, 8, 8))
     y = np.arange(30) % 3
     pipe = make_pipeline(Downsample(4), KANClassifier(hidden_layer_sizes=(4,), max_epochs=1))
-    mlp = matched_mlp(pipe, X.shape, 3).set_params(mlp__max_iter=1)
+    mlp = matched_mlp(pipe, X.shape, 3).set_params(mlp__max_epochs=1)
     assert mlp.fit(X, y).predict(X).shape == (30,)
+    from sklearn_kan import HybridKANClassifier
+
+    hybrid = HybridKANClassifier(frontend="linear", max_epochs=1)
+    flat = matched_mlp(hybrid, X.shape, 3)
+    assert [name for name, _ in flat.steps] == ["flatten", "mlp"]
+    assert flat.set_params(mlp__max_epochs=1).fit(X, y).predict(X).shape == (30,)
 
 
 def test_matched_mlp_regressor():
@@ -135,14 +200,13 @@ def test_matched_mlp_regressor():
     fitted = KANRegressor(hidden_layer_sizes=(4,), max_epochs=1).fit(X, y)
     predicted = mlp_n_params(5, mlp[-1].hidden_layer_sizes, 2)
     assert abs(predicted - fitted.n_params_) <= 0.05 * fitted.n_params_
-    assert type(mlp[-1]).__name__ == "MLPRegressor"
+    assert isinstance(mlp[-1], TorchMLPRegressor)
+    assert type(matched_mlp(kan, X.shape, 2, baseline="sklearn")[-1]).__name__ == "MLPRegressor"
 
 
 def test_matched_mlp_hybrid_matches_the_total_count():
     from sklearn_kan import classifier
 
-    if not hasattr(classifier, "HybridKANClassifier"):
-        pytest.skip("HybridKANClassifier is not in this version")
     hybrid = classifier.HybridKANClassifier(frontend="linear", max_epochs=1)
     rng = np.random.default_rng(0)
     X, y = rng.random((40, 64)), np.arange(40) % 10
@@ -159,6 +223,8 @@ def test_matched_mlp_hybrid_matches_the_total_count():
         ({"X_shape": 49, "n_outputs": 10, "tol": 1e-4}, "within tol"),
         ({"X_shape": 49, "n_outputs": 10, "n_hidden_layers": 0}, "n_hidden_layers"),
         ({"X_shape": 49, "n_outputs": 10, "tol": 2.0}, "tol"),
+        ({"X_shape": 49, "n_outputs": 10, "match": "time"}, "match must be"),
+        ({"X_shape": 49, "n_outputs": 10, "baseline": "keras"}, "baseline must be"),
     ],
 )
 def test_matched_mlp_errors(kwargs, message):
@@ -179,23 +245,102 @@ def test_compare_table(digits, capsys):
     assert list(table.columns) == [
         "accuracy_mean",
         "accuracy_std",
+        "first_fit_time",
         "fit_time_mean",
         "fit_time_std",
         "score_time_mean",
-        "score_time_std",
         "n_params",
+        "n_flops",
     ]
     assert table.loc["kan", "n_params"] == count_params(raw["kan"]["estimator"][0])
+    assert table.loc["kan", "n_flops"] == count_flops(raw["kan"]["estimator"][0], X)
     assert (
         abs(table.loc["mlp", "n_params"] - table.loc["kan", "n_params"])
         <= 0.05 * (table.loc["kan", "n_params"])
     )
     assert table.loc["logreg", "n_params"] == 64 * 10 + 10
+    assert table.loc["logreg", "n_flops"] == 2 * 64 * 10 + 10
     assert np.allclose(table.loc["kan", "accuracy_mean"], raw["kan"]["test_score"].mean())
+    # The first fit is timed apart; the steady time is over the others.
+    assert table.loc["kan", "first_fit_time"] == raw["kan"]["fit_time"][0]
+    assert table.loc["kan", "fit_time_mean"] == raw["kan"]["fit_time"][1]
     assert ((table["accuracy_mean"] > 0) & (table["accuracy_mean"] <= 1)).all()
+    assert raw["kan"]["n_train"].tolist() == [120, 120]
     err = capsys.readouterr().err
-    for line in ("kan (1/3): fold 1/2", "kan (1/3): fold 2/2", "mlp (2/3): fold 2/2", "logreg:"):
-        assert line in err
+    for text in ("kan (1/3)", "2/2", "mlp (2/3)", "logreg (3/3)", "[compare] logreg: accuracy"):
+        assert text in err
+    machine = table.attrs["machine"]
+    assert machine["thread_cap"] >= 1 and machine["cpu_count"] >= 1
+    assert len(machine["load_before"]) == 3
+
+
+class _ThreadsSeen(ClassifierMixin, BaseEstimator):
+    """Records torch's thread count during fit."""
+
+    def fit(self, X, y):
+        import torch
+
+        self.threads_ = torch.get_num_threads()
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_compare_caps_and_restores_threads(digits):
+    import torch
+
+    X, y = digits
+    before = torch.get_num_threads()
+    table, raw = compare({"t": _ThreadsSeen()}, X, y, cv=2, n_threads=1, return_cv_results=True)
+    assert [e.threads_ for e in raw["t"]["estimator"]] == [1, 1]
+    assert torch.get_num_threads() == before
+    assert table.attrs["machine"]["thread_cap"] == 1
+    with pytest.raises(ValueError, match="n_threads"):
+        compare({"t": _ThreadsSeen()}, X, y, cv=2, n_threads=0)
+
+
+def test_compare_default_scoring_follows_the_estimators(digits):
+    X, y = make_regression(60, 3, random_state=0)
+    from sklearn.linear_model import Ridge
+
+    table = compare({"ridge": Ridge()}, X, y, cv=2)
+    assert "r2_mean" in table.columns
+    Xd, yd = digits
+    with pytest.raises(ValueError, match="mix"):
+        compare({"ridge": Ridge(), "logreg": LogisticRegression()}, Xd, yd, cv=2)
+
+
+def test_paired_tests_and_report(digits, tmp_path):
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = digits
+    cv = RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=0)
+    models = {"logreg": LogisticRegression(max_iter=300), "nb": GaussianNB()}
+    table, raw = compare(models, X, y, cv=cv, return_cv_results=True)
+    assert len(raw["nb"]["test_score"]) == 6
+    (pair,) = paired_tests(raw)
+    d = raw["nb"]["test_score"] - raw["logreg"]["test_score"]
+    assert pair["mean_diff"] == pytest.approx(d.mean())
+    assert pair["ci_low"] < pair["mean_diff"] < pair["ci_high"]
+    assert pair["reference"] == "logreg" and pair["n_fits"] == 6
+    assert pair["sentence"].startswith("nb is ")
+    assert pair["significant"] == (pair["p_value"] < 0.05)
+    # The other way round: the same test, mirrored.
+    (back,) = paired_tests(raw, reference="nb")
+    assert back["mean_diff"] == pytest.approx(-pair["mean_diff"])
+    assert back["p_value"] == pytest.approx(pair["p_value"])
+    with pytest.raises(ValueError, match="reference"):
+        paired_tests(raw, reference="svm")
+    report = ComparisonReport(table, raw, title="digits", command="python example.py")
+    paths = report.save(tmp_path)
+    text = paths["report"].read_text()
+    assert "python example.py" in text and "FLOPs/sample" in text
+    assert "corrected resampled t-test" in text
+    assert text.rstrip().endswith(pair["sentence"])  # the report ends with the sentences
+    assert paths["figure"].stat().st_size > 0
+    assert "nb" in report.to_text()
 
 
 def test_compare_uses_the_same_folds(digits):
@@ -232,6 +377,7 @@ def test_compare_without_pandas(digits, monkeypatch):
     assert isinstance(table, np.ndarray)
     assert table["model"].tolist() == ["logreg", "tiny"]
     assert table["n_params"].tolist() == [650, mlp_n_params(64, (3,), 10)]
+    assert table["n_flops"].tolist() == [1290, mlp_n_flops(64, (3,), 10)]
 
 
 def test_compare_rejects_empty():
@@ -254,6 +400,7 @@ def test_total_params_sums_the_steps(digits):
         total_params(make_pipeline(MinMaxScaler()).fit(X))
     table = compare({"scale": make_pipeline(MinMaxScaler(), _NoParams())}, X, y, cv=2)
     assert table["n_params"].isna().all()
+    assert table["n_flops"].isna().all()
 
 
 class _NoParams(LogisticRegression):
@@ -277,3 +424,15 @@ class _Transforming(MLPClassifier):
 
     def transform(self, X):
         return self.predict_proba(X)
+
+
+def test_epoch_progress_bar_leaves_a_picklable_estimator(digits):
+    import pickle
+
+    from sklearn_kan.model_selection import EpochProgressBar
+
+    X, y = digits
+    kan = KANClassifier(hidden_layer_sizes=(4,), max_epochs=2, callbacks=[EpochProgressBar()])
+    kan.fit(X, y)
+    # joblib workers send fitted estimators back pickled (compare(n_jobs=2)).
+    assert pickle.loads(pickle.dumps(kan)).predict(X).shape == y.shape

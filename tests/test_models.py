@@ -136,3 +136,33 @@ def test_hybrid_pickles():
     clone = pickle.loads(pickle.dumps(net))
     x = torch.randn(2, 2, 6, 6)
     torch.testing.assert_close(clone(x), net(x))
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm", "tanh"])
+def test_hidden_norm_puts_hidden_outputs_on_the_grid(kind):
+    torch.manual_seed(0)
+    kan = KAN([5, 6, 6, 3], hidden_norm=kind, grid_range=(-2.0, 2.0))
+    plain = KAN([5, 6, 6, 3])
+    assert sum(p.numel() for p in kan.parameters()) == sum(p.numel() for p in plain.parameters())
+    x = 10 * torch.randn(256, 5)
+    hidden = kan.layer_inputs(x)[1:]
+    for h in hidden:
+        if kind == "batchnorm":  # per unit over the batch: mean at the centre, 2 std at the ends
+            torch.testing.assert_close(h.mean(0), torch.zeros(6), atol=1e-4, rtol=0)
+            torch.testing.assert_close(h.std(0, unbiased=False), torch.ones(6), atol=1e-2, rtol=0)
+        elif kind == "layernorm":  # per sample over the units
+            torch.testing.assert_close(h.mean(1), torch.zeros(256), atol=1e-4, rtol=0)
+        else:
+            assert h.abs().max() <= 2.0  # tanh onto the grid range
+    # Walking the layers one by one (inspection, pruning) is the forward pass in eval.
+    kan.eval()
+    y = x
+    for i, layer in enumerate(kan.layers):
+        y = kan.hidden_input(i - 1, y) if i else y
+        y = layer(y)
+    torch.testing.assert_close(y, kan(x))
+
+
+def test_hidden_norm_errors():
+    with pytest.raises(ValueError, match="hidden_norm must be one of"):
+        KAN([3, 4, 2], hidden_norm="dropout")

@@ -3,12 +3,13 @@
 from ._fused import compile_info, compiling, reset_compiled, set_compile
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
-from .models import FRONTENDS, KAN, HybridKAN, ScaledKAN, make_frontend
+from .models import FRONTENDS, KAN, MLP, HybridKAN, ScaledKAN, make_frontend
 
 __all__ = [
     "BASES",
     "FRONTENDS",
     "KAN",
+    "MLP",
     "Basis",
     "HybridKAN",
     "KANConv2d",

@@ -21,6 +21,7 @@ __all__ = [
     "KANConvFrontend",
     "LinearFrontend",
     "LocalFrontend",
+    "MLP",
     "ScaledKAN",
     "make_frontend",
 ]
@@ -34,6 +35,16 @@ class KAN(nn.Module):
     widths : sequence of int
         Width of every layer, input first, output last: ``[784, 64, 10]`` is a
         784-input, 10-output KAN with one hidden layer of 64 nodes.
+    hidden_norm : {"batchnorm", "layernorm", "tanh"} or None, default=None
+        What maps a hidden layer's outputs onto the next layer's grid. A hidden
+        KAN layer's outputs are sums of edge functions with no bound, so they
+        can drift off the ``grid_range`` the next layer's splines cover (where
+        only its SiLU term is left). ``"batchnorm"`` standardises each hidden
+        unit with batch statistics (running statistics in evaluation),
+        ``"layernorm"`` standardises each sample over its hidden units, and both
+        then put two standard deviations at the grid's ends; ``"tanh"``
+        squashes into the grid range. None of them has trainable parameters.
+        ``None`` feeds the outputs on unchanged.
     **layer_kwargs
         Passed to every :class:`~sklearn_kan.nn.KANLinear` (``grid_size``,
         ``spline_order``, ``basis``, ``grid_range``, ...).
@@ -47,25 +58,65 @@ class KAN(nn.Module):
     torch.Size([2, 3])
     """
 
-    def __init__(self, widths: Sequence[int], **layer_kwargs) -> None:
+    def __init__(
+        self, widths: Sequence[int], hidden_norm: str | None = None, **layer_kwargs
+    ) -> None:
         super().__init__()
         widths = [int(w) for w in widths]
         if len(widths) < 2:
             raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
+        if hidden_norm not in HIDDEN_NORMS:
+            raise ValueError(
+                f"hidden_norm must be one of {sorted(n for n in HIDDEN_NORMS if n)} or None, "
+                f"got {hidden_norm!r}."
+            )
         self.widths = widths
+        self.hidden_norm = hidden_norm
         self.layers = nn.ModuleList(
             KANLinear(a, b, **layer_kwargs) for a, b in zip(widths[:-1], widths[1:])
         )
+        grid_range = layer_kwargs.get("grid_range", (-1.0, 1.0))
+        # One (parameter-free) map in front of every layer but the first.
+        self.norms = nn.ModuleList(
+            _GridNorm(hidden_norm, w, grid_range) if hidden_norm else nn.Identity()
+            for w in widths[1:-1]
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = self.norms[i - 1](x)
             x = layer(x)
         return x
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        if "norms" not in self._modules:  # pickled before hidden_norm existed
+            self.hidden_norm = None
+            self.norms = nn.ModuleList(nn.Identity() for _ in self.widths[1:-1])
+
+    def hidden_input(self, index: int, y: Tensor) -> Tensor:
+        """Input of layer ``index + 1`` given the output ``y`` of layer ``index``.
+
+        The ``hidden_norm`` map in evaluation mode (running statistics, nothing
+        updated), for code that walks the layers one by one (inspection, pruning).
+        """
+        if index >= len(self.norms):
+            return y
+        norm = self.norms[index]
+        training = norm.training
+        norm.eval()
+        try:
+            return norm(y)
+        finally:
+            norm.train(training)
 
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """Input of every layer for a batch ``x`` (the first one is ``x`` itself)."""
         inputs = []
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = self.norms[i - 1](x)
             inputs.append(x)
             x = layer(x)
         return inputs
@@ -77,7 +128,9 @@ class KAN(nn.Module):
         Each layer is updated on the inputs it receives after the layers before
         it were updated (their functions are kept, so those inputs barely move).
         """
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = self.norms[i - 1](x)
             layer.update_grid(x, grid_eps=grid_eps)
             x = layer(x)
 
@@ -92,9 +145,8 @@ class KAN(nn.Module):
     ) -> Tensor:
         """Sum of the layers' :meth:`KANLinear.regularization_loss` on a batch ``x``."""
         total = x.new_zeros(())
-        for layer in self.layers:
-            total = total + layer.regularization_loss(x, lamb_l1, lamb_entropy)
-            x = layer(x)
+        for layer, inp in zip(self.layers, self.layer_inputs(x)):
+            total = total + layer.regularization_loss(inp, lamb_l1, lamb_entropy)
         return total
 
 
@@ -463,6 +515,65 @@ class HybridKAN(nn.Module):
         return total
 
 
+class MLP(nn.Module):
+    """A multilayer perceptron behind a fixed per-feature input scaling.
+
+    The baseline a KAN is compared with: ``Linear`` layers with an activation
+    between them, computing ``mlp(x * scale + shift)``, the same input scaling
+    as the KAN estimators' modules.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Width of every layer, input first, output last.
+    activation : {"relu", "tanh", "silu"}, default="relu"
+        Activation after every hidden layer.
+    shift, scale : array-like of shape (widths[0],), optional
+        Affine input scaling (identity by default), stored in buffers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import MLP
+    >>> MLP([4, 8, 3])(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(
+        self, widths: Sequence[int], activation: str = "relu", shift=None, scale=None
+    ) -> None:
+        super().__init__()
+        widths = [int(w) for w in widths]
+        if len(widths) < 2:
+            raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
+        if activation not in _MLP_ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_MLP_ACTIVATIONS)}, got {activation!r}."
+            )
+        self.widths = widths
+        n_in = widths[0]
+        shift = torch.zeros(n_in) if shift is None else torch.as_tensor(shift)
+        scale = torch.ones(n_in) if scale is None else torch.as_tensor(scale)
+        self.register_buffer("shift", shift.to(torch.float32).reshape(n_in))
+        self.register_buffer("scale", scale.to(torch.float32).reshape(n_in))
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            if i:
+                layers.append(_MLP_ACTIVATIONS[activation]())
+            layers.append(nn.Linear(a, b))
+        self.layers = nn.Sequential(*layers)
+
+    def scale_inputs(self, x: Tensor) -> Tensor:
+        """The inputs as the first layer sees them."""
+        return x * self.scale + self.shift
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(self.scale_inputs(x))
+
+
+_MLP_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
 # -- private -------------------------------------------------------------------
 
 
@@ -480,6 +591,45 @@ def _to_vector(c: int, h: int, w: int, features: int) -> list[nn.Module]:
         nn.Linear(c * h * w, features, bias=False),
         _BatchNorm1d(features),
     ]
+
+
+HIDDEN_NORMS = (None, "batchnorm", "layernorm", "tanh")
+
+
+class _GridNorm(nn.Module):
+    """Parameter-free map of hidden outputs onto the grid range (see ``KAN``)."""
+
+    def __init__(self, kind: str, width: int, grid_range) -> None:
+        super().__init__()
+        lo, hi = float(grid_range[0]), float(grid_range[1])
+        self.kind = kind
+        self.centre, self.half = (lo + hi) / 2, (hi - lo) / 2
+        if kind == "batchnorm":
+            self.norm = _BatchNorm1d(width, affine=False)
+        elif kind == "layernorm":
+            self.norm = nn.LayerNorm(width, elementwise_affine=False)
+
+    def subset(self, keep) -> _GridNorm:
+        """The same map for the hidden units ``keep`` only (pruning)."""
+        if self.kind == "layernorm":
+            raise ValueError(
+                "hidden units cannot be removed from a KAN with hidden_norm='layernorm': "
+                "the normalisation of the others depends on them."
+            )
+        new = _GridNorm(self.kind, len(keep), (self.centre - self.half, self.centre + self.half))
+        if self.kind == "batchnorm":
+            keep = torch.as_tensor(keep, dtype=torch.long, device=self.norm.running_mean.device)
+            new.norm.running_mean.copy_(self.norm.running_mean[keep])
+            new.norm.running_var.copy_(self.norm.running_var[keep])
+            new.norm.num_batches_tracked.copy_(self.norm.num_batches_tracked)
+            new.to(self.norm.running_mean.device)
+        return new
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "tanh":
+            return torch.tanh(x) * self.half + self.centre
+        # Two standard deviations to the grid's ends, as input_scaling="standard".
+        return self.norm(x) * (self.half / 2) + self.centre
 
 
 class _OneSampleSafe:

@@ -1,0 +1,119 @@
+"""FLOP counts against small layers counted by hand (the rule is in sklearn_kan._flops)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from sklearn_kan import KANClassifier
+from sklearn_kan._flops import count_flops, expansion_flops
+from sklearn_kan.baselines import CNNClassifier, TorchMLPClassifier
+from sklearn_kan.model_selection import mlp_n_flops
+from sklearn_kan.nn import KAN, MLP, KANConv2d, KANLinear, KANLocal2d
+
+
+def test_expansion_cost_of_each_basis():
+    # silu 4; cubic B-splines: 2 to locate + 5 * (2 + 3 + 4) for degrees 1, 2, 3
+    assert expansion_flops("bspline", 8, 3) == 4 + 2 + 5 * 9 == 51
+    assert expansion_flops("bspline", 6, 1) == 4 + 2 + 5 * 2
+    assert expansion_flops("rbf", 8, 3) == 4 + 4 * 8
+    assert expansion_flops("chebyshev", 8, 3) == 4 + 3 + 3 * 6
+
+
+def test_kan_linear_by_hand():
+    layer = KANLinear(3, 2, grid_size=5, spline_order=3)  # 8 B-splines + silu = 9 features
+    # 3 inputs * 51 to expand, then Linear(3 * 9, 2): 2 * 27 * 2 + 2
+    assert count_flops(layer, torch.zeros(1, 3)) == 3 * 51 + 2 * 27 * 2 + 2 == 263
+    no_bias = KANLinear(3, 2, bias=False)
+    assert count_flops(no_bias, torch.zeros(1, 3)) == 263 - 2
+
+
+def test_linear_conv_and_activations_by_hand():
+    mlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.SiLU())
+    assert count_flops(mlp, torch.zeros(1, 4)) == (2 * 12 + 3) + 3 + (2 * 6 + 2) + 4 * 2
+    conv = nn.Conv2d(2, 3, 3, padding=1)  # 3 x 5 x 5 outputs, each 2 * (2 * 9) + 1
+    assert count_flops(conv, torch.zeros(1, 2, 5, 5)) == 75 * 37
+    pool = nn.MaxPool2d(2)
+    assert count_flops(pool, torch.zeros(1, 3, 4, 4)) == 48  # one per value read
+
+
+def test_kan_conv_and_local_by_hand():
+    conv = KANConv2d(1, 2, 3, padding=1, grid_size=5)  # 9 features per pixel
+    # 16 pixels * 51, then per output (2 x 4 x 4) 2 * (1 * 9 * 9) + 1
+    assert count_flops(conv, torch.zeros(1, 1, 4, 4)) == 16 * 51 + 32 * 163
+    local = KANLocal2d(1, 2, (4, 4), 3, stride=1, padding=0, grid_size=5)
+    # outputs 2 x 2 x 2
+    assert count_flops(local, torch.zeros(1, 1, 4, 4)) == 16 * 51 + 8 * 163
+
+
+def test_kan_and_mlp_modules_add_their_scaling():
+    kan = KAN([3, 2, 2])
+    assert count_flops(kan, torch.zeros(1, 3)) == (3 * 51 + 2 * 27 * 2 + 2) + (
+        2 * 51 + 2 * 18 * 2 + 2
+    )
+    mlp = MLP([49, 10, 10])  # 2 per input for the scaling
+    assert count_flops(mlp, torch.zeros(1, 49)) == mlp_n_flops(49, (10,), 10) == 1308
+    hidden_norm = KAN([3, 2, 2], hidden_norm="batchnorm")
+    # BatchNorm (2) and the map onto the grid (2) per hidden value
+    assert count_flops(hidden_norm, torch.zeros(1, 3)) == count_flops(kan, torch.zeros(1, 3)) + 8
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:200], y[:200]
+
+
+def test_estimators_count_their_module(digits):
+    X, y = digits
+    kan = KANClassifier(hidden_layer_sizes=(3,), max_epochs=1).fit(X, y)
+    by_hand = 2 * 64 + (64 * 51 + 2 * 64 * 9 * 3 + 3) + (3 * 51 + 2 * 3 * 9 * 10 + 10)
+    assert count_flops(kan, X) == by_hand
+    mlp = TorchMLPClassifier((5,), max_epochs=1).fit(X, y)
+    assert count_flops(mlp, X) == mlp_n_flops(64, (5,), 10)
+    sk = make_pipeline(StandardScaler(), MLPClassifier((5,), max_iter=2)).fit(X, y)
+    assert count_flops(sk, X) == mlp_n_flops(64, (5,), 10)
+    logreg = LogisticRegression(max_iter=50).fit(X, y)
+    assert count_flops(logreg, X) == 2 * 640 + 10
+
+
+def test_cnn_by_hand(digits):
+    X, y = digits
+    cnn = CNNClassifier(conv_channels=(4,), frontend_features=8, max_epochs=1).fit(
+        X.reshape(-1, 8, 8), y
+    )
+    conv = 4 * 64 * 2 * 9  # no bias (BatchNorm follows)
+    expected = (
+        2 * 64  # input scaling
+        + conv
+        + 2 * 256  # BatchNorm2d
+        + 256  # ReLU
+        + 256  # max-pool reads 4 x 8 x 8
+        + 64  # adaptive average pool reads 4 x 4 x 4
+        + 2 * 64 * 8  # Linear(64, 8), no bias
+        + 2 * 8  # BatchNorm1d
+        + 8  # ReLU
+        + 2 * 8 * 10
+        + 10  # Linear(8, 10)
+    )
+    assert count_flops(cnn, X[:1].reshape(-1, 8, 8)) == expected
+
+
+def test_unknown_layers_are_an_error():
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3))
+
+        def forward(self, x):
+            return x * self.w
+
+    with pytest.raises(TypeError, match="no rule for the layer Odd"):
+        count_flops(Odd(), torch.zeros(1, 3))
+    with pytest.raises(TypeError, match="no rule"):
+        count_flops(object(), np.zeros((1, 3)))
