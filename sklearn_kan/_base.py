@@ -337,6 +337,7 @@ class BaseKAN(BaseTorchEstimator):
         "basis",
         "grid_range",
         "input_scaling",
+        "hidden_norm",
         "grid_schedule",
         "dtype",
     )

@@ -143,11 +143,12 @@ def _estimator_flops(est, X) -> int:
 def _module_flops(module: nn.Module, run: Callable, copies: bool = False) -> int:
     """Run ``run()`` once with a counting hook on every layer of ``module``.
 
-    ``copies``: the estimators predict with a float64 copy of the module
-    (``copy.deepcopy`` keeps forward hooks), so the hooks go on the module
-    the estimator holds and fire on the copy.
+    ``copies``: the hooks go on the module the estimator holds, which its
+    prediction runs.
     """
-    counts: list[tuple[int, int]] = []  # (flops, batch size)
+    # Per layer, the FLOPs and batch size of its largest call: prediction runs the
+    # module on fixed-size chunks, after a probe of two rows (see _base._run_module).
+    counts: dict[int, tuple[int, int]] = {}
     handles = []
     for layer in module.modules():
         rule = _rule(layer)
@@ -155,7 +156,9 @@ def _module_flops(module: nn.Module, run: Callable, copies: bool = False) -> int
             continue
 
         def hook(mod, args, out, rule=rule):
-            counts.append((rule(mod, args[0], out), args[0].shape[0]))
+            batch = args[0].shape[0]
+            if batch >= counts.get(id(mod), (0, 0))[1]:
+                counts[id(mod)] = (rule(mod, args[0], out), batch)
 
         handles.append(layer.register_forward_hook(hook))
     try:
@@ -169,8 +172,7 @@ def _module_flops(module: nn.Module, run: Callable, copies: bool = False) -> int
     finally:
         for h in handles:
             h.remove()
-    batch = max((b for _, b in counts), default=1)
-    return int(round(sum(f for f, _ in counts) / max(batch, 1)))
+    return int(round(sum(f / max(b, 1) for f, b in counts.values())))
 
 
 def _rule(layer: nn.Module):

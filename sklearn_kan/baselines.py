@@ -37,6 +37,7 @@ _TRAINING = (
     "n_iter_no_change",
     "tol",
     "device",
+    "dtype",
     "random_state",
     "verbose",
     "callbacks",
@@ -73,6 +74,7 @@ class _NotAKAN:
     lamb = 0.0
     lamb_l1 = 1.0
     lamb_entropy = 2.0
+    class_weight = None
 
 
 def _mlp_init(self, hidden_layer_sizes, activation, input_scaling, training):
@@ -83,9 +85,10 @@ def _mlp_init(self, hidden_layer_sizes, activation, input_scaling, training):
         setattr(self, name, training[name])
 
 
-def _mlp_module(self, X: np.ndarray, n_outputs: int) -> nn.Module:
+def _mlp_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
     widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
-    shift, scale = _fit_scaler(X, self.input_scaling, self._grid_range()) or (None, None)
+    scaler = _fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight)
+    shift, scale = scaler or (None, None)
     return MLP(widths, activation=self.activation, shift=shift, scale=scale)
 
 
@@ -152,6 +155,7 @@ class TorchMLPClassifier(_NotAKAN, KANClassifier):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        dtype="float32",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -160,6 +164,7 @@ class TorchMLPClassifier(_NotAKAN, KANClassifier):
         _mlp_init(self, hidden_layer_sizes, activation, input_scaling, locals())
 
     _build_module = _mlp_module
+    _architecture_params = ("hidden_layer_sizes", "activation", "input_scaling")
 
 
 class TorchMLPRegressor(_NotAKAN, KANRegressor):
@@ -208,6 +213,7 @@ class TorchMLPRegressor(_NotAKAN, KANRegressor):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        dtype="float32",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -216,6 +222,7 @@ class TorchMLPRegressor(_NotAKAN, KANRegressor):
         _mlp_init(self, hidden_layer_sizes, activation, input_scaling, locals())
 
     _build_module = _mlp_module
+    _architecture_params = ("hidden_layer_sizes", "activation", "input_scaling")
 
 
 class CNNClassifier(_NotAKAN, HybridKANClassifier):
@@ -287,6 +294,7 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        dtype="float32",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -300,7 +308,48 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
         for name in _TRAINING:
             setattr(self, name, training[name])
 
-    def _build_module(self, X: np.ndarray, n_outputs: int) -> nn.Module:
+    _architecture_params = ("image_shape", "frontend_features", "conv_channels", "input_scaling")
+
+    def fit(self, X, y):
+        """Train the network on images ``(X, y)``.
+
+        There is no ``sample_weight``: the batch statistics of the BatchNorm layers
+        cannot be weighted, so a weighted fit could not mean what it says.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Training images (see :class:`~sklearn_kan.HybridKANClassifier`).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : CNNClassifier
+            The fitted classifier.
+        """
+        return self._fit(X, y)
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Training images.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call.
+
+        Returns
+        -------
+        self : CNNClassifier
+            The updated classifier.
+        """
+        return super().partial_fit(X, y, classes=classes)
+
+    def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         channels, height, width = X.shape[1:]
         frontend = make_frontend(
             "conv", (channels, height, width), self.frontend_features, self._conv_channels()

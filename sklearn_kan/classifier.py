@@ -225,6 +225,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         basis="bspline",
         grid_range=(-1.0, 1.0),
         input_scaling="minmax",
+        hidden_norm=None,
         grid_update_epochs=None,
         grid_eps=0.02,
         grid_schedule=None,

@@ -31,10 +31,10 @@ from sklearn_kan.preprocessing import Downsample, Flatten
         # only its API (shapes, determinism, errors), and they fit ~100 times.
         ConvFeatures(n_components=4, channels=(4,), max_epochs=2),
         # The same-loop baselines of sklearn_kan.model_selection.
-        TorchMLPClassifier(hidden_layer_sizes=(16,)),
+        TorchMLPClassifier(hidden_layer_sizes=(16,), dtype="float64"),
         # check_regressors_train fits 200 samples: 2 batches an epoch, too few steps at
         # the default lr for its R^2 > 0.5.
-        TorchMLPRegressor(hidden_layer_sizes=(16,), lr=1e-2, max_epochs=60),
+        TorchMLPRegressor(hidden_layer_sizes=(16,), lr=1e-2, max_epochs=60, dtype="float64"),
         CNNClassifier(frontend_features=8, conv_channels=(4,)),
         KANClassifier(hidden_layer_sizes=(8, 8), hidden_norm="batchnorm"),
         VAEFeatures(n_components=2, hidden=(8,), max_epochs=2),
