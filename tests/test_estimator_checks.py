@@ -36,7 +36,9 @@ from sklearn_kan.preprocessing import Downsample, Flatten
         # the default lr for its R^2 > 0.5.
         TorchMLPRegressor(hidden_layer_sizes=(16,), lr=1e-2, max_epochs=60, dtype="float64"),
         CNNClassifier(frontend_features=8, conv_channels=(4,)),
-        KANClassifier(hidden_layer_sizes=(8, 8), hidden_norm="batchnorm"),
+        # hidden_norm between KAN layers; "layernorm" (per sample): "batchnorm" has
+        # the BatchNorm limit on sample weights described above.
+        KANClassifier(hidden_layer_sizes=(8, 8), hidden_norm="layernorm", dtype="float64"),
         VAEFeatures(n_components=2, hidden=(8,), max_epochs=2),
         # The checks' rows are 1 x n images (the package's rule for non-square rows):
         # Flatten passes them through; Downsample reduces them to one pixel.
