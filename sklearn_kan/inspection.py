@@ -161,13 +161,17 @@ def edge_importance(estimator, X, *, centered: bool = True) -> list[np.ndarray]:
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_kan import KANClassifier
+    >>> import numpy as np
+    >>> from sklearn_kan import KANRegressor
     >>> from sklearn_kan.inspection import edge_importance
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = KANClassifier(hidden_layer_sizes=(3,), max_epochs=5, random_state=0).fit(X, y)
-    >>> [s.shape for s in edge_importance(clf, X)]
-    [(3, 4), (3, 3)]
+    >>> X = np.random.RandomState(0).uniform(-1, 1, size=(200, 2))
+    >>> X[:, 1] = 0.5  # a constant input
+    >>> reg = KANRegressor(hidden_layer_sizes=(3,), max_epochs=5, random_state=0)
+    >>> first, second = edge_importance(reg.fit(X, X[:, 0] ** 2), X)
+    >>> first.shape, second.shape  # (out, in) per layer: 2 -> 3 -> 1
+    ((3, 2), (1, 3))
+    >>> bool(first[:, 1].max() < 1e-6)  # centred scores: a constant input's edges score 0
+    True
     """
     view = _locate(estimator)
     return _edge_scores(view.kan, view.kan_inputs(X), centered)

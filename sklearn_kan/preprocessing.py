@@ -257,7 +257,7 @@ class Downsample(TransformerMixin, BaseEstimator):
                 + (
                     " Flat rows of a non-square length are read as 1 x n images; pass "
                     "image_shape to read them otherwise."
-                    if height == 1 and _input_ndim_is_flat(X)
+                    if height == 1 and input_ndim(X) <= 2
                     else ""
                 )
             )
@@ -314,10 +314,6 @@ class Downsample(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _input_ndim_is_flat(X) -> bool:
-    return input_ndim(X) <= 2
 
 
 def _check_size(size):
