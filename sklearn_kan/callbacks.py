@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .nn.basis import get_basis
+
 __all__ = ["CosineSchedule", "GridSchedule", "GridUpdate"]
 
 
@@ -44,6 +46,7 @@ class GridUpdate(Callback):
         self.max_samples = max_samples
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        _check_placeable(net.module_, "grid_update_epochs (update_grid)")
         X = np.asarray(X)
         rng = np.random.RandomState(self.random_state)
         if len(X) > self.max_samples:
@@ -79,6 +82,7 @@ class GridSchedule(Callback):
         self.max_epochs = max_epochs
 
     def on_train_begin(self, net, **kwargs):
+        _check_placeable(net.module_, "grid_schedule (extend_grid)")
         # The schedule runs once, in the first fit; a warm-started or partial
         # fit continues on the final grid.
         self.switch_at_ = {}
@@ -130,3 +134,15 @@ class CosineSchedule(Callback):
         lr = self.base_lr_ * 0.5 * (1.0 + math.cos(math.pi * done / self.max_epochs))
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
+
+
+def _check_placeable(module: torch.nn.Module, what: str) -> None:
+    """Refuse, before training, a grid operation on a basis whose grid is learned."""
+    for layer in module.modules():
+        name = getattr(layer, "basis", None)
+        if isinstance(name, str) and hasattr(layer, "grid") and get_basis(name).learnable:
+            raise ValueError(
+                f"{what} is not available with basis={name!r}: its grid holds coefficients "
+                "learned with the weights, not knots placed on the data. Use another basis "
+                "or leave it unset."
+            )

@@ -33,7 +33,7 @@ class KANLinear(nn.Module):
         Number of grid intervals on the grid range.
     spline_order : int, default=3
         Degree of the B-splines (ignored by bases that have no order).
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Name of the basis in :data:`sklearn_kan.nn.basis.BASES`.
     grid_range : tuple of float, default=(-1, 1)
         Initial interval covered by the grid.
@@ -106,7 +106,10 @@ class KANLinear(nn.Module):
         grid = self._basis.make_grid(
             torch.full((in_features,), lo), torch.full((in_features,), hi), grid_size, spline_order
         )
-        self.register_buffer("grid", grid)
+        if self._basis.learnable:  # the rational basis: its grid is learned, not placed
+            self.grid = nn.Parameter(grid)
+        else:
+            self.register_buffer("grid", grid)
         self.weight = self._new_weight(torch.empty(out_features, in_features, self.n_basis + 1))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.scale_base = scale_base
@@ -383,7 +386,10 @@ class _KANPixelLayer(nn.Module):
         grid = self._basis.make_grid(
             torch.full((in_channels,), lo), torch.full((in_channels,), hi), grid_size, spline_order
         )
-        self.register_buffer("grid", grid)
+        if self._basis.learnable:  # the rational basis: its grid is learned, not placed
+            self.grid = nn.Parameter(grid)
+        else:
+            self.register_buffer("grid", grid)
 
     @property
     def _basis(self):
@@ -558,7 +564,7 @@ class KANConv2d(_KANPixelLayer):
         Number of grid intervals.
     spline_order : int, default=3
         Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Name in :data:`sklearn_kan.nn.basis.BASES`.
     grid_range : tuple of float, default=(-1, 1)
         Initial interval covered by every channel's grid.
@@ -695,7 +701,7 @@ class KANLocal2d(_KANPixelLayer):
         Number of grid intervals.
     spline_order : int, default=3
         Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Name in :data:`sklearn_kan.nn.basis.BASES`.
     grid_range : tuple of float, default=(-1, 1)
         Initial interval covered by every channel's grid.
