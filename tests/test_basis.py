@@ -282,7 +282,8 @@ def test_pruning_nodes_keeps_the_rational_denominators_of_the_kept_inputs():
     with torch.no_grad():
         layer.grid.normal_()
         layer.weight.normal_()
-    sub = _sub_layer(layer, np.array([0, 2]), np.array([1, 3]))
+    with torch.no_grad():  # as prune calls it
+        sub = _sub_layer(layer, np.array([0, 2]), np.array([1, 3]))
     assert isinstance(sub.grid, torch.nn.Parameter)
     x = torch.randn(10, 4, dtype=torch.float64)
     expected = layer.edge_activations(x)[:, [1, 3]][:, :, [0, 2]]
