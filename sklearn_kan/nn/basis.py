@@ -35,6 +35,7 @@ __all__ = [
     "fourier",
     "get_basis",
     "gram",
+    "is_exporting",
     "rational",
     "rbf",
 ]
@@ -336,6 +337,10 @@ def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
         For B-splines this may be a non-contiguous view (the features are
         written feature-major, see :mod:`sklearn_kan.nn._fused`).
     """
+    if basis == "bspline" and is_exporting():
+        # Traced for export (ONNX): every op elementwise, no searchsorted or scatter.
+        values = _bspline_dense(x, grid, order)
+        return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), values], dim=-1)
     if basis == "bspline":
         # The fused kernels (uniform grids: closed form, one pass, input gradient
         # recomputed from x). They write features feature-major; the transposed
@@ -347,6 +352,17 @@ def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
         return feats.transpose(1, 2).reshape(*lead, x.shape[-1], feats.shape[1])
     values = get_basis(basis).evaluate(x, grid, order)
     return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), values], dim=-1)
+
+
+def is_exporting() -> bool:
+    """Whether the module is being traced for export (``torch.onnx.export``, ``torch.jit.trace``).
+
+    Then the layers compute in plain torch operators that every exporter knows
+    (:func:`expand` with a dense Cox-de Boor recursion for B-splines), not with the
+    fused kernels of :mod:`sklearn_kan.nn._fused` (custom autograd functions,
+    compiled code, data-dependent branches).
+    """
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
 def get_basis(name: str) -> Basis:
@@ -502,6 +518,23 @@ def _no_grid(name: str) -> Callable:
         )
 
     return refuse
+
+
+def _bspline_dense(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """:func:`bspline` by the Cox-de Boor recursion over all knots at once.
+
+    ``O(n_knots * order)`` work per input instead of ``O(order**2)``, but only
+    comparisons and arithmetic, which every exporter (ONNX) expresses. Equal to
+    :func:`bspline` for strictly increasing knots (all grids this package makes).
+    """
+    t = grid  # (in, n_knots)
+    xe = x.unsqueeze(-1)
+    values = ((xe >= t[:, :-1]) & (xe < t[:, 1:])).to(x.dtype)
+    for d in range(1, order + 1):
+        left = (xe - t[:, : -(d + 1)]) / (t[:, d:-1] - t[:, : -(d + 1)]) * values[..., :-1]
+        right = (t[:, d + 1 :] - xe) / (t[:, d + 1 :] - t[:, 1:-d]) * values[..., 1:]
+        values = left + right
+    return values
 
 
 def _safe_div(num: Tensor, den: Tensor) -> Tensor:

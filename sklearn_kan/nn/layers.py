@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from ._fused import kan_linear
-from .basis import expand, get_basis
+from .basis import expand, get_basis, is_exporting
 
 __all__ = ["KANConv2d", "KANLinear", "KANLocal2d", "make_contiguous"]
 
@@ -171,7 +171,7 @@ class KANLinear(nn.Module):
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
         out = None
-        if self.basis == "bspline" and self.base_activation is F.silu:
+        if self.basis == "bspline" and self.base_activation is F.silu and not is_exporting():
             # Fused features and product (see sklearn_kan.nn._fused); None when the
             # grid is not uniform and compiling is off.
             out = kan_linear(x, self.weight, self.bias, self.grid, self.spline_order)
