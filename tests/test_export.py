@@ -124,3 +124,12 @@ def _data_home():
 
     shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     return str(shared) if shared.is_dir() else None
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from sklearn_kan import export
+
+    result = doctest.testmod(export)
+    assert result.attempted > 0 and result.failed == 0
