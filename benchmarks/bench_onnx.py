@@ -84,8 +84,8 @@ def main() -> None:
         for rows in (len(X_test), 1):
             Xr = X_test[:rows]
             Xf = Xr.astype(np.float32)
-            est = _median_s(lambda Xr=Xr: model.predict_proba(Xr), args.reps)
-            onx = _median_s(lambda Xf=Xf: session.run(None, {"X": Xf}), args.reps)
+            est = _median_s(lambda m=model, Xr=Xr: m.predict_proba(Xr), args.reps)
+            onx = _median_s(lambda s=session, Xf=Xf: s.run(None, {"X": Xf}), args.reps)
             print(f"{name:14} {rows:6d} {est * 1e3:13.2f} {onx * 1e3:15.3f} {est / onx:8.1f}x")
     print(f"threads {args.threads}, load average {os.getloadavg()}")
 
