@@ -263,10 +263,10 @@ def fourier(x: Tensor, grid: Tensor, order: int) -> Tensor:
     lo, hi = grid[:, 0], grid[:, -1]
     u = (2 * x - lo - hi) / (hi - lo)
     n_basis = grid.shape[1]
-    k = torch.arange(n_basis, device=x.device, dtype=x.dtype) // 2 + 1
-    angle = u.unsqueeze(-1) * k * (math.pi / 2)
-    even = (torch.arange(n_basis, device=x.device) % 2 == 0).to(x.dtype)
-    return even * torch.cos(angle) + (1 - even) * torch.sin(angle)
+    # One cosine and one sine per frequency, interleaved (and cut to n_basis).
+    k = torch.arange(1, (n_basis + 1) // 2 + 1, device=x.device, dtype=x.dtype)
+    angle = u.unsqueeze(-1) * (k * (math.pi / 2))
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1).flatten(-2)[..., :n_basis]
 
 
 def rational(x: Tensor, grid: Tensor, order: int) -> Tensor:
