@@ -26,6 +26,11 @@ Sections (all on by default, pick some with ``--sections``):
     One ``KANClassifier.fit`` epoch on the 60,000 MNIST training rows against an
     equal-parameter MLP trained by skorch the same way (batch size, optimizer,
     learning rate, one epoch), so the estimator's overhead is in the figure.
+``bases``
+    Training step and forward pass of :class:`sklearn_kan.nn.KAN` with every basis of
+    :data:`sklearn_kan.nn.BASES` (``--bases`` to pick some) for ``[784, 64, 10]`` and
+    ``[49, 10, 10]`` at batch 256, against the equal-parameter MLP. Only B-splines
+    have fused kernels; the other bases run their reference expansion and one product.
 ``memory``
     Peak memory of a training step, ``[784, 64, 10]`` at batch 1024, one fresh
     process per model (see :func:`memory_child` for the method).
@@ -36,6 +41,7 @@ Usage (from the repository root)::
     python benchmarks/run.py --quick                 # a fast smoke run
     python benchmarks/run.py --device cuda           # on a GPU
     python benchmarks/run.py --sections layers fit   # some sections only
+    python benchmarks/run.py --sections bases --bases gram fourier rational
 
 Results are printed as tables and written as JSON to ``benchmarks/results/``
 (``--out DIR`` to change).
@@ -75,10 +81,11 @@ sys.path.insert(0, str(HERE))
 
 from _effkan import EffKAN, effkan_expand  # noqa: E402
 
-from sklearn_kan.nn import KAN, _fused  # noqa: E402
+from sklearn_kan.nn import BASES, KAN, _fused  # noqa: E402
 
 GRID, ORDER = 5, 3
-SECTIONS = ("expansion", "layers", "conv", "fit", "memory")
+SECTIONS = ("expansion", "layers", "bases", "conv", "fit", "memory")
+BASES_CONFIGS = [([784, 64, 10], 256), ([49, 10, 10], 256)]
 LAYER_CONFIGS = [
     ([784, 64, 10], 1024),
     ([784, 64, 10], 256),
@@ -302,6 +309,31 @@ def bench_layers(args, device, clock) -> dict:
             entry[mode] = res
         results[key] = entry
         print_row(key, entry)
+    return results
+
+
+def bench_bases(args, device, clock) -> dict:
+    results = {}
+    for widths, batch in BASES_CONFIGS:
+        torch.manual_seed(0)
+        x = (torch.rand(batch, widths[0], device=device) * 2 - 1).contiguous()
+        y = torch.randint(0, widths[-1], (batch,), device=device)
+        nets = {"mlp": matched_mlp(widths).to(device)}
+        for basis in args.bases:
+            nets[basis] = KAN(widths, grid_size=GRID, spline_order=ORDER, basis=basis).to(device)
+        key = f"{widths} b{batch}"
+        entry = {"params": {n: n_params(m) for n, m in nets.items()}}
+        for mode, make in (("train", train_step), ("forward", None)):
+            cands = {n: make(m, x, y) if make else forward_pass(m, x) for n, m in nets.items()}
+            res = interleaved(cands, clock, args.reps, args.budget)
+            add_ratios(res, "mlp")
+            entry[mode] = res
+            print(
+                f"{key:18s} {mode:7s} mlp {res['mlp']['median_s'] * 1e3:8.2f} ms  "
+                + "  ".join(f"{b} {res[b]['paired_ratio']:6.2f}x" for b in args.bases),
+                flush=True,
+            )
+        results[key] = entry
     return results
 
 
@@ -658,6 +690,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=None, help="seconds per candidate")
     parser.add_argument("--no-pykan", action="store_true", help="skip the pykan column")
     parser.add_argument(
+        "--bases",
+        nargs="+",
+        choices=sorted(BASES),
+        default=sorted(BASES),
+        help="bases timed by the bases section (default: all)",
+    )
+    parser.add_argument(
         "--mnist",
         default=os.environ.get("SKLEARN_KAN_MNIST", str(HERE.parent.parent / "shared/data/mnist")),
         help="folder with the MNIST IDX .gz files (default ../shared/data/mnist)",
@@ -685,6 +724,8 @@ def main(argv: list[str] | None = None) -> int:
         results["expansion"] = bench_expansion(args, device, clock)
     if "layers" in args.sections:
         results["layers"] = bench_layers(args, device, clock)
+    if "bases" in args.sections:
+        results["bases"] = bench_bases(args, device, clock)
     if "conv" in args.sections:
         results["conv"] = bench_conv(args, device, clock)
     if "fit" in args.sections:

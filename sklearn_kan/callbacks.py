@@ -17,6 +17,8 @@ import torch
 from skorch.callbacks import Callback
 from skorch.callbacks import PrintLog as _SkorchPrintLog
 
+from .nn.basis import get_basis
+
 __all__ = ["GridSchedule", "GridUpdate", "PrintLog"]
 
 
@@ -48,6 +50,7 @@ class GridUpdate(Callback):
         self.max_samples = max_samples
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        _check_placeable(net.module_, "grid_update_epochs (update_grid)")
         if isinstance(X, Mapping):  # inputs with sample weights: rows of weight 0 are left out
             X = np.asarray(X["X"])[np.asarray(X["sample_weight"]) > 0]
         X = np.asarray(X)
@@ -87,6 +90,7 @@ class GridSchedule(Callback):
         self.max_epochs = max_epochs
 
     def on_train_begin(self, net, **kwargs):
+        _check_placeable(net.module_, "grid_schedule (extend_grid)")
         # The schedule runs once, in the first fit; a warm-started or partial
         # fit continues on the final grid.
         self.switch_at_ = {}
@@ -135,3 +139,15 @@ def _is_terminal(sink) -> bool:
     # Only print's destination is known; other sinks (loggers) get plain text.
     stream = sys.stdout
     return sink is print and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _check_placeable(module: torch.nn.Module, what: str) -> None:
+    """Refuse, before training, a grid operation on a basis whose grid is learned."""
+    for layer in module.modules():
+        name = getattr(layer, "basis", None)
+        if isinstance(name, str) and hasattr(layer, "grid") and get_basis(name).learnable:
+            raise ValueError(
+                f"{what} is not available with basis={name!r}: its grid holds coefficients "
+                "learned with the weights, not knots placed on the data. Use another basis "
+                "or leave it unset."
+            )

@@ -32,11 +32,14 @@ _PARAMS_DOC = """
         Number of grid intervals of every edge's spline.
     spline_order : int, default=3
         Degree of the B-splines (3 is cubic).
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Basis of the edge functions: B-splines (the KAN paper), Gaussian radial
-        basis functions (FastKAN) or Chebyshev polynomials (ChebyKAN). All have
+        basis functions (FastKAN), Chebyshev polynomials (ChebyKAN), Gram
+        polynomials (KAGN), sines and cosines (FourierKAN) or KAT's rational
+        functions with learned denominators (which do not support
+        ``grid_update_epochs`` or ``grid_schedule``). All have
         ``grid_size + spline_order`` functions per edge, so the parameter count
-        does not depend on the basis.
+        does not depend on the basis (the rational one adds its denominators).
     grid_range : tuple of float, default=(-1.0, 1.0)
         Interval covered by the initial grids.
     input_scaling : {"minmax", "standard"} or None, default="minmax"

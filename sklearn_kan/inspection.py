@@ -114,7 +114,14 @@ def activation_curves(
     outputs = _check_nodes(outputs, kan_layer.out_features, "outputs")
     if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 2:
         raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}.")
-    lo, hi = get_basis(kan_layer.basis).domain(kan_layer.grid, kan_layer.spline_order)
+    basis = get_basis(kan_layer.basis)
+    if basis.learnable:
+        # No grid range (the rational's grid holds its learned coefficients):
+        # the interval the layer was built for, where its inputs were scaled.
+        lo = torch.full((kan_layer.in_features,), kan_layer.grid_range[0])
+        hi = torch.full((kan_layer.in_features,), kan_layer.grid_range[1])
+    else:
+        lo, hi = basis.domain(kan_layer.grid, kan_layer.spline_order)
     x, y = _sample_edges(
         kan_layer, inputs, outputs, lo.cpu().numpy()[inputs], hi.cpu().numpy()[inputs], n_points
     )
@@ -743,7 +750,8 @@ def _sub_layer(layer: KANLinear, keep_out: np.ndarray, keep_in: np.ndarray) -> K
     ).to(device=layer.weight.device, dtype=layer.weight.dtype)
     rows = torch.as_tensor(keep_out, device=layer.weight.device)
     cols = torch.as_tensor(keep_in, device=layer.weight.device)
-    new.grid = layer.grid[cols].clone()
+    with torch.no_grad():  # a buffer, or a parameter for the learnable (rational) basis
+        new.grid.copy_(layer.grid[cols])
     new.edge_weights().copy_(layer.edge_weights()[rows][:, cols])
     if layer.bias is not None:
         new.bias.copy_(layer.bias[rows])

@@ -66,7 +66,7 @@ CONV_CASES = [
 
 
 @pytest.mark.parametrize("kwargs", CONV_CASES)
-@pytest.mark.parametrize("basis", ["bspline", "rbf"])
+@pytest.mark.parametrize("basis", ["bspline", "rbf", "gram", "fourier", "rational"])
 def test_conv_equals_the_sum_of_its_edge_functions(kwargs, basis):
     layer = _randomise(KANConv2d(4, 6, basis=basis, grid_size=3, **kwargs).double())
     x = torch.randn(2, 4, 7, 6, dtype=torch.float64)
@@ -81,8 +81,10 @@ def test_conv_equals_the_sum_of_its_edge_functions(kwargs, basis):
         {"kernel_size": (2, 3), "padding": (1, 0), "dilation": (1, 2), "stride": (1, 2)},
     ],
 )
-def test_local_equals_the_sum_of_its_edge_functions(kwargs):
-    layer = _randomise(KANLocal2d(2, 3, input_size=(6, 7), grid_size=3, **kwargs).double())
+@pytest.mark.parametrize("basis", ["bspline", "gram", "rational"])
+def test_local_equals_the_sum_of_its_edge_functions(kwargs, basis):
+    layer = KANLocal2d(2, 3, input_size=(6, 7), grid_size=3, basis=basis, **kwargs)
+    layer = _randomise(layer.double())
     x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
     torch.testing.assert_close(layer(x), _slow_layer(layer, x, local=True))
 

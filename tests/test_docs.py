@@ -21,6 +21,7 @@ MODULES = [
     "sklearn_kan.model_selection",
     "sklearn_kan.datasets",
     "sklearn_kan.inspection",
+    "sklearn_kan.export",
     "sklearn_kan.plotting",
     "sklearn_kan.callbacks",
     "sklearn_kan.nn",

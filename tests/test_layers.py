@@ -84,7 +84,7 @@ def test_update_grid_is_finite_with_constant_inputs(basis):
     assert torch.isfinite(layer(x)).all()
 
 
-@pytest.mark.parametrize("basis", ["bspline", "chebyshev"])
+@pytest.mark.parametrize("basis", ["bspline", "chebyshev", "gram", "fourier"])
 def test_extend_grid_keeps_the_function(basis):
     layer = _smooth_layer(basis=basis)
     x = torch.linspace(-1, 1, 200, dtype=torch.float64).unsqueeze(1).expand(-1, 3)

@@ -6,10 +6,20 @@ whose meaning the basis defines (knots, centres or a range). Each basis is one
 :class:`Basis` entry in :data:`BASES`; a layer only ever talks to that entry.
 
 Adding a basis is one evaluation function plus one ``BASES`` entry.
+
+The grid is the basis's state. For most bases it is placed, not learned (knots,
+centres, a range), and kept in a buffer. The ``"rational"`` basis is the one
+*learnable* basis: its grid holds the denominator coefficients that KAT's
+group-rational functions learn, and the layers register it as a parameter
+(``Basis.learnable``). This keeps one registry and one layer design, "features
+then one product": every basis, the rational included, maps ``x`` to
+``n_basis`` features per input and the layer multiplies them by its weights.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +34,11 @@ __all__ = [
     "bspline",
     "chebyshev",
     "expand",
+    "fourier",
     "get_basis",
+    "gram",
+    "is_exporting",
+    "rational",
     "rbf",
 ]
 
@@ -51,6 +65,12 @@ class Basis:
     adapt_grid : callable
         ``adapt_grid(x_sorted, grid_size, order, grid_eps) -> grid``: a grid placed
         from data, ``x_sorted`` of shape ``(n_samples, in)`` sorted along samples.
+    learnable : bool, default=False
+        Whether the grid holds coefficients learned with the weights (the
+        layers register it as a ``torch.nn.Parameter`` instead of a buffer).
+        Such a grid is not placed on data: ``adapt_grid`` and ``domain`` raise
+        a ``ValueError`` naming the basis, so ``update_grid`` and
+        ``extend_grid`` refuse it clearly.
     """
 
     name: str
@@ -59,6 +79,7 @@ class Basis:
     make_grid: Callable[[Tensor, Tensor, int, int], Tensor]
     domain: Callable[[Tensor, int], tuple[Tensor, Tensor]]
     adapt_grid: Callable[[Tensor, int, int, float], Tensor]
+    learnable: bool = False
 
 
 def bspline(x: Tensor, grid: Tensor, order: int) -> Tensor:
@@ -178,6 +199,125 @@ def chebyshev(x: Tensor, grid: Tensor, order: int) -> Tensor:
     return torch.stack(polys[:n_basis], dim=-1)
 
 
+def gram(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """Gram polynomials (discrete Chebyshev polynomials), the basis of KAGN layers.
+
+    The Gram polynomials ``p_0 .. p_{n-1}`` are the polynomials orthonormal on
+    ``n`` equally spaced points of ``[-1, 1]`` (``mean_i p_j(t_i) p_k(t_i) =
+    delta_jk``), computed with their three-term recurrence
+    ``p_{k+1} = t p_k - beta_k p_{k-1}``, ``beta_k = k^2 (n^2 - k^2) / ((n - 1)^2
+    (4 k^2 - 1))`` (monic form, normalised afterwards). As in torch-conv-kan's
+    KAGN layers and ChebyKAN, the input is mapped from the grid range to
+    ``[-1, 1]`` and squashed by ``tanh`` (so it stays bounded); the residual
+    ``silu`` branch is the layer's, as for every basis. KAGN also passes the
+    polynomials through a SiLU and normalises the layer's output; here the
+    features are the polynomials themselves, and normalisation is left to the
+    model (the front ends' BatchNorm).
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+    grid : Tensor of shape (in, n_basis)
+        ``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the
+        number of polynomials.
+    order : int
+        Unused.
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_basis)
+    """
+    del order
+    lo, hi = grid[:, 0], grid[:, -1]
+    t = torch.tanh((2 * x - lo - hi) / (hi - lo))
+    n_basis = grid.shape[1]
+    betas, norms = _gram_constants(n_basis)
+    polys = [torch.ones_like(t), t]
+    for k in range(1, n_basis - 1):
+        polys.append(t * polys[-1] - betas[k] * polys[-2])
+    return torch.stack([p / norm for p, norm in zip(polys, norms)], dim=-1)
+
+
+def fourier(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """Sines and cosines of the input (FourierKAN).
+
+    With ``u`` the input mapped linearly from the grid range ``[lo, hi]`` to
+    ``[-1, 1]``, feature ``j`` is ``cos(k pi u / 2)`` for even ``j`` and
+    ``sin(k pi u / 2)`` for odd ``j``, with frequency ``k = j // 2 + 1``: a
+    Fourier series whose period is twice the grid range, so that the two ends
+    of the range are not identified. There is no constant term (the node's bias
+    is one).
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+    grid : Tensor of shape (in, n_basis)
+        ``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the
+        number of features.
+    order : int
+        Unused.
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_basis)
+    """
+    del order
+    lo, hi = grid[:, 0], grid[:, -1]
+    u = (2 * x - lo - hi) / (hi - lo)
+    n_basis = grid.shape[1]
+    # One cosine and one sine per frequency, interleaved (and cut to n_basis).
+    k = torch.arange(1, (n_basis + 1) // 2 + 1, device=x.device, dtype=x.dtype)
+    angle = u.unsqueeze(-1) * (k * (math.pi / 2))
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1).flatten(-2)[..., :n_basis]
+
+
+def rational(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """Rational features ``t^j / (1 + |Q_i(t)|)``, ``t = tanh(x)``, with a learned denominator.
+
+    The group-rational functions of the Kolmogorov-Arnold Transformer (KAT)
+    are ``F(x) = P(x) / (1 + |Q(x)|)``, ``Q(x) = b_1 x + .. + b_m x^m``, with the
+    coefficients shared by a group of channels. Here the group of an input is
+    every edge it feeds: input ``i`` has one denominator ``Q_i``, whose
+    coefficients ``grid[i]`` are learned with the weights and shared by all its
+    ``out`` edges (and, in :class:`~sklearn_kan.nn.KANConv2d`, by every kernel
+    offset and output channel of its channel). Each edge has its own
+    numerator: the layer's weights are the coefficients of ``P``, so that
+    ``phi(x) = w_b silu(x) + P_edge(t) / (1 + |Q_i(t)|)``; KAT's edge ``w F(x)``
+    is the special case of proportional numerators. ``1 + |Q|`` is at least 1,
+    so there are no poles.
+
+    Unlike KAT (whose inputs are layer-normalised), the rational function is
+    taken of ``t = tanh(x)``, as ChebyKAN and KAGN squash their polynomials'
+    input: a KAN's hidden values are not normalised, and ``x^7`` of a hidden
+    value of 5 would be 78125. The ``silu`` branch carries the linear growth.
+
+    The denominators are initialised (``make_grid``) to those of the
+    least-squares fit of SiLU on the grid range by ``P(t) / (1 + |Q(t)|)`` of
+    this degree, so that the features span SiLU there at initialisation (to
+    2e-3 for the default 8 features).
+
+    Parameters
+    ----------
+    x : Tensor of shape (..., in)
+    grid : Tensor of shape (in, n_basis - 1)
+        Denominator coefficients ``b_1 .. b_{n_basis-1}`` of every input.
+    order : int
+        Unused.
+
+    Returns
+    -------
+    Tensor of shape (..., in, n_basis)
+    """
+    del order
+    t = torch.tanh(x)
+    powers = [torch.ones_like(t)]
+    for _ in range(grid.shape[1]):
+        powers.append(powers[-1] * t)
+    num = torch.stack(powers, dim=-1)  # (..., in, n): 1, t, .., t^(n-1)
+    q = (num[..., 1:] * grid).sum(-1)
+    return num / (1 + q.abs()).unsqueeze(-1)
+
+
 def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
     """Edge features ``[silu(x), B_1(x), .., B_n(x)]`` of every input.
 
@@ -199,6 +339,10 @@ def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
         For B-splines on uniform grids this is a non-contiguous view (the fused
         kernels write the features feature-major, see :mod:`sklearn_kan.nn._fused`).
     """
+    if basis == "bspline" and is_exporting():
+        # Traced for export (ONNX): every op elementwise, no searchsorted or scatter.
+        values = _bspline_dense(x, grid, order)
+        return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), values], dim=-1)
     if basis == "bspline":
         lead = x.shape[:-1]
         feats = expand_features(x.reshape(-1, x.shape[-1]), grid, order)
@@ -206,6 +350,17 @@ def expand(x: Tensor, grid: Tensor, basis: str, order: int) -> Tensor:
             return feats.transpose(1, 2).reshape(*lead, x.shape[-1], feats.shape[1])
     values = get_basis(basis).evaluate(x, grid, order)
     return torch.cat([torch.nn.functional.silu(x).unsqueeze(-1), values], dim=-1)
+
+
+def is_exporting() -> bool:
+    """Whether the module is being traced for export (``torch.onnx.export``, ``torch.jit.trace``).
+
+    Then the layers compute in plain torch operators that every exporter knows
+    (:func:`expand` with a dense Cox-de Boor recursion for B-splines), not with the
+    fused kernels of :mod:`sklearn_kan.nn._fused` (custom autograd functions,
+    compiled code, data-dependent branches).
+    """
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
 def get_basis(name: str) -> Basis:
@@ -300,6 +455,86 @@ def _range_adapt(x_sorted: Tensor, grid_size: int, order: int, grid_eps: float) 
     )
 
 
+def _gram_constants(n: int) -> tuple[list[float], list[float]]:
+    """Recurrence coefficients ``beta_k`` and norms of the monic Gram polynomials."""
+    return _gram_constants_cached(int(n))
+
+
+@functools.lru_cache(maxsize=64)
+def _gram_constants_cached(n: int) -> tuple[list[float], list[float]]:
+    betas = [0.0] + [
+        k * k * (n * n - k * k) / ((n - 1) ** 2 * (4 * k * k - 1)) for k in range(1, n)
+    ]
+    # Norms from the values on the n nodes (exact: a k-point polynomial identity).
+    nodes = [-1.0 + 2.0 * i / (n - 1) for i in range(n)] if n > 1 else [0.0]
+    values = [[1.0] * n, list(nodes)]
+    for k in range(1, n - 1):
+        values.append([t * a - betas[k] * b for t, a, b in zip(nodes, values[-1], values[-2])])
+    norms = [math.sqrt(sum(v * v for v in row) / n) for row in values[:n]]
+    return betas, norms
+
+
+def _rational_grid(lo: Tensor, hi: Tensor, grid_size: int, order: int) -> Tensor:
+    n = grid_size + order
+    coef = _silu_denominator(n, float(lo.min()), float(hi.max()))
+    return torch.tensor(coef, dtype=lo.dtype, device=lo.device).expand(lo.shape[0], -1).clone()
+
+
+@functools.lru_cache(maxsize=32)
+def _silu_denominator(n: int, lo: float, hi: float) -> tuple[float, ...]:
+    """Denominator ``b_1 .. b_{n-1}`` of the fit of SiLU by ``P(t) / (1 + |Q(t)|)``.
+
+    Solved by the Sanathanan-Koerner iteration: each step is a linear least
+    squares problem in ``(a, b)`` for ``P(x) - y sign(Q) Q(x) = y``, weighted by
+    the previous step's ``1 / (1 + |Q|)``. In float64 on the CPU, once per degree
+    and range (cached), so building a layer stays cheap.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        x = torch.linspace(lo, hi, 401, dtype=torch.float64)
+        y = torch.nn.functional.silu(x)
+        num = torch.tanh(x).unsqueeze(1) ** torch.arange(n, dtype=torch.float64)
+        den = num[:, 1:]
+        sign, weight = torch.ones_like(x), torch.ones_like(x)
+        b = torch.zeros(n - 1, dtype=torch.float64)
+        for _ in range(15):
+            a_mat = torch.cat([num, -(y * sign).unsqueeze(1) * den], 1) / weight.unsqueeze(1)
+            sol = torch.linalg.lstsq(a_mat, (y / weight).unsqueeze(1), driver="gelsd").solution
+            b = sol[n:, 0]
+            q = den @ b
+            sign = torch.where(q >= 0, 1.0, -1.0).to(torch.float64)
+            weight = 1 + q.abs()
+    return tuple(float(v) for v in b)
+
+
+def _no_grid(name: str) -> Callable:
+    def refuse(*args, **kwargs):
+        raise ValueError(
+            f"basis={name!r} has no grid to place on data or to extend: its 'grid' holds the "
+            "denominator coefficients that are learned with the weights. update_grid and "
+            "extend_grid (the estimators' grid_update_epochs and grid_schedule) do not apply "
+            "to it; choose the number of features with grid_size and spline_order instead."
+        )
+
+    return refuse
+
+
+def _bspline_dense(x: Tensor, grid: Tensor, order: int) -> Tensor:
+    """:func:`bspline` by the Cox-de Boor recursion over all knots at once.
+
+    ``O(n_knots * order)`` work per input instead of ``O(order**2)``, but only
+    comparisons and arithmetic, which every exporter (ONNX) expresses. Equal to
+    :func:`bspline` for strictly increasing knots (all grids this package makes).
+    """
+    t = grid  # (in, n_knots)
+    xe = x.unsqueeze(-1)
+    values = ((xe >= t[:, :-1]) & (xe < t[:, 1:])).to(x.dtype)
+    for d in range(1, order + 1):
+        left = (xe - t[:, : -(d + 1)]) / (t[:, d:-1] - t[:, : -(d + 1)]) * values[..., :-1]
+        right = (t[:, d + 1 :] - xe) / (t[:, d + 1 :] - t[:, 1:-d]) * values[..., 1:]
+        values = left + right
+    return values
+
+
 def _safe_div(num: Tensor, den: Tensor) -> Tensor:
     # Repeated knots give 0/0 in Cox-de Boor; by convention that term is 0.
     return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), 0.0)
@@ -346,6 +581,32 @@ BASES: dict[str, Basis] = {
         domain=_centres_domain,
         adapt_grid=_range_adapt,
     ),
+    "gram": Basis(
+        name="gram",
+        evaluate=gram,
+        n_basis=_n_basis,
+        make_grid=_centres_grid,
+        domain=_centres_domain,
+        adapt_grid=_range_adapt,
+    ),
+    "fourier": Basis(
+        name="fourier",
+        evaluate=fourier,
+        n_basis=_n_basis,
+        make_grid=_centres_grid,
+        domain=_centres_domain,
+        adapt_grid=_range_adapt,
+    ),
+    "rational": Basis(
+        name="rational",
+        evaluate=rational,
+        n_basis=_n_basis,
+        make_grid=_rational_grid,
+        domain=_no_grid("rational"),
+        adapt_grid=_no_grid("rational"),
+        learnable=True,
+    ),
 }
 """Registered bases by name. ``n_basis = grid_size + order`` for all of them, so
-that the parameter count of a layer does not depend on the basis."""
+that the parameter count of a layer does not depend on the basis (the rational
+basis adds its ``n_basis - 1`` learned denominator coefficients per input)."""

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from ._fused import kan_linear, predict_product
-from .basis import expand, get_basis
+from .basis import expand, get_basis, is_exporting
 
 __all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
 
@@ -49,7 +49,10 @@ class _GridLayer(nn.Module):
         grid = self._basis.make_grid(
             torch.full((n_in,), lo), torch.full((n_in,), hi), grid_size, spline_order
         )
-        self.register_buffer("grid", grid)
+        if self._basis.learnable:  # the rational basis: its grid is learned, not placed
+            self.grid = nn.Parameter(grid)
+        else:
+            self.register_buffer("grid", grid)
 
     @property
     def _basis(self):
@@ -162,7 +165,7 @@ class KANLinear(_GridLayer):
         Number of grid intervals on the grid range.
     spline_order : int, default=3
         Degree of the B-splines (ignored by bases that have no order).
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Name of the basis in :data:`sklearn_kan.nn.basis.BASES`.
     grid_range : tuple of float, default=(-1, 1)
         Initial interval covered by the grid.
@@ -270,7 +273,7 @@ class KANLinear(_GridLayer):
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
         out = None
-        if self.basis == "bspline" and self.base_activation is F.silu:
+        if self.basis == "bspline" and self.base_activation is F.silu and not is_exporting():
             # Fused features and product (see sklearn_kan.nn._fused); None when the
             # grid is not uniform.
             out = kan_linear(x, self.weight, self.bias, self.grid, self.spline_order)
@@ -528,7 +531,7 @@ class KANConv2d(_KANPixelLayer):
         Number of grid intervals.
     spline_order : int, default=3
         Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Name in :data:`sklearn_kan.nn.basis.BASES`.
     grid_range : tuple of float, default=(-1, 1)
         Initial interval covered by every channel's grid.
@@ -665,7 +668,7 @@ class KANLocal2d(_KANPixelLayer):
         Number of grid intervals.
     spline_order : int, default=3
         Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev"}, default="bspline"
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
         Name in :data:`sklearn_kan.nn.basis.BASES`.
     grid_range : tuple of float, default=(-1, 1)
         Initial interval covered by every channel's grid.
