@@ -234,15 +234,22 @@ def test_rational_denominators_are_learned_and_grid_methods_refused(kind):
 
 def test_rational_estimator_refuses_grid_updates_before_training():
     from sklearn.datasets import load_digits
+    from skorch.callbacks import Callback
 
     from sklearn_kan import KANClassifier
 
     X, y = load_digits(return_X_y=True)
+    epochs = []
+
+    class Count(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            epochs.append(1)
+
     for kwargs in ({"grid_update_epochs": (1,)}, {"grid_schedule": (8,)}):
-        clf = KANClassifier(basis="rational", max_epochs=2, **kwargs)
+        clf = KANClassifier(basis="rational", max_epochs=2, callbacks=[Count()], **kwargs)
         with pytest.raises(ValueError, match="not available with basis='rational'"):
             clf.fit(X[:50], y[:50])
-        assert len(clf.net_.history) == 0  # refused before the first epoch
+        assert epochs == [] and not hasattr(clf, "net_")  # refused before the first epoch
 
 
 def test_grid_search_over_every_basis_and_inspection_of_the_new_ones():
