@@ -119,7 +119,7 @@ def test_y_of_a_different_length(digits, Est):
         ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes"),
         ({"grid_size": 0}, "grid_size"),
         ({"spline_order": -1}, "spline_order"),
-        ({"basis": "fourier"}, "basis"),
+        ({"basis": "wavelet"}, "basis"),
         ({"optimizer": "rmsprop"}, "optimizer"),
         ({"max_epochs": 0}, "max_epochs"),
         ({"batch_size": 0}, "batch_size"),
