@@ -13,7 +13,7 @@ set -euo pipefail
 DATA_HOME=${DATA_HOME:-../shared/data}
 OUT=docs/_static/results
 SEVEN=(--downsample 7 --hidden 10 --n-samples 10000 --cv 3 --repeats 2 --max-epochs 10)
-FULL=(--n-samples 3000 --cv 3 --repeats 2 --max-epochs 6)
+FULL=(--n-samples 6000 --cv 3 --repeats 2 --max-epochs 8)
 run() {
     local name=$1
     shift

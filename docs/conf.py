@@ -43,7 +43,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "gen_modules/backreferences/*.examples.new"]
+# _static/results holds the report.md of each comparison run: data, not pages.
+exclude_patterns = ["_build", "gen_modules/backreferences/*.examples.new", "_static/**"]
 root_doc = "index"
 
 autosummary_generate = True
