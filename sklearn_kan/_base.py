@@ -35,6 +35,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, Subset
 from torch.utils.data import Dataset as TorchDataset
 
+from ._images import input_ndim
 from ._threads import plan_threads, using_threads
 from .callbacks import GridSchedule, GridUpdate, PrintLog
 from .nn import compile_info, compiling
@@ -355,7 +356,7 @@ class BaseKAN(BaseTorchEstimator):
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
         """Validate ``X`` once and return it as a float32 array of flat rows."""
-        ndim = _input_ndim(X)
+        ndim = input_ndim(X)
         if ndim > 2:
             raise ValueError(
                 f"{type(self).__name__} takes flat rows of shape (n_samples, n_features), "
@@ -986,17 +987,6 @@ def _as_float32(X: np.ndarray, name: str = "X") -> np.ndarray:
             "sklearn.preprocessing.StandardScaler."
         )
     return X32
-
-
-def _input_ndim(X) -> int:
-    """Number of dimensions of ``X`` without converting it (lists are measured)."""
-    ndim = getattr(X, "ndim", None)
-    if ndim is not None:
-        return int(ndim)
-    try:
-        return np.ndim(X)
-    except (ValueError, TypeError):
-        return 2  # ragged lists: check_array gives its own message
 
 
 def _check_callbacks(callbacks) -> None:

@@ -235,6 +235,12 @@ def _spacing(grid: Tensor) -> _Spacing | None:
 # (a grid extension needs no new compile).
 
 
+def _silu_grad(x: Tensor, grad: Tensor) -> Tensor:
+    """``grad * silu'(x)``, ``silu'(x) = s (1 + x (1 - s))`` with ``s = sigmoid(x)``."""
+    sig = torch.sigmoid(x)
+    return grad * (sig * (1 + x * (1 - sig)))
+
+
 def _cubic_forward(x: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor) -> Tensor:
     """Features ``(rows, n + 1, in)`` of a cubic B-spline layer, for inductor to fuse."""
     u = (x - start) * inv_step
@@ -248,8 +254,7 @@ def _cubic_backward(
     x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor
 ) -> Tensor:
     """Input gradient from the feature gradient ``grad`` (rows, n + 1, in), recomputed from x."""
-    sig = torch.sigmoid(x)
-    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    acc = _silu_grad(x, grad[:, 0])
     s = ((x - start) * inv_step).unsqueeze(1) - offsets
     r = s.abs()
     q = (2 - r).clamp_min(0)
@@ -277,8 +282,7 @@ def _cubic_forward_eager(x: Tensor, start: Tensor, inv_step: Tensor, offsets: Te
 def _cubic_backward_eager(
     x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor
 ) -> Tensor:
-    sig = torch.sigmoid(x)
-    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    acc = _silu_grad(x, grad[:, 0])
     s = ((x - start) * inv_step).unsqueeze(1) - offsets
     sign = torch.sign(s)
     r = s.abs_()
@@ -351,8 +355,7 @@ def _local_forward(x: Tensor, start: Tensor, inv_step: Tensor, n: int, order: in
 def _local_backward(
     x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, n: int, order: int
 ) -> Tensor:
-    sig = torch.sigmoid(x)
-    acc = grad[:, 0] * (sig * (1 + x * (1 - sig)))
+    acc = _silu_grad(x, grad[:, 0])
     if order == 0:
         return acc
     t, pos, valid = _local_positions(x, start, inv_step, n, order)
