@@ -42,8 +42,8 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._base import BaseTorchEstimator
-from ._images import validate_images
+from ._base import BaseTorchEstimator, _store_params
+from ._images import IMAGE_ATTRS_DOC, validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
 
@@ -82,22 +82,17 @@ _COMMON_PARAMS_DOC = """
         ``1`` or more prints skorch's table of epochs (loss, time) while training.
 """
 
-_COMMON_ATTRS_DOC = """
-    n_features_in_ : int
-        Number of input features, ``height * width * channels`` (also for 3-D and
-        4-D input).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature
-        names that are all strings.
-    image_shape_ : tuple of int
-        ``(height, width, channels)`` of the training images, channels last.
-    data_min_, data_max_ : float
+_COMMON_ATTRS_DOC = (
+    "\n"
+    + IMAGE_ATTRS_DOC.format("training")
+    + """    data_min_, data_max_ : float
         Smallest and largest training pixel; they map pixels onto ``[0, 1]``.
     net_ : skorch.NeuralNet
         The skorch net that trained the network (history, callbacks).
     history_ : skorch.History
         Per-epoch training record (``history_[:, "train_loss"]``).
 """
+)
 
 
 class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchEstimator):
@@ -242,15 +237,7 @@ class ConvFeatures(_LearnedFeatures):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.image_shape = image_shape
-        self.channels = channels
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        _store_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -429,16 +416,7 @@ class VAEFeatures(_LearnedFeatures):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.image_shape = image_shape
-        self.hidden = hidden
-        self.beta = beta
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        _store_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
