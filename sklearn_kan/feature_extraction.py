@@ -146,6 +146,29 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
 
         self._train(make_net, X, y)
 
+    def transform(self, X):
+        """Features of ``X``: the encoder's outputs (:class:`VAEFeatures`: the posterior means).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
+                or (n_samples, height, width, channels)
+            Images of the shape seen in :meth:`fit`.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            The features, float64.
+        """
+        x = self._net_input(self._images(X, reset=False))
+        return self._run_module(self.module_, self._transform_method, x)[0]
+
+    # What ``transform`` calls: the trained module's method, on ``_net_input(images)``.
+    _transform_method = "forward"
+
+    def _net_input(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     @property
     def _n_features_out(self) -> int:
         return self.n_components
@@ -258,7 +281,7 @@ class ConvFeatures(_LearnedFeatures):
         """
         channels = _positive_ints(self.channels, "channels")
         images = self._images(X, reset=True)
-        x = images.transpose(0, 3, 1, 2)  # convolutions take channels first
+        x = self._net_input(images)
         shape = self.image_shape_
         if y is None:
             self.objective_ = "autoencoder"
@@ -281,22 +304,8 @@ class ConvFeatures(_LearnedFeatures):
             )
         return self
 
-    def transform(self, X):
-        """Features of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images of the shape seen in :meth:`fit`.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_components)
-            The encoder's outputs, float64.
-        """
-        images = self._images(X, reset=False)
-        return self._run_module(self.module_, "forward", images.transpose(0, 3, 1, 2))[0]
+    def _net_input(self, images: np.ndarray) -> np.ndarray:
+        return images.transpose(0, 3, 1, 2)  # convolutions take channels first
 
     def _trained_module(self, module: nn.Module) -> nn.Module:
         # Only the encoder is kept: the head or decoder served the training.
@@ -436,7 +445,7 @@ class VAEFeatures(_LearnedFeatures):
             The fitted transformer.
         """
         hidden = _positive_ints(self.hidden, "hidden")
-        x = self._flat(self._images(X, reset=True))
+        x = self._net_input(self._images(X, reset=True))
         self._train_module(
             lambda: _VAE(x.shape[1], hidden, self.n_components),
             _NegativeELBO,
@@ -445,23 +454,6 @@ class VAEFeatures(_LearnedFeatures):
             criterion__beta=self.beta,
         )
         return self
-
-    def transform(self, X):
-        """Posterior means of the latent variables.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images of the shape seen in :meth:`fit`.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_components)
-            Latent means, float64.
-        """
-        x = self._flat(self._images(X, reset=False))
-        return self._run_module(self.module_, "encode", x)[0]
 
     def inverse_transform(self, X):
         """Decode latent vectors to images, in the pixel scale of the training data.
@@ -491,8 +483,9 @@ class VAEFeatures(_LearnedFeatures):
     def _trained_module(self, module: nn.Module) -> nn.Module:
         return module
 
-    @staticmethod
-    def _flat(images: np.ndarray) -> np.ndarray:
+    _transform_method = "encode"
+
+    def _net_input(self, images: np.ndarray) -> np.ndarray:
         return images.reshape(images.shape[0], -1)
 
 
