@@ -297,35 +297,7 @@ class BaseKAN(BaseTorchEstimator):
         callbacks=None,
         warm_start=False,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.grid_size = grid_size
-        self.spline_order = spline_order
-        self.basis = basis
-        self.grid_range = grid_range
-        self.input_scaling = input_scaling
-        self.hidden_norm = hidden_norm
-        self.grid_update_epochs = grid_update_epochs
-        self.grid_eps = grid_eps
-        self.grid_schedule = grid_schedule
-        self.lamb = lamb
-        self.lamb_l1 = lamb_l1
-        self.lamb_entropy = lamb_entropy
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.device = device
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.warm_start = warm_start
+        _store_params(self, locals())
 
     # -- what subclasses provide -------------------------------------------------
 
@@ -968,6 +940,18 @@ def _fit_scaler(X: np.ndarray, method, grid_range, sample_weight=None):
         scale = (hi - lo) / 4 / std
         shift = (lo + hi) / 2 - mean * scale
     return shift.astype(np.float32), scale.astype(np.float32)
+
+
+def _store_params(estimator: BaseEstimator, params: dict) -> None:
+    """Set each ``__init__`` argument as the attribute of the same name.
+
+    scikit-learn wants every estimator's ``__init__`` to spell out its parameters
+    and store them unchanged; ``_store_params(self, locals())`` as the body does
+    that in one place for all the estimators of this package.
+    """
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
 
 
 def _as_float32(X: np.ndarray, name: str = "X") -> np.ndarray:

@@ -33,6 +33,19 @@ FLOAT_DTYPES = [np.float64, np.float32]
 """The dtype rule: float32 stays float32, anything else becomes float64."""
 
 
+IMAGE_ATTRS_DOC = """    n_features_in_ : int
+        Number of input features, ``height * width * channels`` (also for 3-D and
+        4-D input).
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X` has feature
+        names that are all strings.
+    image_shape_ : tuple of int
+        ``(height, width, channels)`` of the {} images, channels last.
+"""
+"""The attributes that every estimator reading images has (numpydoc lines;
+``.format("input")`` or ``.format("training")``)."""
+
+
 def validate_images(estimator, X, *, reset, image_shape=None, dtype=FLOAT_DTYPES):
     """Validate ``X`` for ``estimator`` and return it as channels-last images.
 

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ._base import _fit_scaler
+from ._base import BaseKAN, _fit_scaler, _store_params
 from .classifier import _ATTRS_DOC, _PARAMS_DOC, HybridKANClassifier, KANClassifier
 from .nn.models import MLP, HybridKAN, make_frontend
 from .regressor import KANRegressor
@@ -77,27 +77,53 @@ class _NotAKAN:
     class_weight = None
 
 
-def _mlp_init(self, hidden_layer_sizes, activation, input_scaling, training):
-    self.hidden_layer_sizes = hidden_layer_sizes
-    self.activation = activation
-    self.input_scaling = input_scaling
-    for name in _TRAINING:
-        setattr(self, name, training[name])
-
-
-def _mlp_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
-    widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
-    scaler = _fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight)
-    shift, scale = scaler or (None, None)
-    return MLP(widths, activation=self.activation, shift=shift, scale=scale)
-
-
 def _constraints(base: dict, **extra) -> dict:
     keep = {"hidden_layer_sizes", "input_scaling", *_TRAINING}
     return {**{k: v for k, v in base.items() if k in keep}, **extra}
 
 
-class TorchMLPClassifier(_NotAKAN, KANClassifier):
+class _MLPBaseline(_NotAKAN):
+    # What TorchMLPClassifier and TorchMLPRegressor share: parameters and module.
+    # (The classifier's extra constraint, ``class_weight``, is not kept.)
+    _parameter_constraints: dict = _constraints(
+        BaseKAN._parameter_constraints,
+        activation=[StrOptions({"relu", "tanh", "silu"})],
+    )
+    _architecture_params = ("hidden_layer_sizes", "activation", "input_scaling")
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        activation="relu",
+        input_scaling="minmax",
+        optimizer="adam",
+        lr=3e-3,
+        lr_schedule="cosine",
+        weight_decay=0.0,
+        batch_size=128,
+        max_epochs=30,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        _store_params(self, locals())
+
+    def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
+        widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
+        scaler = _fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight)
+        shift, scale = scaler or (None, None)
+        return MLP(widths, activation=self.activation, shift=shift, scale=scale)
+
+
+class TorchMLPClassifier(_MLPBaseline, KANClassifier):
     __doc__ = (
         """Multilayer perceptron classifier trained by the KAN estimators' loop.
 
@@ -133,41 +159,8 @@ class TorchMLPClassifier(_NotAKAN, KANClassifier):
 """
     )
 
-    _parameter_constraints: dict = _constraints(
-        KANClassifier._parameter_constraints,
-        activation=[StrOptions({"relu", "tanh", "silu"})],
-    )
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        *,
-        activation="relu",
-        input_scaling="minmax",
-        optimizer="adam",
-        lr=3e-3,
-        lr_schedule="cosine",
-        weight_decay=0.0,
-        batch_size=128,
-        max_epochs=30,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        device="auto",
-        dtype="float32",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        warm_start=False,
-    ):
-        _mlp_init(self, hidden_layer_sizes, activation, input_scaling, locals())
-
-    _build_module = _mlp_module
-    _architecture_params = ("hidden_layer_sizes", "activation", "input_scaling")
-
-
-class TorchMLPRegressor(_NotAKAN, KANRegressor):
+class TorchMLPRegressor(_MLPBaseline, KANRegressor):
     __doc__ = (
         """Multilayer perceptron regressor trained by the KAN estimators' loop.
 
@@ -190,39 +183,6 @@ class TorchMLPRegressor(_NotAKAN, KANRegressor):
     True
 """
     )
-
-    _parameter_constraints: dict = _constraints(
-        KANRegressor._parameter_constraints,
-        activation=[StrOptions({"relu", "tanh", "silu"})],
-    )
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        *,
-        activation="relu",
-        input_scaling="minmax",
-        optimizer="adam",
-        lr=3e-3,
-        lr_schedule="cosine",
-        weight_decay=0.0,
-        batch_size=128,
-        max_epochs=30,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        device="auto",
-        dtype="float32",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        warm_start=False,
-    ):
-        _mlp_init(self, hidden_layer_sizes, activation, input_scaling, locals())
-
-    _build_module = _mlp_module
-    _architecture_params = ("hidden_layer_sizes", "activation", "input_scaling")
 
 
 class CNNClassifier(_NotAKAN, HybridKANClassifier):
@@ -300,13 +260,7 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
         callbacks=None,
         warm_start=False,
     ):
-        self.image_shape = image_shape
-        self.frontend_features = frontend_features
-        self.conv_channels = conv_channels
-        self.input_scaling = input_scaling
-        training = locals()
-        for name in _TRAINING:
-            setattr(self, name, training[name])
+        _store_params(self, locals())
 
     _architecture_params = ("image_shape", "frontend_features", "conv_channels", "input_scaling")
 

@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
-from ._base import BaseKAN, _as_float32, _fit_scaler, _KANClassifierNet
+from ._base import BaseKAN, _as_float32, _fit_scaler, _KANClassifierNet, _store_params
 from ._images import validate_images
 from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
 
@@ -252,10 +252,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         callbacks=None,
         warm_start=False,
     ):
-        params = dict(locals())
-        self.class_weight = params.pop("class_weight")
-        del params["self"], params["__class__"]
-        super().__init__(**params)
+        _store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train the network on ``(X, y)``.
@@ -581,40 +578,7 @@ class HybridKANClassifier(KANClassifier):
         callbacks=None,
         warm_start=False,
     ):
-        self.frontend = frontend
-        self.image_shape = image_shape
-        self.frontend_features = frontend_features
-        self.conv_channels = conv_channels
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.class_weight = class_weight
-        self.grid_size = grid_size
-        self.spline_order = spline_order
-        self.basis = basis
-        self.grid_range = grid_range
-        self.input_scaling = input_scaling
-        self.hidden_norm = hidden_norm
-        self.grid_update_epochs = grid_update_epochs
-        self.grid_eps = grid_eps
-        self.grid_schedule = grid_schedule
-        self.lamb = lamb
-        self.lamb_l1 = lamb_l1
-        self.lamb_entropy = lamb_entropy
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.device = device
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.warm_start = warm_start
+        _store_params(self, locals())
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
         """Validate ``X`` and return it as float32 images ``(n, C, H, W)``."""

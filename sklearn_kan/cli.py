@@ -166,127 +166,102 @@ def _parser() -> argparse.ArgumentParser:
             "t-test). Prints the table, writes OUT/report.md and OUT/comparison.png."
         ),
     )
-    p.add_argument(
-        "--dataset",
-        default="digits",
-        metavar="NAME",
-        help="digits (the default: offline, 8x8), mnist, fashion-mnist (their training "
-        "sets, 28x28), or a PATH.npz with arrays X (or images) and y",
-    )
-    p.add_argument(
-        "--models",
-        default=",".join(DEFAULT_MODELS),
-        metavar="LIST",
-        help=f"comma-separated, from: {', '.join(MODELS)} (default: %(default)s)",
-    )
-    p.add_argument("--cv", type=_int_at_least(2), default=5, metavar="K", help="folds (default: 5)")
-    p.add_argument(
-        "--repeats",
-        type=_int_at_least(1),
-        default=1,
-        metavar="R",
-        help="repeat the K folds R times with other shuffles (RepeatedStratifiedKFold; default: 1)",
-    )
-    p.add_argument(
-        "--match",
-        choices=("params", "flops"),
-        default="params",
-        help="what the 'mlp' and 'sk-mlp' models match in the 'kan' model: trainable "
-        "parameters or forward FLOPs per sample (default: params)",
-    )
-    p.add_argument(
-        "--reference",
-        default=None,
-        metavar="MODEL",
-        help="the model every other is tested against (default: the first of --models)",
-    )
-    p.add_argument(
-        "--threads",
-        type=_int_at_least(1),
-        default=1,
-        metavar="T",
-        help="thread cap of every fit (torch, BLAS, OpenMP), the same for all models (default: 1)",
-    )
-    p.add_argument(
-        "--n-samples",
-        type=_int_at_least(2),
-        default=None,
-        metavar="N",
-        help="a stratified random subset of N samples (default: all)",
-    )
-    p.add_argument(
-        "--max-epochs",
-        type=_int_at_least(1),
-        default=20,
-        metavar="E",
-        help="epochs of every fit (default: 20)",
-    )
-    p.add_argument(
-        "--downsample",
-        type=_int_at_least(1),
-        default=None,
-        metavar="SIZE",
-        help="reduce images to SIZE x SIZE (Downsample) in front of every model",
-    )
-    p.add_argument(
-        "--hidden",
-        type=_sizes,
-        default=(32,),
-        metavar="WIDTHS",
-        help="hidden layer sizes of the KANs, comma-separated (default: 32)",
-    )
-    p.add_argument(
-        "--grid-size",
-        type=_int_at_least(1),
-        default=5,
-        metavar="G",
-        help="grid intervals of the KANs (default: 5)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=_int_at_least(1),
-        default=128,
-        metavar="B",
-        help="minibatch size (default: 128)",
-    )
-    p.add_argument(
-        "--lr",
-        type=_positive_float,
-        default=None,
-        help="learning rate (default: each model's own)",
-    )
-    p.add_argument("--device", default="auto", help="auto (the default), cpu, cuda, cuda:N or mps")
-    p.add_argument(
-        "--data-home",
-        default=None,
-        metavar="DIR",
-        help="folder with mnist/ and fashion-mnist/ (default: $SKLEARN_KAN_DATA, else "
-        "~/scikit_learn_data)",
-    )
-    p.add_argument(
-        "--no-download", action="store_true", help="fail instead of downloading missing files"
-    )
-    p.add_argument(
-        "--out",
-        default="compare_out",
-        metavar="DIR",
-        help="folder for report.md and comparison.png (default: compare_out)",
-    )
-    p.add_argument(
-        "--n-jobs",
-        type=_n_jobs,
-        default=None,
-        metavar="J",
-        help="folds trained in parallel (joblib processes; -1: all cores; default: 1)",
-    )
-    p.add_argument(
-        "--seed",
-        type=_int_at_least(0),
-        default=0,
-        help="random seed of folds and models (default: 0)",
-    )
+    for flag, kwargs in _compare_options().items():
+        p.add_argument(flag, **kwargs)
     p.set_defaults(run=_compare)
     return parser
+
+
+def _int_option(low: int, default, metavar: str, help: str) -> dict:
+    return {"type": _int_at_least(low), "default": default, "metavar": metavar, "help": help}
+
+
+def _compare_options() -> dict[str, dict]:
+    """The options of ``compare``, in the order of ``--help``: flag -> ``add_argument`` keywords."""
+    return {
+        "--dataset": {
+            "default": "digits",
+            "metavar": "NAME",
+            "help": "digits (the default: offline, 8x8), mnist, fashion-mnist (their training "
+            "sets, 28x28), or a PATH.npz with arrays X (or images) and y",
+        },
+        "--models": {
+            "default": ",".join(DEFAULT_MODELS),
+            "metavar": "LIST",
+            "help": f"comma-separated, from: {', '.join(MODELS)} (default: %(default)s)",
+        },
+        "--cv": _int_option(2, 5, "K", "folds (default: 5)"),
+        "--repeats": _int_option(
+            1,
+            1,
+            "R",
+            "repeat the K folds R times with other shuffles (RepeatedStratifiedKFold; default: 1)",
+        ),
+        "--match": {
+            "choices": ("params", "flops"),
+            "default": "params",
+            "help": "what the 'mlp' and 'sk-mlp' models match in the 'kan' model: trainable "
+            "parameters or forward FLOPs per sample (default: params)",
+        },
+        "--reference": {
+            "default": None,
+            "metavar": "MODEL",
+            "help": "the model every other is tested against (default: the first of --models)",
+        },
+        "--threads": _int_option(
+            1,
+            1,
+            "T",
+            "thread cap of every fit (torch, BLAS, OpenMP), the same for all models (default: 1)",
+        ),
+        "--n-samples": _int_option(
+            2, None, "N", "a stratified random subset of N samples (default: all)"
+        ),
+        "--max-epochs": _int_option(1, 20, "E", "epochs of every fit (default: 20)"),
+        "--downsample": _int_option(
+            1, None, "SIZE", "reduce images to SIZE x SIZE (Downsample) in front of every model"
+        ),
+        "--hidden": {
+            "type": _sizes,
+            "default": (32,),
+            "metavar": "WIDTHS",
+            "help": "hidden layer sizes of the KANs, comma-separated (default: 32)",
+        },
+        "--grid-size": _int_option(1, 5, "G", "grid intervals of the KANs (default: 5)"),
+        "--batch-size": _int_option(1, 128, "B", "minibatch size (default: 128)"),
+        "--lr": {
+            "type": _positive_float,
+            "default": None,
+            "help": "learning rate (default: each model's own)",
+        },
+        "--device": {"default": "auto", "help": "auto (the default), cpu, cuda, cuda:N or mps"},
+        "--data-home": {
+            "default": None,
+            "metavar": "DIR",
+            "help": "folder with mnist/ and fashion-mnist/ (default: $SKLEARN_KAN_DATA, else "
+            "~/scikit_learn_data)",
+        },
+        "--no-download": {
+            "action": "store_true",
+            "help": "fail instead of downloading missing files",
+        },
+        "--out": {
+            "default": "compare_out",
+            "metavar": "DIR",
+            "help": "folder for report.md and comparison.png (default: compare_out)",
+        },
+        "--n-jobs": {
+            "type": _n_jobs,
+            "default": None,
+            "metavar": "J",
+            "help": "folds trained in parallel (joblib processes; -1: all cores; default: 1)",
+        },
+        "--seed": {
+            "type": _int_at_least(0),
+            "default": 0,
+            "help": "random seed of folds and models (default: 0)",
+        },
+    }
 
 
 # -- models ----------------------------------------------------------------------
@@ -362,6 +337,11 @@ def _matched(match: str | None, baseline: str) -> Callable:
 def _cnn(args, data):
     from .baselines import CNNClassifier
 
+    return _with_front(args, data, CNNClassifier(**_image_model_kwargs(args, data)))
+
+
+def _image_model_kwargs(args, data) -> dict:
+    """The training settings of an image model (CNN, hybrid) from the command line."""
     kwargs = {
         "max_epochs": args.max_epochs,
         "batch_size": args.batch_size,
@@ -372,7 +352,7 @@ def _cnn(args, data):
         kwargs["lr"] = args.lr
     if data.image_shape is not None and args.downsample is None:
         kwargs["image_shape"] = data.image_shape
-    return _with_front(args, data, CNNClassifier(**kwargs))
+    return kwargs
 
 
 def _hybrid(frontend: str) -> Callable:
@@ -383,15 +363,8 @@ def _hybrid(frontend: str) -> Callable:
             "frontend": frontend,
             "hidden_layer_sizes": tuple(args.hidden),
             "grid_size": args.grid_size,
-            "max_epochs": args.max_epochs,
-            "batch_size": args.batch_size,
-            "device": args.device,
-            "random_state": args.seed,
+            **_image_model_kwargs(args, data),
         }
-        if args.lr is not None:
-            kwargs["lr"] = args.lr
-        if data.image_shape is not None and args.downsample is None:
-            kwargs["image_shape"] = data.image_shape
         model = cls(**{k: v for k, v in kwargs.items() if k in params})
         return _with_front(args, data, model)
 
@@ -581,12 +554,17 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _parse(text: str, kind: type, what: str):
+    """``kind(text)``, or the argparse error that names what ``text`` is not."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
 def _int_at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        value = _parse(text, int, "an integer")
         if value < low:
             raise argparse.ArgumentTypeError(f"{value} is less than {low}")
         return value
@@ -595,20 +573,14 @@ def _int_at_least(low: int) -> Callable[[str], int]:
 
 
 def _n_jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    value = _parse(text, int, "an integer")
     if value == 0:
         raise argparse.ArgumentTypeError("0 jobs: give a positive number, or -1 for all cores")
     return value
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _parse(text, float, "a number")
     if not value > 0 or not np.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value

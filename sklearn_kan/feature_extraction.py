@@ -42,8 +42,8 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._base import BaseTorchEstimator
-from ._images import validate_images
+from ._base import BaseTorchEstimator, _store_params
+from ._images import IMAGE_ATTRS_DOC, validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
 
@@ -82,22 +82,17 @@ _COMMON_PARAMS_DOC = """
         ``1`` or more prints skorch's table of epochs (loss, time) while training.
 """
 
-_COMMON_ATTRS_DOC = """
-    n_features_in_ : int
-        Number of input features, ``height * width * channels`` (also for 3-D and
-        4-D input).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature
-        names that are all strings.
-    image_shape_ : tuple of int
-        ``(height, width, channels)`` of the training images, channels last.
-    data_min_, data_max_ : float
+_COMMON_ATTRS_DOC = (
+    "\n"
+    + IMAGE_ATTRS_DOC.format("training")
+    + """    data_min_, data_max_ : float
         Smallest and largest training pixel; they map pixels onto ``[0, 1]``.
     net_ : skorch.NeuralNet
         The skorch net that trained the network (history, callbacks).
     history_ : skorch.History
         Per-epoch training record (``history_[:, "train_loss"]``).
 """
+)
 
 
 class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchEstimator):
@@ -150,6 +145,29 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
             )
 
         self._train(make_net, X, y)
+
+    def transform(self, X):
+        """Features of ``X``: the encoder's outputs (:class:`VAEFeatures`: the posterior means).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
+                or (n_samples, height, width, channels)
+            Images of the shape seen in :meth:`fit`.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            The features, float64.
+        """
+        x = self._net_input(self._images(X, reset=False))
+        return self._run_module(self.module_, self._transform_method, x)[0]
+
+    # What ``transform`` calls: the trained module's method, on ``_net_input(images)``.
+    _transform_method = "forward"
+
+    def _net_input(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     @property
     def _n_features_out(self) -> int:
@@ -242,15 +260,7 @@ class ConvFeatures(_LearnedFeatures):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.image_shape = image_shape
-        self.channels = channels
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        _store_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -271,7 +281,7 @@ class ConvFeatures(_LearnedFeatures):
         """
         channels = _positive_ints(self.channels, "channels")
         images = self._images(X, reset=True)
-        x = images.transpose(0, 3, 1, 2)  # convolutions take channels first
+        x = self._net_input(images)
         shape = self.image_shape_
         if y is None:
             self.objective_ = "autoencoder"
@@ -294,22 +304,8 @@ class ConvFeatures(_LearnedFeatures):
             )
         return self
 
-    def transform(self, X):
-        """Features of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images of the shape seen in :meth:`fit`.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_components)
-            The encoder's outputs, float64.
-        """
-        images = self._images(X, reset=False)
-        return self._run_module(self.module_, "forward", images.transpose(0, 3, 1, 2))[0]
+    def _net_input(self, images: np.ndarray) -> np.ndarray:
+        return images.transpose(0, 3, 1, 2)  # convolutions take channels first
 
     def _trained_module(self, module: nn.Module) -> nn.Module:
         # Only the encoder is kept: the head or decoder served the training.
@@ -429,16 +425,7 @@ class VAEFeatures(_LearnedFeatures):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.image_shape = image_shape
-        self.hidden = hidden
-        self.beta = beta
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        _store_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -458,7 +445,7 @@ class VAEFeatures(_LearnedFeatures):
             The fitted transformer.
         """
         hidden = _positive_ints(self.hidden, "hidden")
-        x = self._flat(self._images(X, reset=True))
+        x = self._net_input(self._images(X, reset=True))
         self._train_module(
             lambda: _VAE(x.shape[1], hidden, self.n_components),
             _NegativeELBO,
@@ -467,23 +454,6 @@ class VAEFeatures(_LearnedFeatures):
             criterion__beta=self.beta,
         )
         return self
-
-    def transform(self, X):
-        """Posterior means of the latent variables.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images of the shape seen in :meth:`fit`.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_components)
-            Latent means, float64.
-        """
-        x = self._flat(self._images(X, reset=False))
-        return self._run_module(self.module_, "encode", x)[0]
 
     def inverse_transform(self, X):
         """Decode latent vectors to images, in the pixel scale of the training data.
@@ -513,8 +483,9 @@ class VAEFeatures(_LearnedFeatures):
     def _trained_module(self, module: nn.Module) -> nn.Module:
         return module
 
-    @staticmethod
-    def _flat(images: np.ndarray) -> np.ndarray:
+    _transform_method = "encode"
+
+    def _net_input(self, images: np.ndarray) -> np.ndarray:
         return images.reshape(images.shape[0], -1)
 
 

@@ -19,13 +19,94 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._images import input_ndim, pixel_names, validate_images
+from ._base import _store_params
+from ._images import IMAGE_ATTRS_DOC, input_ndim, pixel_names, validate_images
 
 __all__ = ["Downsample", "Flatten"]
 
 
-class Flatten(TransformerMixin, BaseEstimator):
-    """Flatten images to rows of pixels.
+class _ImageTransformer(TransformerMixin, BaseEstimator):
+    """Images in, flat float rows out: what :class:`Flatten` and :class:`Downsample` share.
+
+    A subclass gives ``_output_shape(X, image_shape)``, the ``(height, width,
+    channels)`` of an output image (checking its parameters against the input and
+    setting what ``_to_rows`` needs), and ``_to_rows(images)``.
+    """
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Record the input image shape (and, to resize, build the weights).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
+                or (n_samples, height, width, channels)
+            Images; flat rows are read as described in ``image_shape``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        self._check_params()
+        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
+        image_shape = tuple(images.shape[1:])
+        self.output_shape_ = self._output_shape(X, image_shape)
+        self.image_shape_ = image_shape
+        return self
+
+    def transform(self, X):
+        """Images as flat float rows, resized to ``output_shape_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
+                or (n_samples, height, width, channels)
+            Images of the shape seen in :meth:`fit`.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, out_height * out_width * channels)
+            Float rows (float32 input stays float32, anything else becomes float64),
+            row-major, channels last, each an image of ``output_shape_``. May share
+            memory with a float input when nothing is resized (:class:`Flatten`).
+        """
+        check_is_fitted(self)
+        images = validate_images(self, X, reset=False, image_shape=self.image_shape_)
+        return self._to_rows(images)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: ``px_row_col``, ``px_row_col_c<channel>``.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Only checked against the names seen in :meth:`fit`; output names are
+            always the pixel positions in the output image.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per output column.
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        return pixel_names(self.output_shape_)
+
+    def _check_params(self) -> None:
+        """Check the parameters that do not depend on the input (none by default)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class Flatten(_ImageTransformer):
+    __doc__ = (
+        """Flatten images to rows of pixels.
 
     Turns ``(n_samples, height, width)`` or ``(n_samples, height, width, channels)``
     arrays into ``(n_samples, height * width * channels)`` float rows so that any
@@ -49,15 +130,9 @@ class Flatten(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of input features, ``height * width * channels`` (also for 3-D and
-        4-D input).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature
-        names that are all strings.
-    image_shape_ : tuple of int
-        ``(height, width, channels)`` of the input images, channels last.
-    output_shape_ : tuple of int
+"""
+        + IMAGE_ATTRS_DOC.format("input")
+        + """    output_shape_ : tuple of int
         ``(height, width, channels)`` of the image that an output row holds; equal
         to ``image_shape_``.
 
@@ -79,80 +154,24 @@ class Flatten(TransformerMixin, BaseEstimator):
     (8, 8, 1)
     >>> flatten.get_feature_names_out()[:3].tolist()
     ['px_0_0', 'px_0_1', 'px_0_2']
-    """
+"""
+    )
 
     _parameter_constraints: dict = {"image_shape": [None, tuple, list]}
 
     def __init__(self, image_shape=None):
         self.image_shape = image_shape
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Record the input image shape.
+    def _output_shape(self, X, image_shape: tuple) -> tuple:
+        return image_shape
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images; flat rows are read as described in ``image_shape``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Flatten
-            The fitted transformer.
-        """
-        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
-        self.image_shape_ = images.shape[1:]
-        self.output_shape_ = self.image_shape_
-        return self
-
-    def transform(self, X):
-        """Flatten images to float rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images of the shape seen in :meth:`fit`.
-
-        Returns
-        -------
-        X_flat : ndarray of shape (n_samples, height * width * channels)
-            Float rows (float32 input stays float32, anything else becomes float64),
-            row-major, channels last. May share memory with a float input.
-        """
-        check_is_fitted(self)
-        images = validate_images(self, X, reset=False, image_shape=self.image_shape_)
+    def _to_rows(self, images: np.ndarray) -> np.ndarray:
         return images.reshape(images.shape[0], -1)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output features: ``px_row_col``, ``px_row_col_c<channel>``.
 
-        Parameters
-        ----------
-        input_features : array-like of str, default=None
-            Only checked against the names seen in :meth:`fit`; output names are
-            always pixel positions.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            One name per output column.
-        """
-        check_is_fitted(self)
-        _check_feature_names_in(self, input_features, generate_names=False)
-        return pixel_names(self.output_shape_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-
-class Downsample(TransformerMixin, BaseEstimator):
-    """Reduce images to a smaller size, returning flat rows.
+class Downsample(_ImageTransformer):
+    __doc__ = (
+        """Reduce images to a smaller size, returning flat rows.
 
     Each channel of each image is resized as ``A @ image @ B`` with two small fixed
     weight matrices: ``A`` of shape ``(out_height, height)`` and ``B`` of shape
@@ -184,15 +203,9 @@ class Downsample(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of input features, ``height * width * channels`` (also for 3-D and
-        4-D input).
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature
-        names that are all strings.
-    image_shape_ : tuple of int
-        ``(height, width, channels)`` of the input images, channels last.
-    output_shape_ : tuple of int
+"""
+        + IMAGE_ATTRS_DOC.format("input")
+        + """    output_shape_ : tuple of int
         ``(out_height, out_width, channels)``: the image held by each output row.
     weights_ : tuple of ndarray
         ``(A, B)``, the row weights of shape ``(out_height, height)`` and the column
@@ -215,7 +228,8 @@ class Downsample(TransformerMixin, BaseEstimator):
     >>> import numpy as np
     >>> bool(np.isclose(down.transform(X).mean(), X.mean()))  # "area" keeps the mean
     True
-    """
+"""
+    )
 
     _parameter_constraints: dict = {
         "size": [Interval(Integral, 1, None, closed="left"), tuple, list],
@@ -224,30 +238,14 @@ class Downsample(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, size=7, method="area", image_shape=None):
-        self.size = size
-        self.method = method
-        self.image_shape = image_shape
+        _store_params(self, locals())
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Record the input image shape and build the resizing weights.
+    def _check_params(self) -> None:
+        _check_size(self.size)
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images; flat rows are read as described in ``image_shape``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Downsample
-            The fitted transformer.
-        """
+    def _output_shape(self, X, image_shape: tuple) -> tuple:
         out_h, out_w = _check_size(self.size)
-        images = validate_images(self, X, reset=True, image_shape=self.image_shape)
-        height, width, channels = images.shape[1:]
+        height, width, channels = image_shape
         if out_h > height or out_w > width:
             raise ValueError(
                 f"size={self.size!r} asks for {out_h} x {out_w} images, but X holds "
@@ -262,28 +260,10 @@ class Downsample(TransformerMixin, BaseEstimator):
                 )
             )
         weights = _WEIGHTS[self.method]
-        self.image_shape_ = (height, width, channels)
-        self.output_shape_ = (out_h, out_w, channels)
         self.weights_ = (weights(height, out_h), weights(width, out_w).T)
-        return self
+        return (out_h, out_w, channels)
 
-    def transform(self, X):
-        """Resize images and flatten them to float rows.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, height, width) \
-                or (n_samples, height, width, channels)
-            Images of the shape seen in :meth:`fit`.
-
-        Returns
-        -------
-        X_small : ndarray of shape (n_samples, out_height * out_width * channels)
-            Float rows (float32 input stays float32, anything else becomes float64),
-            row-major, channels last.
-        """
-        check_is_fitted(self)
-        images = validate_images(self, X, reset=False, image_shape=self.image_shape_)
+    def _to_rows(self, images: np.ndarray) -> np.ndarray:
         rows, cols = (w.astype(images.dtype, copy=False) for w in self.weights_)
         # Two tensordots run as two BLAS matrix products over the whole batch:
         # contract the width first, then the height.
@@ -291,29 +271,6 @@ class Downsample(TransformerMixin, BaseEstimator):
         out = np.tensordot(rows, half, axes=([1], [1]))  # (h, n, C, w)
         out = out.transpose(1, 0, 3, 2)  # (n, h, w, C)
         return np.ascontiguousarray(out).reshape(out.shape[0], -1)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output features: ``px_row_col``, ``px_row_col_c<channel>``.
-
-        Parameters
-        ----------
-        input_features : array-like of str, default=None
-            Only checked against the names seen in :meth:`fit`; output names are
-            the pixel positions in the reduced image.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            One name per output column.
-        """
-        check_is_fitted(self)
-        _check_feature_names_in(self, input_features, generate_names=False)
-        return pixel_names(self.output_shape_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
 
 
 def _check_size(size):

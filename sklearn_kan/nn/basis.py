@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -143,23 +144,39 @@ def bspline(x: Tensor, grid: Tensor, order: int) -> Tensor:
     return _place_local(values, idx, order, n_basis).reshape(*lead, n_in, n_basis)
 
 
+_RANGE_GRID_DOC = (
+    "``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the number of {}."
+)
+
+
+def _evaluate_doc(grid_shape: str, grid: str) -> Callable:
+    """Append the Parameters and Returns of a basis without ``order`` to its docstring."""
+
+    def document(fn: Callable) -> Callable:
+        grid_lines = textwrap.fill(grid, 80, initial_indent=" " * 8, subsequent_indent=" " * 8)
+        fn.__doc__ = fn.__doc__.rstrip() + (
+            "\n\n    Parameters\n    ----------\n    x : Tensor of shape (..., in)\n"
+            f"    grid : Tensor of shape ({grid_shape})\n{grid_lines}\n"
+            "    order : int\n        Unused.\n\n"
+            "    Returns\n    -------\n    Tensor of shape (..., in, n_basis)\n    "
+        )
+        return fn
+
+    return document
+
+
+def _to_unit(x: Tensor, grid: Tensor) -> Tensor:
+    """``x`` mapped linearly from the grid range ``[grid[:, 0], grid[:, -1]]`` onto ``[-1, 1]``."""
+    lo, hi = grid[:, 0], grid[:, -1]
+    return (2 * x - lo - hi) / (hi - lo)
+
+
+@_evaluate_doc("in, n_basis", "Centres per input, increasing.")
 def rbf(x: Tensor, grid: Tensor, order: int) -> Tensor:
     """Gaussian radial basis functions (FastKAN), one per grid centre.
 
     ``phi_j(x) = exp(-((x - c_j) / h) ** 2)`` with ``h`` the mean spacing of the
     centres of that input. ``order`` is unused (accepted for a uniform signature).
-
-    Parameters
-    ----------
-    x : Tensor of shape (..., in)
-    grid : Tensor of shape (in, n_basis)
-        Centres per input, increasing.
-    order : int
-        Unused.
-
-    Returns
-    -------
-    Tensor of shape (..., in, n_basis)
     """
     del order
     width = (grid[:, -1] - grid[:, 0]) / max(grid.shape[1] - 1, 1)
@@ -167,6 +184,7 @@ def rbf(x: Tensor, grid: Tensor, order: int) -> Tensor:
     return torch.exp(-z * z)
 
 
+@_evaluate_doc("in, n_basis", _RANGE_GRID_DOC.format("polynomials"))
 def chebyshev(x: Tensor, grid: Tensor, order: int) -> Tensor:
     """Chebyshev polynomials ``T_0 .. T_{n-1}`` of the input mapped onto ``[-1, 1]``.
 
@@ -175,23 +193,9 @@ def chebyshev(x: Tensor, grid: Tensor, order: int) -> Tensor:
     stay bounded. The grid holds ``n_basis`` equally spaced points; only its
     first and last columns (the range) and its width (the number of
     polynomials) are used.
-
-    Parameters
-    ----------
-    x : Tensor of shape (..., in)
-    grid : Tensor of shape (in, n_basis)
-        ``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the
-        number of polynomials.
-    order : int
-        Unused.
-
-    Returns
-    -------
-    Tensor of shape (..., in, n_basis)
     """
     del order
-    lo, hi = grid[:, 0], grid[:, -1]
-    t = torch.tanh((2 * x - lo - hi) / (hi - lo))
+    t = torch.tanh(_to_unit(x, grid))
     n_basis = grid.shape[1]
     polys = [torch.ones_like(t), t]
     for _ in range(2, n_basis):
@@ -199,6 +203,7 @@ def chebyshev(x: Tensor, grid: Tensor, order: int) -> Tensor:
     return torch.stack(polys[:n_basis], dim=-1)
 
 
+@_evaluate_doc("in, n_basis", _RANGE_GRID_DOC.format("polynomials"))
 def gram(x: Tensor, grid: Tensor, order: int) -> Tensor:
     """Gram polynomials (discrete Chebyshev polynomials), the basis of KAGN layers.
 
@@ -213,23 +218,9 @@ def gram(x: Tensor, grid: Tensor, order: int) -> Tensor:
     polynomials through a SiLU and normalises the layer's output; here the
     features are the polynomials themselves, and normalisation is left to the
     model (the front ends' BatchNorm).
-
-    Parameters
-    ----------
-    x : Tensor of shape (..., in)
-    grid : Tensor of shape (in, n_basis)
-        ``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the
-        number of polynomials.
-    order : int
-        Unused.
-
-    Returns
-    -------
-    Tensor of shape (..., in, n_basis)
     """
     del order
-    lo, hi = grid[:, 0], grid[:, -1]
-    t = torch.tanh((2 * x - lo - hi) / (hi - lo))
+    t = torch.tanh(_to_unit(x, grid))
     n_basis = grid.shape[1]
     betas, norms = _gram_constants(n_basis)
     polys = [torch.ones_like(t), t]
@@ -238,6 +229,7 @@ def gram(x: Tensor, grid: Tensor, order: int) -> Tensor:
     return torch.stack([p / norm for p, norm in zip(polys, norms)], dim=-1)
 
 
+@_evaluate_doc("in, n_basis", _RANGE_GRID_DOC.format("features"))
 def fourier(x: Tensor, grid: Tensor, order: int) -> Tensor:
     """Sines and cosines of the input (FourierKAN).
 
@@ -247,23 +239,9 @@ def fourier(x: Tensor, grid: Tensor, order: int) -> Tensor:
     Fourier series whose period is twice the grid range, so that the two ends
     of the range are not identified. There is no constant term (the node's bias
     is one).
-
-    Parameters
-    ----------
-    x : Tensor of shape (..., in)
-    grid : Tensor of shape (in, n_basis)
-        ``grid[:, 0]`` and ``grid[:, -1]`` give the range; the width gives the
-        number of features.
-    order : int
-        Unused.
-
-    Returns
-    -------
-    Tensor of shape (..., in, n_basis)
     """
     del order
-    lo, hi = grid[:, 0], grid[:, -1]
-    u = (2 * x - lo - hi) / (hi - lo)
+    u = _to_unit(x, grid)
     n_basis = grid.shape[1]
     # One cosine and one sine per frequency, interleaved (and cut to n_basis).
     k = torch.arange(1, (n_basis + 1) // 2 + 1, device=x.device, dtype=x.dtype)
@@ -271,6 +249,9 @@ def fourier(x: Tensor, grid: Tensor, order: int) -> Tensor:
     return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1).flatten(-2)[..., :n_basis]
 
 
+@_evaluate_doc(
+    "in, n_basis - 1", "Denominator coefficients ``b_1 .. b_{n_basis-1}`` of every input."
+)
 def rational(x: Tensor, grid: Tensor, order: int) -> Tensor:
     """Rational features ``t^j / (1 + |Q_i(t)|)``, ``t = tanh(x)``, with a learned denominator.
 
@@ -295,18 +276,6 @@ def rational(x: Tensor, grid: Tensor, order: int) -> Tensor:
     least-squares fit of SiLU on the grid range by ``P(t) / (1 + |Q(t)|)`` of
     this degree, so that the features span SiLU there at initialisation (to
     2e-3 for the default 8 features).
-
-    Parameters
-    ----------
-    x : Tensor of shape (..., in)
-    grid : Tensor of shape (in, n_basis - 1)
-        Denominator coefficients ``b_1 .. b_{n_basis-1}`` of every input.
-    order : int
-        Unused.
-
-    Returns
-    -------
-    Tensor of shape (..., in, n_basis)
     """
     del order
     t = torch.tanh(x)
@@ -556,56 +525,36 @@ def _place_local(values: list[Tensor], idx: Tensor, order: int, n_basis: int) ->
     return dense[..., order + 1 : order + 1 + n_basis]
 
 
+def _basis(
+    name: str,
+    evaluate: Callable,
+    make_grid: Callable = _centres_grid,
+    domain: Callable = _centres_domain,
+    adapt_grid: Callable = _range_adapt,
+    learnable: bool = False,
+) -> Basis:
+    # The package's bases all have ``grid_size + order`` functions per edge, and
+    # most a grid of centres that spans the data's range.
+    return Basis(name, evaluate, _n_basis, make_grid, domain, adapt_grid, learnable)
+
+
 BASES: dict[str, Basis] = {
-    "bspline": Basis(
-        name="bspline",
-        evaluate=bspline,
-        n_basis=_n_basis,
-        make_grid=_bspline_grid,
-        domain=_bspline_domain,
-        adapt_grid=_bspline_adapt,
-    ),
-    "rbf": Basis(
-        name="rbf",
-        evaluate=rbf,
-        n_basis=_n_basis,
-        make_grid=_centres_grid,
-        domain=_centres_domain,
-        adapt_grid=_centres_adapt,
-    ),
-    "chebyshev": Basis(
-        name="chebyshev",
-        evaluate=chebyshev,
-        n_basis=_n_basis,
-        make_grid=_centres_grid,
-        domain=_centres_domain,
-        adapt_grid=_range_adapt,
-    ),
-    "gram": Basis(
-        name="gram",
-        evaluate=gram,
-        n_basis=_n_basis,
-        make_grid=_centres_grid,
-        domain=_centres_domain,
-        adapt_grid=_range_adapt,
-    ),
-    "fourier": Basis(
-        name="fourier",
-        evaluate=fourier,
-        n_basis=_n_basis,
-        make_grid=_centres_grid,
-        domain=_centres_domain,
-        adapt_grid=_range_adapt,
-    ),
-    "rational": Basis(
-        name="rational",
-        evaluate=rational,
-        n_basis=_n_basis,
-        make_grid=_rational_grid,
-        domain=_no_grid("rational"),
-        adapt_grid=_no_grid("rational"),
-        learnable=True,
-    ),
+    basis.name: basis
+    for basis in (
+        _basis("bspline", bspline, _bspline_grid, _bspline_domain, _bspline_adapt),
+        _basis("rbf", rbf, adapt_grid=_centres_adapt),
+        _basis("chebyshev", chebyshev),
+        _basis("gram", gram),
+        _basis("fourier", fourier),
+        _basis(
+            "rational",
+            rational,
+            _rational_grid,
+            _no_grid("rational"),
+            _no_grid("rational"),
+            learnable=True,
+        ),
+    )
 }
 """Registered bases by name. ``n_basis = grid_size + order`` for all of them, so
 that the parameter count of a layer does not depend on the basis (the rational

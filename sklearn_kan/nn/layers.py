@@ -391,6 +391,20 @@ def _interpolate_knots(grid: Tensor, order: int, new_grid_size: int) -> Tensor:
     )
 
 
+# The grid parameters of KANConv2d and KANLocal2d (numpydoc lines, ending with
+# the ``bias`` parameter's name line: each layer says what its bias adds to).
+_PIXEL_GRID_PARAMS_DOC = """    grid_size : int, default=5
+        Number of grid intervals.
+    spline_order : int, default=3
+        Degree of the B-splines.
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
+        Name in :data:`sklearn_kan.nn.basis.BASES`.
+    grid_range : tuple of float, default=(-1, 1)
+        Initial interval covered by every channel's grid.
+    bias : bool, default=True
+"""
+
+
 class _KANPixelLayer(_GridLayer):
     """What :class:`KANConv2d` and :class:`KANLocal2d` share.
 
@@ -502,7 +516,8 @@ class _KANPixelLayer(_GridLayer):
 
 
 class KANConv2d(_KANPixelLayer):
-    """2-D convolution whose every edge is a learnable KAN function.
+    __doc__ = (
+        """2-D convolution whose every edge is a learnable KAN function.
 
     Output channel ``o`` at a position sums, over the input channels ``c`` of its
     group and the kernel offsets ``p``, ``phi_{o,c,p}(x_c[position + p])`` with
@@ -527,16 +542,9 @@ class KANConv2d(_KANPixelLayer):
         does in a convolution; they do not contribute ``phi(0)``.
     groups : int, default=1
         As in :class:`torch.nn.Conv2d`; divides both channel counts.
-    grid_size : int, default=5
-        Number of grid intervals.
-    spline_order : int, default=3
-        Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
-        Name in :data:`sklearn_kan.nn.basis.BASES`.
-    grid_range : tuple of float, default=(-1, 1)
-        Initial interval covered by every channel's grid.
-    bias : bool, default=True
-        Whether each output channel adds a learnable bias.
+"""
+        + _PIXEL_GRID_PARAMS_DOC
+        + """        Whether each output channel adds a learnable bias.
 
     Attributes
     ----------
@@ -554,7 +562,8 @@ class KANConv2d(_KANPixelLayer):
     >>> conv = KANConv2d(3, 8, kernel_size=3, padding=1)
     >>> conv(torch.zeros(2, 3, 16, 16)).shape
     torch.Size([2, 8, 16, 16])
-    """
+"""
+    )
 
     def __init__(
         self,
@@ -641,7 +650,8 @@ class KANConv2d(_KANPixelLayer):
 
 
 class KANLocal2d(_KANPixelLayer):
-    """Locally connected KAN layer: a :class:`KANConv2d` without weight sharing.
+    __doc__ = (
+        """Locally connected KAN layer: a :class:`KANConv2d` without weight sharing.
 
     Every output position has its own edge functions (and its own bias), as in
     a locally connected layer. The input size is therefore fixed at
@@ -664,16 +674,9 @@ class KANLocal2d(_KANPixelLayer):
     stride, padding, dilation : int or tuple of int, default=1, 0, 1
         As in :class:`torch.nn.Conv2d`; padded positions contribute nothing, as in
         :class:`KANConv2d`.
-    grid_size : int, default=5
-        Number of grid intervals.
-    spline_order : int, default=3
-        Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
-        Name in :data:`sklearn_kan.nn.basis.BASES`.
-    grid_range : tuple of float, default=(-1, 1)
-        Initial interval covered by every channel's grid.
-    bias : bool, default=True
-        Whether each output (channel, position) adds a learnable bias.
+"""
+        + _PIXEL_GRID_PARAMS_DOC
+        + """        Whether each output (channel, position) adds a learnable bias.
 
     Attributes
     ----------
@@ -692,7 +695,8 @@ class KANLocal2d(_KANPixelLayer):
     >>> local = KANLocal2d(1, 4, input_size=8, kernel_size=3, stride=2, padding=1)
     >>> local(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 4, 4, 4])
-    """
+"""
+    )
 
     def __init__(
         self,

@@ -62,9 +62,7 @@ class KAN(nn.Module):
         self, widths: Sequence[int], hidden_norm: str | None = None, **layer_kwargs
     ) -> None:
         super().__init__()
-        widths = [int(w) for w in widths]
-        if len(widths) < 2:
-            raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
+        widths = _check_widths(widths)
         if hidden_norm not in HIDDEN_NORMS:
             raise ValueError(
                 f"hidden_norm must be one of {sorted(n for n in HIDDEN_NORMS if n)} or None, "
@@ -543,9 +541,7 @@ class MLP(nn.Module):
         self, widths: Sequence[int], activation: str = "relu", shift=None, scale=None
     ) -> None:
         super().__init__()
-        widths = [int(w) for w in widths]
-        if len(widths) < 2:
-            raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
+        widths = _check_widths(widths)
         if activation not in _MLP_ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_MLP_ACTIVATIONS)}, got {activation!r}."
@@ -575,6 +571,14 @@ _MLP_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 
 # -- private -------------------------------------------------------------------
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    """``widths`` as a list of int: an input, hidden and output widths (at least two)."""
+    widths = [int(w) for w in widths]
+    if len(widths) < 2:
+        raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
+    return widths
 
 
 def _half(n: int) -> int:
