@@ -151,7 +151,7 @@ class BaseTorchEstimator(BaseEstimator):
                 f"[{type(self).__name__}] {threads} torch thread(s) for "
                 f"{cost.macs * batch:.3g} multiply-adds a step; B-spline kernels "
                 f"{'compiled' if compile_kernels else 'eager'} (compiling would save about "
-                f"{saving:.1f} s; compiled so far: {compile_info()['compiled'] or 'none'})"
+                f"{saving:.2g} s; compiled so far: {compile_info()['compiled'] or 'none'})"
             )
         return threads, compile_kernels
 
