@@ -34,6 +34,8 @@ import warnings
 
 import torch
 
+from .nn._threading import using_threads
+
 __all__ = ["SMALL_WORK_MACS", "passive_waiting", "plan_threads", "using_threads"]
 
 # Multiply-adds of one training step's (or one prediction chunk's) forward pass
@@ -100,21 +102,3 @@ def plan_threads(macs: float, *, power_of_two: bool = False) -> int:
             )
         n = 1
     return n
-
-
-class using_threads:
-    """Run a block with ``n`` torch threads and restore the previous count after."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __enter__(self):
-        self._previous = torch.get_num_threads()
-        if self.n != self._previous:
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        if torch.get_num_threads() != self._previous:
-            torch.set_num_threads(self._previous)
-        return False

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from ._fused import kan_linear, predict_product
+from ._threading import using_threads
 from .basis import expand, get_basis, is_exporting
 
 __all__ = ["KANConv2d", "KANLinear", "KANLocal2d"]
@@ -78,7 +79,10 @@ class _GridLayer(nn.Module):
         grid_eps : float, default=0.02
             Weight of the uniform grid.
         """
-        with _one_thread():
+        # Many small least-squares systems: a second thread does not help, and one
+        # thread is immune to spinning threads on a busy machine (a [784, 64, 10]
+        # update took 20 s instead of under one with torch's two threads spinning).
+        with using_threads(1):
             samples = self._grid_samples(x)
             x_sorted = torch.sort(samples, dim=0).values
             new_grid = self._basis.adapt_grid(
@@ -115,7 +119,7 @@ class _GridLayer(nn.Module):
             new_grid = _interpolate_knots(self.grid, self.spline_order, new_grid_size)
         else:
             new_grid = self._basis.make_grid(lo, hi, new_grid_size, self.spline_order)
-        with _one_thread():
+        with using_threads(1):  # as in update_grid
             self._refit(x, new_grid, new_grid_size)
 
     def _refit(self, x: Tensor, new_grid: Tensor, new_grid_size: int) -> None:
@@ -339,27 +343,6 @@ class KANLinear(_GridLayer):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"basis={self.basis!r}, grid_size={self.grid_size}, spline_order={self.spline_order}"
         )
-
-
-class _one_thread:
-    """Run a grid update or extension on one torch thread.
-
-    They are many small operations (one small least-squares system per input), which
-    a second thread does not speed up; where other processes use the cores, threads
-    that spin while they wait (torch imported before sklearn_kan) made a grid update
-    of a [784, 64, 10] KAN take 20 s instead of a fraction of one.
-    """
-
-    def __enter__(self):
-        self._previous = torch.get_num_threads()
-        if self._previous != 1:
-            torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        if torch.get_num_threads() != self._previous:
-            torch.set_num_threads(self._previous)
-        return False
 
 
 def _lstsq(a: Tensor, b: Tensor) -> Tensor:
