@@ -30,13 +30,13 @@ nonlinearity (softmax in ``predict_proba``) is not counted, for any model.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from .nn._cost import macs_per_output
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 
 __all__ = ["count_flops", "expansion_flops"]
@@ -177,18 +177,10 @@ def _module_flops(module: nn.Module, run: Callable, copies: bool = False) -> int
 
 def _rule(layer: nn.Module):
     """The counting function of a layer, or None for containers and shape-only layers."""
-    if isinstance(layer, KANLinear):
-        return _kan_linear
-    if isinstance(layer, KANConv2d):
-        return _kan_conv
-    if isinstance(layer, KANLocal2d):
-        return _kan_local
-    if isinstance(layer, nn.Linear):
-        return lambda m, x, y: (
-            2 * m.in_features * y.numel() + (y.numel() if m.bias is not None else 0)
-        )
-    if isinstance(layer, nn.Conv2d):
-        return _conv
+    if isinstance(layer, (KANLinear, KANConv2d, KANLocal2d)):
+        return _kan_layer
+    if isinstance(layer, (nn.Linear, nn.Conv2d)):
+        return _product
     for cls, cost in _ACTIVATIONS.items():
         if isinstance(layer, cls):
             return lambda m, x, y, cost=cost: cost * y.numel()
@@ -216,26 +208,12 @@ def _rule(layer: nn.Module):
     return None
 
 
-def _kan_linear(m: KANLinear, x, y) -> int:
-    rows = x.numel() // m.in_features
-    expand = expansion_flops(m.basis, m.n_basis, m.spline_order) * x.numel()
-    product = 2 * m.in_features * (m.n_basis + 1) * m.out_features * rows
-    bias = m.out_features * rows if m.bias is not None else 0
-    return expand + product + bias
+def _product(m: nn.Module, x, y) -> int:
+    """The layer's product, 2 FLOPs a multiply-add, plus its bias: per output value."""
+    per_output = 2 * macs_per_output(m) + (1 if m.bias is not None else 0)
+    return per_output * y.numel()
 
 
-def _conv(m: nn.Conv2d, x, y) -> int:
-    per_output = 2 * (m.in_channels // m.groups) * math.prod(m.kernel_size)
-    return (per_output + (1 if m.bias is not None else 0)) * y.numel()
-
-
-def _kan_conv(m: KANConv2d, x, y) -> int:
-    expand = expansion_flops(m.basis, m.n_basis, m.spline_order) * x.numel()
-    per_output = 2 * (m.in_channels // m.groups) * (m.n_basis + 1) * math.prod(m.kernel_size)
-    return expand + (per_output + (1 if m.bias is not None else 0)) * y.numel()
-
-
-def _kan_local(m: KANLocal2d, x, y) -> int:
-    expand = expansion_flops(m.basis, m.n_basis, m.spline_order) * x.numel()
-    per_output = 2 * m.in_channels * (m.n_basis + 1) * math.prod(m.kernel_size)
-    return expand + (per_output + (1 if m.bias is not None else 0)) * y.numel()
+def _kan_layer(m: nn.Module, x, y) -> int:
+    """Every input value expanded into its features, then the layer's product."""
+    return expansion_flops(m.basis, m.n_basis, m.spline_order) * x.numel() + _product(m, x, y)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .layers import KANConv2d, KANLinear, KANLocal2d
 
-__all__ = ["RowCost", "row_cost"]
+__all__ = ["RowCost", "macs_per_output", "row_cost"]
 
 # Seconds per B-spline layer input (forward and backward pass together) that the
 # compiled cubic kernels save over the eager ones on the CPU: 25 ms for a
@@ -56,7 +56,7 @@ def row_cost(module: nn.Module, x: Tensor, call=None) -> RowCost:
     inputs = [0.0]
 
     def count(layer, args, out):
-        per_out = _macs_per_output(layer)
+        per_out = macs_per_output(layer)
         if per_out:
             macs[0] += per_out * out.numel()
         if getattr(layer, "basis", None) == "bspline" and getattr(layer, "spline_order", 0) == 3:
@@ -76,7 +76,13 @@ def row_cost(module: nn.Module, x: Tensor, call=None) -> RowCost:
     return RowCost(macs[0] / rows, inputs[0] / rows)
 
 
-def _macs_per_output(layer: nn.Module) -> int:
+def macs_per_output(layer: nn.Module) -> int:
+    """Multiply-adds of the product behind one output value of ``layer`` (0 if it has none).
+
+    A KAN layer's product is the dense one it computes: ``in * (n_basis + 1)`` inputs per
+    output for ``KANLinear``, ``C_in / groups * (n_basis + 1) * kh * kw`` for a KAN
+    convolution. Also the rule of the FLOP counts of ``sklearn_kan.model_selection``.
+    """
     if isinstance(layer, KANLinear):
         return layer.in_features * (layer.n_basis + 1)
     if isinstance(layer, KANConv2d):
