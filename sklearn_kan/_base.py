@@ -138,10 +138,7 @@ class BaseTorchEstimator(BaseEstimator):
         eager kernels would cost at least twice ``COMPILE_SECONDS`` more over the
         whole fit. ``verbose`` prints the decision.
         """
-        module = net.module_
-        device = next(module.parameters()).device
-        dtype = next(module.parameters()).dtype
-        cost = row_cost(module, torch.as_tensor(X[:2], device=device, dtype=dtype))
+        cost = row_cost(net.module_, X[:2])
         batch = len(X) if net.batch_size in (None, -1) else min(net.batch_size, len(X))
         threads = plan_threads(cost.macs * batch)
         saving = cost.compile_saving * len(X) * epochs
@@ -202,7 +199,7 @@ class BaseTorchEstimator(BaseEstimator):
         rows = PREDICT_CHUNK
         # module(...) rather than module.forward(...): forward hooks run (pruning's).
         fn = module if method == "forward" else getattr(module, method)
-        cost = row_cost(module, torch.as_tensor(X[:2], device=device, dtype=dtype), fn)
+        cost = row_cost(module, X[:2], fn)
         threads = plan_threads(cost.macs * rows, power_of_two=True)
         training = module.training
         module.eval()

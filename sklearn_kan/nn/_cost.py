@@ -10,7 +10,7 @@ package's layers.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from .layers import KANConv2d, KANLinear, KANLocal2d
 
@@ -36,14 +36,15 @@ class RowCost:
         return self.spline_inputs * EAGER_SECONDS_PER_INPUT
 
 
-def row_cost(module: nn.Module, x: Tensor, call=None) -> RowCost:
+def row_cost(module: nn.Module, x, call=None) -> RowCost:
     """Count what one row of ``x`` costs ``module`` (a forward pass without gradients).
 
     Parameters
     ----------
     module : torch.nn.Module
-    x : Tensor
-        A few rows of input (two are enough).
+    x : Tensor or array-like
+        A few rows of input (two are enough); converted to the module's device and
+        dtype.
     call : callable, optional
         What to run on ``x`` (a method of ``module`` such as a decoder); the
         module's forward pass by default.
@@ -52,6 +53,8 @@ def row_cost(module: nn.Module, x: Tensor, call=None) -> RowCost:
     -------
     RowCost
     """
+    param = next(module.parameters())
+    x = torch.as_tensor(x, device=param.device, dtype=param.dtype)
     macs = [0.0]
     inputs = [0.0]
 
