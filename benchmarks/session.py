@@ -32,9 +32,11 @@ are in it), next to a reference measured in the same run:
 2-core machine: each core shared). Every process uses the library's defaults; the
 machine's load average is recorded before each row.
 
-Usage (from the repository root; MNIST from ``--data-home`` or ``SKLEARN_KAN_DATA``)::
+Usage (from the repository root). MNIST is read from ``--data-home DIR`` (default: the
+``SKLEARN_KAN_DATA`` environment variable, else scikit-learn's data home), and
+downloaded there first if it is missing (see :func:`sklearn_kan.datasets.fetch_mnist`)::
 
-    python benchmarks/session.py --data-home ../shared/data
+    python benchmarks/session.py
     python benchmarks/session.py --rows fit77 snippet      # some rows only
 
 The table is printed and the results written as JSON to ``benchmarks/results/``.
@@ -62,9 +64,7 @@ ROWS = ("import", "snippet", "fit77", "pickled77", "fit77_busy", "predict28", "m
 def _mnist(data_home, subset):
     from sklearn_kan.datasets import fetch_mnist
 
-    return fetch_mnist(
-        data_home=data_home, subset=subset, return_X_y=True, download_if_missing=False
-    )
+    return fetch_mnist(data_home=data_home, subset=subset, return_X_y=True)
 
 
 def _mlp_width(n_params, n_in, n_out):
@@ -247,9 +247,10 @@ CHILDREN = {
 
 def _run_child(name, args, env=None, extra=()):
     cmd = [
-        sys.executable, __file__, "--child", name, "--data-home", str(args.data_home),
-        "--epochs28", str(args.epochs28), *extra,
+        sys.executable, __file__, "--child", name, "--epochs28", str(args.epochs28), *extra,
     ]
+    if args.data_home:
+        cmd += ["--data-home", args.data_home]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
     )
@@ -276,7 +277,7 @@ class _Busy:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-home", default=os.environ.get("SKLEARN_KAN_DATA", "../shared/data"))
+    parser.add_argument("--data-home", default=os.environ.get("SKLEARN_KAN_DATA"))
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
