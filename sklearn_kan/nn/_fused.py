@@ -575,13 +575,16 @@ def predict_product(feats: Tensor, w_mat: Tensor, bias: Tensor | None) -> Tensor
     return _product(feats, w_mat, bias)[:, :n_out]
 
 
-def _layer_forward(x: Tensor, w_mat: Tensor, bias: Tensor | None, args: _Args):
-    """Outputs, kept features (None when blocked) and row blocks."""
+def _layer_forward(x: Tensor, w_mat: Tensor, bias: Tensor | None, args: _Args, product=_product):
+    """Outputs, kept features (None when blocked) and row blocks.
+
+    ``product`` computes an unblocked product (``predict_product`` in prediction).
+    """
     rows = x.shape[0]
     blocks = _row_blocks(rows, w_mat.shape[1])
     if len(blocks) == 1:
         feats = _features(x, args).view(rows, -1)
-        return _product(feats, w_mat, bias), feats, blocks
+        return product(feats, w_mat, bias), feats, blocks
     out = x.new_empty(rows, w_mat.shape[0])
     for lo, hi in blocks:
         part = _features(x[lo:hi], args).view(hi - lo, -1)
@@ -685,10 +688,7 @@ def kan_linear(
     ):
         # Nothing to differentiate (prediction): no autograd function, nothing kept.
         w_mat = weight.view(weight.shape[0], -1)
-        rows = x.shape[0]
-        if len(_row_blocks(rows, w_mat.shape[1])) == 1:
-            return predict_product(_features(x, args).view(rows, -1), w_mat, bias)
-        return _layer_forward(x, w_mat, bias, args)[0]
+        return _layer_forward(x, w_mat, bias, args, predict_product)[0]
     return _KANLinearFunction.apply(x, weight, bias, *args)
 
 
