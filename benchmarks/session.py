@@ -247,7 +247,13 @@ CHILDREN = {
 
 def _run_child(name, args, env=None, extra=()):
     cmd = [
-        sys.executable, __file__, "--child", name, "--epochs28", str(args.epochs28), *extra,
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--epochs28",
+        str(args.epochs28),
+        *extra,
     ]
     if args.data_home:
         cmd += ["--data-home", args.data_home]
@@ -285,7 +291,9 @@ def main(argv=None):
     parser.add_argument("--pickle-from", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=("kan", "mlp"), default="kan", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--epochs28", type=int, default=30,
+        "--epochs28",
+        type=int,
+        default=30,
         help="epochs of the 28 x 28 fit before the predict28 row (default: the estimator's 30)",
     )
     args = parser.parse_args(argv)

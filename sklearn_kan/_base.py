@@ -43,13 +43,17 @@ from .nn._cost import row_cost
 from .nn._fused import COMPILE_SECONDS
 from .nn.basis import BASES
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
-from .nn.models import ScaledKAN
+from .nn.models import ScaledKAN, batch_weights, has_batch_norm, set_batch_norm_statistics
 
 __all__ = ["PREDICT_CHUNK", "BaseKAN", "BaseTorchEstimator", "count_params", "resolve_device"]
 
 # Rows per forward pass in prediction: bounds its memory, and a fixed shape keeps a
 # row's prediction independent of the other rows (see BaseTorchEstimator._run_module).
 PREDICT_CHUNK = 256
+
+# Rows (at most) whose statistics the BatchNorm layers keep after a fit: the
+# standard error of a mean is then below 1% of a standard deviation.
+NORM_STATISTICS_ROWS = 2**14
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -270,7 +274,7 @@ class BaseKAN(BaseTorchEstimator):
         basis="bspline",
         grid_range=(-1.0, 1.0),
         input_scaling="minmax",
-        hidden_norm=None,
+        hidden_norm="batchnorm",
         grid_update_epochs=None,
         grid_eps=0.02,
         grid_schedule=None,
@@ -387,29 +391,35 @@ class BaseKAN(BaseTorchEstimator):
             # updates and the validation split, as if they had not been passed.
             keep = sample_weight > 0
             X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        if sample_weight is not None and np.unique(sample_weight).size <= 1:
+            # Equal weights are no weights (the loss is scaled to mean 1 anyway);
+            # then the fit is bitwise the unweighted one, also in float32, where
+            # the weighted BatchNorm statistics round differently from torch's.
+            sample_weight = None
         self._warn_lbfgs_minibatches(X.shape[0])
         if self.early_stopping:
             self._check_validation_split(y, sample_weight)
         if self.dtype == "float64":  # y: the regressor's float targets, not class indices
             X = X.astype(np.float64)
             y = y.astype(np.float64) if y.dtype == np.float32 else y
-        fit_X = X
+        fit_X, weight_scale = X, None
         if sample_weight is not None:
             # The weights travel with the rows (a dict X, which skorch's Dataset,
             # its validation split and the fast batch loader all index row-wise);
-            # _KANNet.get_loss weighs the per-sample losses with them. Scaled to
-            # mean 1, so that the loss and its gradients keep their scale.
-            weights = (sample_weight / sample_weight.mean()).astype(X.dtype)
-            fit_X = {"X": X, "sample_weight": weights}
+            # _KANNet.get_loss weighs the per-sample losses with them, scaled to
+            # mean 1 so that the loss and its gradients keep their scale, and the
+            # BatchNorm layers weigh their batch statistics with them as they are
+            # (a row of weight k counts as k rows there).
+            fit_X = {"X": X, "sample_weight": sample_weight.astype(X.dtype)}
+            weight_scale = float(1.0 / sample_weight.mean())
 
         def make_net(seed: int, device: str) -> NeuralNet:
-            weighted = sample_weight is not None
             if first:
                 module = self._build_module(X, n_outputs, sample_weight=sample_weight)
                 module = module.to(getattr(torch, self.dtype))
-                return self._build_net(module, device, seed, X.shape[0], partial, weighted)
+                return self._build_net(module, device, seed, X.shape[0], partial, weight_scale)
             old = self.net_
-            net = self._build_net(old.module_, device, seed, X.shape[0], partial, weighted)
+            net = self._build_net(old.module_, device, seed, X.shape[0], partial, weight_scale)
             net.initialize()
             net.history = old.history
             if partial:
@@ -429,7 +439,7 @@ class BaseKAN(BaseTorchEstimator):
         seed: int,
         n_samples: int,
         partial: bool = False,
-        weighted: bool = False,
+        weight_scale: float | None = None,
     ) -> NeuralNet:
         user_callbacks = self._user_callbacks()
         callbacks = []
@@ -478,8 +488,9 @@ class BaseKAN(BaseTorchEstimator):
                 callbacks.append(cb)
         if self.weight_decay:
             kwargs["optimizer__weight_decay"] = self.weight_decay
-        if weighted:
+        if weight_scale is not None:  # a weighted fit: one loss per sample
             kwargs["criterion__reduction"] = "none"
+            kwargs["weight_scale"] = weight_scale
         kwargs.update(self._net_kwargs())
         return self._make_net(
             module=module,
@@ -497,6 +508,7 @@ class BaseKAN(BaseTorchEstimator):
             lamb=self.lamb,
             lamb_l1=self.lamb_l1,
             lamb_entropy=self.lamb_entropy,
+            norm_statistics=not partial,
             **kwargs,
         )
 
@@ -801,17 +813,40 @@ class _KANNet(NeuralNet):
     """skorch net with the KAN penalty in the loss and a check for non-finite losses.
 
     ``X`` may be a dict ``{"X": inputs, "sample_weight": weights}``: the module
-    sees only the inputs and the loss is the weighted mean of the per-sample
-    losses (the criterion then has ``reduction="none"``).
+    sees only the inputs (its BatchNorm layers weigh their batch statistics by
+    ``weights`` in training) and the loss is the mean of the per-sample losses
+    times ``weights * weight_scale`` (the criterion then has ``reduction="none"``).
+
+    After each training epoch (with ``norm_statistics=True``), before the
+    validation pass and the epoch's callbacks, the module's BatchNorm layers get
+    the statistics of the training rows (up to ``NORM_STATISTICS_ROWS`` evenly
+    spaced ones) under the current weights, in place of torch's running
+    averages, which lag behind the weights and after a short training are still
+    close to their initial values. Training itself uses batch statistics and is
+    unchanged; scores, early stopping and prediction see the statistics the
+    network has. ``partial_fit`` keeps torch's running averages: one call may
+    hold a handful of rows.
     """
 
-    def __init__(self, *args, lamb=0.0, lamb_l1=1.0, lamb_entropy=2.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        lamb=0.0,
+        lamb_l1=1.0,
+        lamb_entropy=2.0,
+        weight_scale=1.0,
+        norm_statistics=False,
+        **kwargs,
+    ):
         kwargs.setdefault("iterator_train", _batch_iterator)
         kwargs.setdefault("iterator_valid", _batch_iterator)
         super().__init__(*args, **kwargs)
         self.lamb = lamb
         self.lamb_l1 = lamb_l1
         self.lamb_entropy = lamb_entropy
+        self.weight_scale = weight_scale
+        self.norm_statistics = norm_statistics
+        self._norm_rows = None
 
     @property
     def _default_callbacks(self):
@@ -822,10 +857,34 @@ class _KANNet(NeuralNet):
             for name, cb in super()._default_callbacks
         ]
 
+    def get_split_datasets(self, X, y=None, **fit_params):
+        train, valid = super().get_split_datasets(X, y, **fit_params)
+        self._norm_rows = None
+        batches = _ArrayBatches.wrap(train) if self.norm_statistics else None
+        if batches is not None and has_batch_norm(self.module_):
+            idx = np.arange(len(batches))
+            if len(idx) > NORM_STATISTICS_ROWS:
+                idx = np.linspace(0, len(idx) - 1, NORM_STATISTICS_ROWS).astype(np.intp)
+            self._norm_rows, _ = batches[idx]
+        return train, valid
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if training and self._norm_rows is not None:
+            rows = self._norm_rows
+            weights = rows.get("sample_weight") if isinstance(rows, Mapping) else None
+            rows = rows["X"] if isinstance(rows, Mapping) else rows
+            with compiling(False):
+                set_batch_norm_statistics(self.module_, rows, weights)
+
     def infer(self, x, **fit_params):
-        if isinstance(x, Mapping):
-            x = x["X"]
-        return super().infer(x, **fit_params)
+        if not isinstance(x, Mapping):
+            return super().infer(x, **fit_params)
+        weights = x.get("sample_weight") if self.module_.training else None
+        if weights is not None:
+            weights = torch.as_tensor(weights, device=self.device)
+        with batch_weights(self.module_, weights):
+            return super().infer(x["X"], **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         weights = X.get("sample_weight") if isinstance(X, Mapping) else None
@@ -834,7 +893,7 @@ class _KANNet(NeuralNet):
         if loss.ndim > 0:  # reduction="none": one loss per sample (and output)
             loss = loss.reshape(len(loss), -1).mean(dim=1)
             if weights is not None:
-                loss = loss * torch.as_tensor(weights, device=loss.device)
+                loss = loss * (torch.as_tensor(weights, device=loss.device) * self.weight_scale)
             loss = loss.mean()
         if training and self.lamb > 0 and hasattr(self.module_, "regularization_loss"):
             Xt = torch.as_tensor(X, device=y_pred.device)

@@ -10,6 +10,8 @@ The rule (also in the user guide, "Reading the comparison report"):
 - a normalisation per value: BatchNorm 2 (in evaluation its statistics and
   affine map fold into one scale and shift), LayerNorm 5 (its statistics are
   per sample: mean, centre, square, mean, scale) plus 2 for its affine map;
+  a KAN's ``hidden_norm`` map onto the grid adds 2 (after a LayerNorm), 3
+  (tanh) or nothing (after a BatchNorm, into whose scale and shift it folds);
 - pooling: one FLOP per input value read;
 - a KAN layer (``KANLinear``; ``KANConv2d`` / ``KANLocal2d`` per input pixel and
   channel) first expands every input value into its ``n + 1`` features: SiLU (4)
@@ -192,8 +194,10 @@ def _rule(layer: nn.Module):
     if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return lambda m, x, y: x.numel()
     if type(layer).__name__ == "_GridNorm":
-        # The fixed affine map after its BatchNorm / LayerNorm child; tanh: 1 + 2.
-        return lambda m, x, y: (3 if m.kind == "tanh" else 2) * y.numel()
+        # KAN's hidden_norm: the fixed affine map after its LayerNorm child (2), or
+        # tanh and that map (3); after a BatchNorm child it folds into the
+        # BatchNorm's own scale and shift (0).
+        return lambda m, x, y: {"batchnorm": 0, "layernorm": 2, "tanh": 3}[m.kind] * y.numel()
     if hasattr(layer, "scale_inputs") and hasattr(layer, "scale"):
         return lambda m, x, y: 2 * x.numel()
     if isinstance(layer, (nn.Flatten, nn.Identity, nn.Dropout, nn.Unflatten)):

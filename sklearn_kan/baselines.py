@@ -264,11 +264,8 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
 
     _architecture_params = ("image_shape", "frontend_features", "conv_channels", "input_scaling")
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on images ``(X, y)``.
-
-        There is no ``sample_weight``: the batch statistics of the BatchNorm layers
-        cannot be weighted, so a weighted fit could not mean what it says.
 
         Parameters
         ----------
@@ -276,15 +273,18 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
             Training images (see :class:`~sklearn_kan.HybridKANClassifier`).
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss and in the BatchNorm layers' batch
+            statistics (an integer ``k`` counts a sample as ``k`` copies).
 
         Returns
         -------
         self : CNNClassifier
             The fitted classifier.
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current network.
 
         Parameters
@@ -295,13 +295,15 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
             Class labels.
         classes : array-like of shape (n_classes,), default=None
             All the classes; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample, as in :meth:`fit`.
 
         Returns
         -------
         self : CNNClassifier
             The updated classifier.
         """
-        return super().partial_fit(X, y, classes=classes)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         channels, height, width = X.shape[1:]
@@ -310,5 +312,8 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
         )
         head = nn.Sequential(nn.ReLU(), nn.Linear(frontend.out_features, n_outputs))
         pixels = X.transpose(0, 2, 3, 1).reshape(-1, channels)
-        shift, scale = _fit_scaler(pixels, self.input_scaling, self._grid_range()) or (None, None)
+        if sample_weight is not None:
+            sample_weight = np.repeat(sample_weight, height * width)
+        scaler = _fit_scaler(pixels, self.input_scaling, self._grid_range(), sample_weight)
+        shift, scale = scaler or (None, None)
         return HybridKAN(frontend, head, (channels, height, width), shift=shift, scale=scale)

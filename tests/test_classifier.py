@@ -613,6 +613,7 @@ def test_saved_module_reloads_through_public_scaled_kan(small):
         spline_order=clf.spline_order,
         basis=clf.basis,
         grid_range=clf.grid_range,
+        hidden_norm=clf.hidden_norm,
     )
     module.load_state_dict(state)
     x = torch.as_tensor(X[:20], dtype=torch.float32)

@@ -19,11 +19,10 @@ from sklearn_kan.preprocessing import Downsample, Flatten
     [
         KANClassifier(hidden_layer_sizes=(16,), dtype="float64"),
         KANRegressor(hidden_layer_sizes=(16,), dtype="float64"),
-        # The "linear" front end (LayerNorm, per sample): a BatchNorm front end's
-        # batch statistics count a repeated row more than a weighted one, so no
-        # such front end can pass the sample-weight equivalence check (documented
-        # under sample_weight). The checks' tabular rows (2, 3, 10 ... features)
-        # are read as 1 x n images.
+        # The checks' tabular rows (2, 3, 10 ... features) are read as 1 x n
+        # images. (The KANClassifier above has hidden_norm="batchnorm", the
+        # default, and CNNClassifier BatchNorm layers: the weighted batch
+        # statistics pass the sample-weight equivalence check.)
         HybridKANClassifier(
             "linear", frontend_features=8, hidden_layer_sizes=(8,), dtype="float64"
         ),
@@ -35,9 +34,8 @@ from sklearn_kan.preprocessing import Downsample, Flatten
         # check_regressors_train fits 200 samples: 2 batches an epoch, too few steps at
         # the default lr for its R^2 > 0.5.
         TorchMLPRegressor(hidden_layer_sizes=(16,), lr=1e-2, max_epochs=60, dtype="float64"),
-        CNNClassifier(frontend_features=8, conv_channels=(4,)),
-        # hidden_norm between KAN layers; "layernorm" (per sample): "batchnorm" has
-        # the BatchNorm limit on sample weights described above.
+        CNNClassifier(frontend_features=8, conv_channels=(4,), dtype="float64"),
+        # The per-sample hidden_norm between KAN layers.
         KANClassifier(hidden_layer_sizes=(8, 8), hidden_norm="layernorm", dtype="float64"),
         VAEFeatures(n_components=2, hidden=(8,), max_epochs=2),
         # The checks' rows are 1 x n images (the package's rule for non-square rows):

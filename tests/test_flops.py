@@ -58,9 +58,12 @@ def test_kan_and_mlp_modules_add_their_scaling():
     )
     mlp = MLP([49, 10, 10])  # 2 per input for the scaling
     assert count_flops(mlp, torch.zeros(1, 49)) == mlp_n_flops(49, (10,), 10) == 1308
-    hidden_norm = KAN([3, 2, 2], hidden_norm="batchnorm")
-    # BatchNorm (2) and the map onto the grid (2) per hidden value
-    assert count_flops(hidden_norm, torch.zeros(1, 3)) == count_flops(kan, torch.zeros(1, 3)) + 8
+    # Per hidden value: BatchNorm and the map onto the grid, one scale and shift (2);
+    # LayerNorm (5) and the map (2); tanh (1) and the map (2).
+    for norm, per_value in (("batchnorm", 2), ("layernorm", 7), ("tanh", 3)):
+        normed = KAN([3, 2, 2], hidden_norm=norm)
+        flops = count_flops(normed, torch.zeros(1, 3))
+        assert flops == count_flops(kan, torch.zeros(1, 3)) + 2 * per_value
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,8 @@ def digits():
 def test_estimators_count_their_module(digits):
     X, y = digits
     kan = KANClassifier(hidden_layer_sizes=(3,), max_epochs=1).fit(X, y)
-    by_hand = 2 * 64 + (64 * 51 + 2 * 64 * 9 * 3 + 3) + (3 * 51 + 2 * 3 * 9 * 10 + 10)
+    # Input scaling, KAN layer, hidden_norm="batchnorm" (one scale and shift), KAN layer.
+    by_hand = 2 * 64 + (64 * 51 + 2 * 64 * 9 * 3 + 3) + 2 * 3 + (3 * 51 + 2 * 3 * 9 * 10 + 10)
     assert count_flops(kan, X) == by_hand
     mlp = TorchMLPClassifier((5,), max_epochs=1).fit(X, y)
     assert count_flops(mlp, X) == mlp_n_flops(64, (5,), 10)

@@ -1,5 +1,6 @@
 """Front ends (the FRONTENDS registry) and HybridKAN."""
 
+import copy
 import pickle
 
 import pytest
@@ -166,3 +167,33 @@ def test_hidden_norm_puts_hidden_outputs_on_the_grid(kind):
 def test_hidden_norm_errors():
     with pytest.raises(ValueError, match="hidden_norm must be one of"):
         KAN([3, 4, 2], hidden_norm="dropout")
+
+
+@pytest.mark.parametrize(
+    "norm, shape",
+    [(models_module._BatchNorm1d(3), (5, 3)), (models_module._BatchNorm2d(3), (5, 3, 2, 4))],
+)
+def test_weighted_batch_norm_counts_a_row_of_weight_k_as_k_rows(norm, shape):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(*shape, dtype=torch.float64) * 3 + 1
+    w = torch.tensor([2.0, 0.0, 1.0, 3.0, 1.0], dtype=torch.float64)
+    weighted, repeated = norm.double(), copy.deepcopy(norm.double())
+    with models_module.batch_weights(weighted, w):
+        out = weighted(x)
+    expected = repeated(torch.repeat_interleave(x, w.long(), dim=0))
+    # The rows' outputs, and the running statistics prediction will use.
+    torch.testing.assert_close(out[w > 0], torch.unique_consecutive(expected, dim=0))
+    torch.testing.assert_close(weighted.running_mean, repeated.running_mean)
+    torch.testing.assert_close(weighted.running_var, repeated.running_var)
+    assert weighted.num_batches_tracked == repeated.num_batches_tracked == 1
+    assert weighted.sample_weight is None  # only inside the with block
+    # Unweighted rows: torch's own BatchNorm.
+    torch.testing.assert_close(
+        weighted(x),
+        nn.functional.batch_norm(
+            x, None, None, weighted.weight, weighted.bias, True, 0.0, weighted.eps
+        ),
+    )

@@ -3,7 +3,15 @@
 from ._fused import compile_info, compiling, reset_compiled, set_compile
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
-from .models import FRONTENDS, KAN, MLP, HybridKAN, ScaledKAN, make_frontend
+from .models import (
+    FRONTENDS,
+    KAN,
+    MLP,
+    HybridKAN,
+    ScaledKAN,
+    make_frontend,
+    set_batch_norm_statistics,
+)
 
 __all__ = [
     "BASES",
@@ -21,5 +29,6 @@ __all__ = [
     "get_basis",
     "make_frontend",
     "reset_compiled",
+    "set_batch_norm_statistics",
     "set_compile",
 ]

@@ -85,9 +85,7 @@ class _GridLayer(nn.Module):
         with using_threads(1):
             samples = self._grid_samples(x)
             x_sorted = torch.sort(samples, dim=0).values
-            new_grid = self._basis.adapt_grid(
-                x_sorted, self.grid_size, self.spline_order, grid_eps
-            )
+            new_grid = self._basis.adapt_grid(x_sorted, self.grid_size, self.spline_order, grid_eps)
             self._refit(samples, new_grid, self.grid_size)
 
     @torch.no_grad()

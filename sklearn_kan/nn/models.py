@@ -24,6 +24,7 @@ __all__ = [
     "MLP",
     "ScaledKAN",
     "make_frontend",
+    "set_batch_norm_statistics",
 ]
 
 
@@ -640,12 +641,159 @@ class _OneSampleSafe:
     # A training batch with a single value per channel (a trailing batch of one
     # sample, e.g. 129 samples in batches of 128) has no batch statistics, and
     # torch's BatchNorm raises; normalise it with the running statistics instead.
+    #
+    # ``sample_weight`` (set by ``batch_weights`` for one forward pass) makes the
+    # batch statistics weighted averages: a row of integer weight k counts as k
+    # repeated rows, in the normalisation and in the running statistics, so a
+    # weighted fit is the fit on the repeated rows (scikit-learn's meaning of
+    # sample weights). Without weights this is torch's BatchNorm unchanged.
+    sample_weight: Tensor | None = None
+
     def forward(self, x: Tensor) -> Tensor:
         if self.training and x.numel() <= x.shape[1]:
             return F.batch_norm(
                 x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
             )
+        if self.training and self.sample_weight is not None:
+            return self._weighted_forward(x, self.sample_weight)
         return super().forward(x)
+
+    def _weighted_forward(self, x: Tensor, weight: Tensor) -> Tensor:
+        dims = [0, *range(2, x.ndim)]
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        w = weight.to(x.dtype).reshape(-1, *[1] * (x.ndim - 1))
+        count = weight.sum().to(x.dtype) * (x[0, 0].numel())  # values per channel
+        mean = (x * w).sum(dims) / count
+        centred = x - mean.reshape(shape)
+        var = (centred.square() * w).sum(dims) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                momentum = self.momentum
+                if momentum is None:  # cumulative average, as torch's BatchNorm
+                    momentum = 1.0 / float(self.num_batches_tracked)
+                unbiased = var * (count / (count - 1)) if count > 1 else var
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(unbiased.detach(), momentum)
+        out = centred * torch.rsqrt(var + self.eps).reshape(shape)
+        if self.affine:
+            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return out
+
+
+@contextmanager
+def batch_weights(module: nn.Module, sample_weight: Tensor | None):
+    """Weigh the batch statistics of ``module``'s BatchNorm layers by ``sample_weight``.
+
+    For the forward passes inside the ``with`` block (training mode only);
+    ``None`` changes nothing.
+    """
+    norms = [m for m in module.modules() if isinstance(m, _OneSampleSafe)]
+    if sample_weight is None or not norms:
+        yield
+        return
+    for m in norms:
+        m.sample_weight = sample_weight
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.sample_weight = None
+
+
+class _Captured(Exception):
+    pass
+
+
+def has_batch_norm(module: nn.Module) -> bool:
+    """Whether ``module`` has BatchNorm layers with running statistics."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        for m in module.modules()
+    )
+
+
+@torch.no_grad()
+def set_batch_norm_statistics(
+    module: nn.Module, X, sample_weight=None, *, chunk_rows: int = 1024
+) -> int:
+    """Set the running statistics of ``module``'s BatchNorm layers to those of ``X``.
+
+    Each layer gets the (weighted) mean and unbiased variance of its inputs over
+    all rows of ``X`` (the module's input), with the layers before it already
+    set, as prediction will see them. This replaces the running averages of
+    training, which lag behind the final weights, and after a short training
+    (a few dozen steps) are still close to their initial values. Returns the
+    number of layers set.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Module whose BatchNorm layers (torch's ``BatchNorm1d``/``2d``/``3d``, as
+        in the ``FRONTENDS`` and ``KAN``'s ``hidden_norm="batchnorm"``) are set.
+    X : ndarray or Tensor
+        Inputs of ``module``, one row per sample.
+    sample_weight : ndarray or Tensor of shape (n_samples,), default=None
+        Weight of each row (an integer ``k`` counts it ``k`` times).
+    chunk_rows : int, default=1024
+        Rows per forward pass (bounds the memory).
+    """
+    norms = [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    if not norms:
+        return 0
+    param = next(module.parameters())
+    X = torch.as_tensor(X)
+    weight = None if sample_weight is None else torch.as_tensor(sample_weight)
+    # The layers in the order the forward pass reaches them.
+    order: list[nn.Module] = []
+    handles = [
+        m.register_forward_pre_hook(lambda m, args: order.append(m) if m not in order else None)
+        for m in norms
+    ]
+    with _eval_mode(module):
+        try:
+            module(X[:2].to(param.device, param.dtype))
+        finally:
+            for handle in handles:
+                handle.remove()
+        for norm in order:
+            sums = {}
+
+            def capture(m, args, sums=sums):
+                x = args[0].double()
+                dims = [0, *range(2, x.ndim)]
+                values = x[0, 0].numel()  # per channel and sample
+                w = sums["w"].to(x.device).reshape(-1, *[1] * (x.ndim - 1))
+                sums["n"] = sums.get("n", 0.0) + float(sums["w"].sum()) * values
+                sums["s1"] = sums.get("s1", 0.0) + (x * w).sum(dims)
+                sums["s2"] = sums.get("s2", 0.0) + (x.square() * w).sum(dims)
+                raise _Captured  # the layers after it are not needed
+
+            handle = norm.register_forward_pre_hook(capture)
+            try:
+                for start in range(0, len(X), chunk_rows):
+                    rows = X[start : start + chunk_rows]
+                    sums["w"] = (
+                        torch.ones(len(rows), dtype=torch.float64)
+                        if weight is None
+                        else weight[start : start + chunk_rows].double()
+                    )
+                    try:
+                        module(rows.to(param.device, param.dtype))
+                    except _Captured:
+                        pass
+            finally:
+                handle.remove()
+            n = sums["n"]
+            mean = sums["s1"] / n
+            var = (sums["s2"] / n - mean.square()).clamp_min(0.0) * (n / (n - 1) if n > 1 else 1.0)
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+    return len(order)
 
 
 class _BatchNorm1d(_OneSampleSafe, nn.BatchNorm1d):
