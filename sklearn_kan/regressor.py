@@ -104,7 +104,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Subset of the training data (one batch, or all of it).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
