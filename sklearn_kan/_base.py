@@ -6,7 +6,8 @@ feature extractors of :mod:`sklearn_kan.feature_extraction`): seeding from
 ``random_state``, torch threads in worker processes, the skorch net (with the
 package's fast batch loader and the divergence check), the fitted attributes,
 pickling and batched prediction. :class:`BaseKAN` adds what the KAN estimators
-share: their parameters, input scaling, callbacks, sample weights, warm starts.
+share: their parameters' constraints, input scaling, callbacks, sample weights,
+warm starts (each estimator spells out its own ``__init__``, as scikit-learn needs).
 Each KAN estimator is a thin subclass that says how targets are encoded
 (``_encode_y``), which loss to train with (``_criterion``), which skorch net to
 use (``_net_class``) and which torch module to build (``_build_module``).
