@@ -6,7 +6,8 @@ feature extractors of :mod:`sklearn_kan.feature_extraction`): seeding from
 ``random_state``, torch threads in worker processes, the skorch net (with the
 package's fast batch loader and the divergence check), the fitted attributes,
 pickling and batched prediction. :class:`BaseKAN` adds what the KAN estimators
-share: their parameters, input scaling, callbacks, sample weights, warm starts.
+share: their parameters' constraints, input scaling, callbacks, sample weights,
+warm starts (each estimator spells out its own ``__init__``, as scikit-learn needs).
 Each KAN estimator is a thin subclass that says how targets are encoded
 (``_encode_y``), which loss to train with (``_criterion``), which skorch net to
 use (``_net_class``) and which torch module to build (``_build_module``).
@@ -230,7 +231,10 @@ class BaseTorchEstimator(BaseEstimator):
 class BaseKAN(BaseTorchEstimator):
     """Base class of the KAN estimators. Not meant to be used directly.
 
-    See :class:`~sklearn_kan.KANClassifier` for the parameters.
+    It has no ``__init__``: scikit-learn reads an estimator's parameters from its
+    own signature, so each concrete estimator spells its parameters out (the
+    KAN estimators' are :class:`~sklearn_kan.KANRegressor`'s; the classifiers
+    add ``class_weight``). See :class:`~sklearn_kan.KANClassifier` for their docs.
     """
 
     _parameter_constraints: dict = {
@@ -264,41 +268,6 @@ class BaseKAN(BaseTorchEstimator):
         "callbacks": [list, tuple, None],
         "warm_start": ["boolean"],
     }
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(64,),
-        *,
-        grid_size=5,
-        spline_order=3,
-        basis="bspline",
-        grid_range=(-1.0, 1.0),
-        input_scaling="minmax",
-        hidden_norm="batchnorm",
-        grid_update_epochs=None,
-        grid_eps=0.02,
-        grid_schedule=None,
-        lamb=0.0,
-        lamb_l1=1.0,
-        lamb_entropy=2.0,
-        optimizer="adam",
-        lr=3e-3,
-        lr_schedule="cosine",
-        weight_decay=0.0,
-        batch_size=128,
-        max_epochs=30,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        device="auto",
-        dtype="float32",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        warm_start=False,
-    ):
-        _store_params(self, locals())
 
     # -- what subclasses provide -------------------------------------------------
 

@@ -285,7 +285,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Subset of the training data (one batch, or all of it).
         y : array-like of shape (n_samples,)
             Class labels.
         classes : array-like of shape (n_classes,), default=None

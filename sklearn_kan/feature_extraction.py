@@ -227,17 +227,17 @@ class ConvFeatures(_LearnedFeatures):
     Examples
     --------
     >>> from sklearn.datasets import load_digits
-    >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.model_selection import train_test_split
     >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.feature_extraction import ConvFeatures
     >>> X, y = load_digits(return_X_y=True)  # rows of 64 pixels: 8 x 8 images
     >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     >>> conv = ConvFeatures(n_components=16, random_state=0)
     >>> conv.fit(X_train, y_train).transform(X_test).shape
     (450, 16)
-    >>> model = make_pipeline(conv, LogisticRegression(max_iter=1000))
-    >>> bool(model.fit(X_train, y_train).score(X_test, y_test) > 0.9)
+    >>> model = make_pipeline(conv, KANClassifier(max_epochs=20, random_state=0))
+    >>> bool(model.fit(X_train, y_train).score(X_test, y_test) > 0.9)  # features, then a KAN
     True
 """
     )

@@ -99,12 +99,14 @@ def activation_curves(
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_kan import KANClassifier
     >>> from sklearn_kan.inspection import activation_curves
-    >>> X, y = load_iris(return_X_y=True)
+    >>> X, y = load_iris(return_X_y=True, as_frame=True)  # a DataFrame: named features
     >>> clf = KANClassifier(hidden_layer_sizes=(3,), max_epochs=5, random_state=0).fit(X, y)
     >>> curves = activation_curves(clf, layer=0, n_points=50)
     >>> curves.x.shape, curves.y.shape
     ((4, 50), (4, 3, 50))
-    >>> bool(curves.x_original.min() <= X.min(0)[0] + 1e-6)
+    >>> curves.input_names[:2].tolist()
+    ['sepal length (cm)', 'sepal width (cm)']
+    >>> bool(curves.x_original[0].min() <= X["sepal length (cm)"].min() + 1e-6)  # in cm
     True
     """
     view = _locate(estimator)

@@ -227,7 +227,8 @@ def mlp_n_params(n_features: int, hidden_layer_sizes: Sequence[int], n_outputs: 
 
     Returns
     -------
-    int
+    n_params : int
+        Weights plus biases of every layer.
 
     Examples
     --------
@@ -254,12 +255,8 @@ def mlp_n_flops(
 
     Parameters
     ----------
-    n_features : int
-        Number of inputs.
-    hidden_layer_sizes : sequence of int
-        Widths of the hidden layers.
-    n_outputs : int
-        Number of output units.
+    n_features, hidden_layer_sizes, n_outputs
+        The network, as in :func:`mlp_n_params`.
     activation : {"relu", "tanh", "silu", "logistic"}, default="relu"
         Activation of the hidden layers.
     scaling : bool, default=True
@@ -267,7 +264,8 @@ def mlp_n_flops(
 
     Returns
     -------
-    int
+    n_flops : int
+        Floating-point operations of one sample's forward pass.
 
     Examples
     --------

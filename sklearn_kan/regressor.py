@@ -7,7 +7,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from ._base import BaseKAN, _KANRegressorNet
+from ._base import BaseKAN, _KANRegressorNet, _store_params
 from .classifier import _ATTRS_DOC, _PARAMS_DOC
 
 __all__ = ["KANRegressor"]
@@ -42,6 +42,41 @@ class KANRegressor(RegressorMixin, BaseKAN):
 """
     )
 
+    def __init__(
+        self,
+        hidden_layer_sizes=(64,),
+        *,
+        grid_size=5,
+        spline_order=3,
+        basis="bspline",
+        grid_range=(-1.0, 1.0),
+        input_scaling="minmax",
+        hidden_norm="batchnorm",
+        grid_update_epochs=None,
+        grid_eps=0.02,
+        grid_schedule=None,
+        lamb=0.0,
+        lamb_l1=1.0,
+        lamb_entropy=2.0,
+        optimizer="adam",
+        lr=3e-3,
+        lr_schedule="cosine",
+        weight_decay=0.0,
+        batch_size=128,
+        max_epochs=30,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        _store_params(self, locals())
+
     def fit(self, X, y, sample_weight=None):
         """Train the network on ``(X, y)``.
 
@@ -69,7 +104,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Subset of the training data (one batch, or all of it).
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None

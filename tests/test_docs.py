@@ -1,5 +1,6 @@
 """The documentation: the API reference is complete, and the Sphinx build passes."""
 
+import ast
 import doctest
 import importlib
 import importlib.util
@@ -95,6 +96,45 @@ def test_docstring_examples_give_the_results_they_show(module_name, monkeypatch,
     )
     assert result.attempted > 0
     assert result.failed == 0, f"{result.failed} example(s) of {module_name} failed (see stdout)"
+
+
+def _estimators() -> list[type]:
+    """Every public estimator class of the package."""
+    from sklearn.base import BaseEstimator
+
+    found = {}
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
+                found[obj.__qualname__] = obj
+    return [found[name] for name in sorted(found)]
+
+
+@pytest.mark.parametrize("estimator", _estimators(), ids=lambda cls: cls.__name__)
+def test_documented_parameters_are_the_signature_with_its_defaults(estimator):
+    """Each ``__init__`` parameter is documented, with the default the signature has.
+
+    scikit-learn wants every estimator to spell out its parameters, so the KAN
+    estimators and the baselines repeat theirs while sharing one text of their docs
+    (``_PARAMS_DOC`` and the parts made from it): a default changed in one
+    signature but not in the others, or not in the docs, fails here.
+    """
+    docscrape = pytest.importorskip("numpydoc.docscrape")
+    documented = {}
+    for param in docscrape.NumpyDocString(inspect.getdoc(estimator))["Parameters"]:
+        match = re.search(r"default=(.+)$", param.type)
+        for name in param.name.split(","):
+            documented[name.strip()] = match.group(1) if match else None
+    signature = inspect.signature(estimator.__init__).parameters
+    assert set(documented) == set(signature) - {"self"}
+    for name, param in signature.items():
+        if name != "self":
+            assert documented[name] is not None, f"{name}: no default= in the docs"
+            assert ast.literal_eval(documented[name]) == param.default, (
+                f"{name}: the docs say default={documented[name]}, the signature {param.default!r}"
+            )
 
 
 def _missing_docs_tools() -> str | None:

@@ -64,11 +64,7 @@ class KAN(nn.Module):
     ) -> None:
         super().__init__()
         widths = _check_widths(widths)
-        if hidden_norm not in HIDDEN_NORMS:
-            raise ValueError(
-                f"hidden_norm must be one of {sorted(n for n in HIDDEN_NORMS if n)} or None, "
-                f"got {hidden_norm!r}."
-            )
+        _check_option("hidden_norm", hidden_norm, HIDDEN_NORMS)
         self.widths = widths
         self.hidden_norm = hidden_norm
         self.layers = nn.ModuleList(
@@ -543,10 +539,7 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         widths = _check_widths(widths)
-        if activation not in _MLP_ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(_MLP_ACTIVATIONS)}, got {activation!r}."
-            )
+        _check_option("activation", activation, _MLP_ACTIVATIONS)
         self.widths = widths
         n_in = widths[0]
         shift = torch.zeros(n_in) if shift is None else torch.as_tensor(shift)
@@ -580,6 +573,14 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
     if len(widths) < 2:
         raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
     return widths
+
+
+def _check_option(name: str, value, options) -> None:
+    """The ``ValueError`` of a constructor argument that is not one of ``options``."""
+    if value not in options:
+        names = sorted(o for o in options if o is not None)
+        also = " or None" if None in options else ""
+        raise ValueError(f"{name} must be one of {names}{also}, got {value!r}.")
 
 
 def _half(n: int) -> int:
