@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -48,6 +49,12 @@ __all__ = [
 _MAX_DEFAULT = 6
 
 
+# A Display holds its data as fields (scikit-learn's Display objects take them in
+# __init__ and keep them as attributes); no value comparison or repr of arrays.
+_display = dataclass(eq=False, repr=False)
+
+
+@_display
 class ActivationsDisplay:
     """The learned edge functions of one KAN layer, as a grid of panels.
 
@@ -99,25 +106,14 @@ class ActivationsDisplay:
     ((1, 2, 200), (1, 2))
     """
 
-    def __init__(
-        self,
-        x,
-        y,
-        grid_range,
-        input_names,
-        output_names,
-        layer: int,
-        data=None,
-        feature_units: bool = False,
-    ) -> None:
-        self.x = x
-        self.y = y
-        self.grid_range = grid_range
-        self.input_names = input_names
-        self.output_names = output_names
-        self.layer = layer
-        self.data = data
-        self.feature_units = feature_units
+    x: np.ndarray
+    y: np.ndarray
+    grid_range: np.ndarray
+    input_names: Sequence[str]
+    output_names: Sequence[str]
+    layer: int
+    data: np.ndarray | None = None
+    feature_units: bool = False
 
     @classmethod
     def from_estimator(
@@ -263,6 +259,7 @@ class ActivationsDisplay:
         return self
 
 
+@_display
 class PixelImportanceDisplay:
     """Pixel importance maps, one per class or their mean, on one colour scale.
 
@@ -303,9 +300,8 @@ class PixelImportanceDisplay:
     ((10, 8, 8), 'class 3')
     """
 
-    def __init__(self, maps, names=None) -> None:
-        self.maps = maps
-        self.names = names
+    maps: np.ndarray
+    names: Sequence[str] | None = None
 
     @classmethod
     def from_estimator(
@@ -399,6 +395,7 @@ class PixelImportanceDisplay:
         return self
 
 
+@_display
 class HistoryDisplay:
     """Loss (and accuracy, when recorded) of every training epoch.
 
@@ -436,10 +433,9 @@ class HistoryDisplay:
     ([1, 2, 3, 4, 5], ['train_loss', 'valid_loss'])
     """
 
-    def __init__(self, epochs, losses, accuracies=None) -> None:
-        self.epochs = epochs
-        self.losses = losses
-        self.accuracies = accuracies
+    epochs: np.ndarray
+    losses: dict[str, np.ndarray]
+    accuracies: dict[str, np.ndarray] | None = None
 
     @classmethod
     def from_estimator(cls, estimator, ax=None) -> HistoryDisplay:

@@ -374,15 +374,13 @@ def _interpolate_knots(grid: Tensor, order: int, new_grid_size: int) -> Tensor:
 
 # The grid parameters of KANConv2d and KANLocal2d (numpydoc lines, ending with
 # the ``bias`` parameter's name line: each layer says what its bias adds to).
-_PIXEL_GRID_PARAMS_DOC = """    grid_size : int, default=5
-        Number of grid intervals.
-    spline_order : int, default=3
-        Degree of the B-splines.
-    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
-        Name in :data:`sklearn_kan.nn.basis.BASES`.
-    grid_range : tuple of float, default=(-1, 1)
-        Initial interval covered by every channel's grid.
-    bias : bool, default=True
+_PIXEL_GRID_PARAMS_DOC = """    **grid
+        The edge functions, by keyword, as in :class:`KANLinear`:
+        ``grid_size`` (int, default=5: number of grid intervals),
+        ``spline_order`` (int, default=3: degree of the B-splines), ``basis``
+        (str, default="bspline": a name in :data:`sklearn_kan.nn.basis.BASES`)
+        and ``grid_range`` (tuple of float, default=(-1, 1): initial interval
+        covered by every channel's grid).
 """
 
 
@@ -405,10 +403,11 @@ class _KANPixelLayer(_GridLayer):
         stride,
         padding,
         dilation,
-        grid_size: int,
-        spline_order: int,
-        basis: str,
-        grid_range: tuple[float, float],
+        *,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        basis: str = "bspline",
+        grid_range: tuple[float, float] = (-1.0, 1.0),
     ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
@@ -507,7 +506,7 @@ class KANConv2d(_KANPixelLayer):
 
     It is computed exactly as the per-pixel expansion of every channel on its
     grid, ``(N, C, H, W) -> (N, C * (n_basis + 1), H, W)``, followed by ONE
-    ordinary :func:`torch.nn.functional.conv2d` (see DESIGN.md section 2).
+    ordinary :func:`torch.nn.functional.conv2d` (see :doc:`/architecture`).
 
     Parameters
     ----------
@@ -523,10 +522,11 @@ class KANConv2d(_KANPixelLayer):
         does in a convolution; they do not contribute ``phi(0)``.
     groups : int, default=1
         As in :class:`torch.nn.Conv2d`; divides both channel counts.
+    bias : bool, default=True
+        Whether each output channel adds a learnable bias.
 """
         + _PIXEL_GRID_PARAMS_DOC
-        + """        Whether each output channel adds a learnable bias.
-
+        + """
     Attributes
     ----------
     weight : Parameter of shape (out_channels, in_channels // groups, n_basis + 1, kh, kw)
@@ -555,24 +555,10 @@ class KANConv2d(_KANPixelLayer):
         padding=0,
         dilation=1,
         groups: int = 1,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        basis: str = "bspline",
-        grid_range: tuple[float, float] = (-1.0, 1.0),
         bias: bool = True,
+        **grid,
     ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            grid_size,
-            spline_order,
-            basis,
-            grid_range,
-        )
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, **grid)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"groups must be >= 1 and divide in_channels ({in_channels}) and "
@@ -655,10 +641,11 @@ class KANLocal2d(_KANPixelLayer):
     stride, padding, dilation : int or tuple of int, default=1, 0, 1
         As in :class:`torch.nn.Conv2d`; padded positions contribute nothing, as in
         :class:`KANConv2d`.
+    bias : bool, default=True
+        Whether each output (channel, position) adds a learnable bias.
 """
         + _PIXEL_GRID_PARAMS_DOC
-        + """        Whether each output (channel, position) adds a learnable bias.
-
+        + """
     Attributes
     ----------
     output_size : tuple of int
@@ -674,6 +661,8 @@ class KANLocal2d(_KANPixelLayer):
     >>> import torch
     >>> from sklearn_kan.nn import KANLocal2d
     >>> local = KANLocal2d(1, 4, input_size=8, kernel_size=3, stride=2, padding=1)
+    >>> local.output_size  # fixed by input_size, like the weights of every position
+    (4, 4)
     >>> local(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 4, 4, 4])
 """
@@ -688,24 +677,10 @@ class KANLocal2d(_KANPixelLayer):
         stride=1,
         padding=0,
         dilation=1,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        basis: str = "bspline",
-        grid_range: tuple[float, float] = (-1.0, 1.0),
         bias: bool = True,
+        **grid,
     ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            grid_size,
-            spline_order,
-            basis,
-            grid_range,
-        )
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, **grid)
         self.input_size = _pair(input_size)
         self.output_size = tuple(
             (n + 2 * p - d * (k - 1) - 1) // s + 1
