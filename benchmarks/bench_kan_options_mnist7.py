@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_kan import KANClassifier, count_params
 from sklearn_kan.datasets import fetch_mnist
+from sklearn_kan.model_selection import matched_mlp
 from sklearn_kan.preprocessing import Downsample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ VARIANTS = {
     "bn_grid_update": {"grid_update_epochs": (1, 3, 6, 10)},
     "grid8": {"grid_size": 8},
     "lr1e-2": {"lr": 1e-2},
+    "lr2e-2": {"lr": 2e-2},
     "lr1e-3": {"lr": 1e-3},
     "batch64": {"batch_size": 64},
     "epochs60": {"max_epochs": 60},
@@ -44,13 +46,16 @@ VARIANTS = {
     "none_batch64": {"hidden_norm": None, "batch_size": 64},
     "none_standard_inputs": {"hidden_norm": None, "input_scaling": "standard"},
 }
+# The reference: sklearn_kan.model_selection.matched_mlp of the default KAN (a
+# TorchMLPClassifier trained by the same loop with the same settings).
+MLPS = {"mlp_params": "params", "mlp_flops": "flops", "mlp_params_lr1e-2": "params"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = ROOT.parent / "shared" / "data"
     parser.add_argument("--data-home", default=str(shared) if shared.is_dir() else None)
-    parser.add_argument("--variants", default="defaults", help=", ".join(VARIANTS))
+    parser.add_argument("--variants", default="defaults", help=", ".join([*VARIANTS, *MLPS]))
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--log", default=None, help="append the JSON lines to this file")
     args = parser.parse_args()
@@ -59,8 +64,13 @@ def main() -> None:
     for variant in args.variants.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             kan = KANClassifier(hidden_layer_sizes=(10,), random_state=seed)
-            kan.set_params(**VARIANTS[variant])
             pipe = Pipeline([("down", Downsample(7)), ("kan", kan)])
+            if variant in MLPS:
+                if variant.endswith("_lr1e-2"):
+                    kan.set_params(lr=1e-2)  # matched_mlp copies the KAN's training settings
+                pipe = matched_mlp(pipe, X_train.shape, 10, match=MLPS[variant])
+            else:
+                kan.set_params(**VARIANTS[variant])
             start = time.perf_counter()
             pipe.fit(X_train, y_train)
             row = {

@@ -29,15 +29,15 @@ for name in "${RUNS[@]}"; do
     digits) mkdir -p "$OUT/digits"
         python -m sklearn_kan compare --out "$OUT/digits" > "$OUT/digits/table.txt" ;;
     mnist7) run mnist7 --dataset mnist "${SEVEN[@]}" --match params \
-        --models kan,kan-bn,mlp,mlp-flops,sk-mlp,cnn,hybrid-linear,hybrid-conv ;;
+        --models kan,kan-plain,mlp,mlp-flops,sk-mlp,cnn,hybrid-linear,hybrid-conv ;;
     mnist7_flops) run mnist7_flops --dataset mnist "${SEVEN[@]}" --match flops \
         --models kan,mlp ;;
     fashion7) run fashion7 --dataset fashion-mnist "${SEVEN[@]}" --match params \
-        --models kan,kan-bn,mlp,mlp-flops,sk-mlp,cnn,hybrid-linear,hybrid-conv ;;
+        --models kan,kan-plain,mlp,mlp-flops,sk-mlp,cnn,hybrid-linear,hybrid-conv ;;
     mnist28) run mnist28 --dataset mnist "${FULL[@]}" --hidden 32 --match params \
-        --models kan,kan-bn,mlp,mlp-flops,cnn,hybrid-linear,hybrid-conv ;;
+        --models kan,kan-plain,mlp,mlp-flops,cnn,hybrid-linear,hybrid-conv ;;
     fashion28) run fashion28 --dataset fashion-mnist "${FULL[@]}" --hidden 32 --match params \
-        --models kan,kan-bn,mlp,mlp-flops,cnn,hybrid-linear,hybrid-conv ;;
+        --models kan,kan-plain,mlp,mlp-flops,cnn,hybrid-linear,hybrid-conv ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
     esac
 done

@@ -115,7 +115,7 @@ _PARAMS_DOC = """
         is slower (2 to 5 times on digits) but its results do not depend on float32
         rounding, e.g. on the order of the rows in a batch (so ``sample_weight``
         matches repeated rows to 1e-7). Inputs are read through float32 either
-        way. Prediction on the CPU always runs in float64.
+        way. Prediction runs in the same precision, in chunks of 256 rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the shuffling and the validation split. An
         int makes fits on the CPU reproducible; the caller's global torch and

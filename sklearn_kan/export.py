@@ -84,9 +84,9 @@ def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset
 
     Notes
     -----
-    The model computes in float32; the estimators predict in float64 on the CPU.
-    Probabilities agree to about 1e-6 (tested: 1e-5 and equal labels on MNIST and
-    digits).
+    The model computes in float32, as the estimators' own prediction does (with
+    the default ``dtype="float32"``). Probabilities agree to about 1e-6 (tested:
+    1e-5 and equal labels on MNIST and digits).
 
     Examples
     --------

@@ -18,8 +18,9 @@ Pixels are scaled into ``[0, 1]`` with the minimum and maximum of the training d
 are trained with a Bernoulli likelihood (binary cross-entropy on those scaled pixels),
 the usual choice for MNIST-like images whose pixels sit mostly at the two ends.
 
-``transform`` runs in float64 on the CPU, as the estimators' ``predict`` does (see
-:mod:`sklearn_kan._base`): a sample's features do not depend on the batch it comes in.
+``transform`` runs as the estimators' ``predict`` does (see :mod:`sklearn_kan._base`):
+in the network's precision, on chunks of exactly 256 rows, so a sample's features
+do not depend on the batch it comes in.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ _COMMON_PARAMS_DOC = """
         Learning rate of the Adam optimizer.
     device : {{"auto", "cpu", "cuda", "mps"}} or str, default="auto"
         Where to train: ``"auto"`` takes CUDA, then MPS, then the CPU.
-        ``transform`` runs on the same device (in float64 when it is the CPU).
+        ``transform`` runs on the same device, in the network's float32.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation and the shuffling (and the VAE's sampling). An
         int makes fits on the CPU reproducible; the caller's global torch and
@@ -99,7 +100,7 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
     """Reading images and training through skorch, shared by both transformers.
 
     The training plumbing (seeding, threads, the skorch net, the divergence check,
-    pickling, batched float64 prediction) is :class:`~sklearn_kan._base.BaseTorchEstimator`'s,
+    pickling, chunked prediction) is :class:`~sklearn_kan._base.BaseTorchEstimator`'s,
     shared with the KAN estimators. A subclass builds its torch module and chooses
     the training target and loss in ``fit`` and passes them to :meth:`_train_module`,
     and says with ``_trained_module`` which part of the trained module ``transform``

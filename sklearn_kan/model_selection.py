@@ -901,6 +901,11 @@ def _measure(estimator, X_shape, n_outputs) -> _Measured:
                 "X_shape (or n_features) is needed to size an MLP for an unfitted estimator."
             )
         shape = (32, int(X_shape)) if isinstance(X_shape, Integral) else tuple(X_shape)
+        if len(shape) < 2:
+            raise ValueError(
+                "X_shape must be the shape of the data, (n_samples, n_features) or "
+                f"(n_samples, height, width), or an int n_features; got {X_shape!r}."
+            )
         if n_outputs is None:
             if is_classifier(head):
                 raise ValueError("n_outputs (the number of classes) is needed for a classifier.")

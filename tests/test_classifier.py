@@ -650,3 +650,25 @@ def test_a_named_callback_replaces_skorchs_default_of_that_name(small):
     callbacks = dict(clf.net_.callbacks_)
     assert callbacks["valid_acc"].scoring == "f1_macro"
     assert {"a", "b"} <= set(clf.history_[-1])  # two unnamed ones, numbered by skorch
+
+
+def test_batchnorm_keeps_the_training_rows_statistics_of_the_final_weights(small):
+    X, y = small
+    clf = KANClassifier(hidden_layer_sizes=(6,), max_epochs=3, random_state=0).fit(X, y)
+    assert clf.hidden_norm == "batchnorm"  # the default
+    norm = clf.module_.kan.norms[0].norm
+    seen = {}
+    hook = norm.register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0]))
+    clf.module_.eval()(torch.as_tensor(X, dtype=torch.float32))
+    hook.remove()
+    # Not torch's running averages (momentum 0.1 over 9 steps): the statistics of
+    # all training rows under the weights the model ended with.
+    torch.testing.assert_close(norm.running_mean, seen["x"].mean(0), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(norm.running_var, seen["x"].var(0), rtol=1e-4, atol=1e-5)
+    # partial_fit keeps torch's running averages (one call may hold a few rows):
+    # they move towards the call's batch by torch's momentum, not onto it.
+    clf.partial_fit(X[:5], y[:5])
+    hook = norm.register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0]))
+    clf.module_.eval()(torch.as_tensor(X[:5], dtype=torch.float32))
+    hook.remove()
+    assert not torch.allclose(norm.running_mean, seen["x"].mean(0), atol=1e-3)

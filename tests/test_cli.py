@@ -222,7 +222,7 @@ def _has(module, name):
     [
         ("hybrid-linear,hybrid-conv", ("classifier", "HybridKANClassifier")),
         ("vae-kan,conv-kan,conv-logreg", ("feature_extraction", "VAEFeatures")),
-        ("cnn,sk-mlp,mlp-params,mlp-flops,kan-bn", ("baselines", "CNNClassifier")),
+        ("cnn,sk-mlp,mlp-params,mlp-flops,kan-plain", ("baselines", "CNNClassifier")),
     ],
 )
 def test_compare_other_models(tmp_path, capsys, models, needs):

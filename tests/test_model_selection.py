@@ -220,6 +220,7 @@ def test_matched_mlp_hybrid_matches_the_total_count():
     [
         ({}, "X_shape"),
         ({"X_shape": 64}, "n_outputs"),
+        ({"X_shape": (784,), "n_outputs": 10}, "X_shape must be the shape of the data"),
         ({"X_shape": 49, "n_outputs": 10, "tol": 1e-4}, "within tol"),
         ({"X_shape": 49, "n_outputs": 10, "n_hidden_layers": 0}, "n_hidden_layers"),
         ({"X_shape": 49, "n_outputs": 10, "tol": 2.0}, "tol"),

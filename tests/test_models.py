@@ -197,3 +197,24 @@ def test_weighted_batch_norm_counts_a_row_of_weight_k_as_k_rows(norm, shape):
             x, None, None, weighted.weight, weighted.bias, True, 0.0, weighted.eps
         ),
     )
+
+
+def test_set_batch_norm_statistics_gives_every_layer_its_inputs_statistics():
+    torch.manual_seed(0)
+    kan = KAN([4, 5, 3, 2], hidden_norm="batchnorm").double()
+    x = torch.randn(300, 4, dtype=torch.float64) * 2
+    w = torch.randint(0, 4, (300,)).double()
+    inputs = {}
+    norms = [n.norm for n in kan.norms if not isinstance(n, nn.Identity)]
+    assert len(norms) == 2
+    assert models_module.set_batch_norm_statistics(kan, x, w, chunk_rows=64) == 2
+    # What each BatchNorm receives in evaluation, the layers before it set.
+    hooks = [n.register_forward_pre_hook(lambda m, a: inputs.__setitem__(m, a[0])) for n in norms]
+    kan.eval()(x)
+    for h in hooks:
+        h.remove()
+    for norm in norms:
+        seen = torch.repeat_interleave(inputs[norm], w.long(), dim=0)
+        torch.testing.assert_close(norm.running_mean, seen.mean(0))
+        torch.testing.assert_close(norm.running_var, seen.var(0))
+    assert models_module.set_batch_norm_statistics(KAN([4, 2]), x.float()) == 0
