@@ -22,8 +22,8 @@ X, y = X[:600], y[:600]
 orig = base._KANNet.__init__
 
 
-def no_stats(self, *a, norm_statistics=False, **k):
-    orig(self, *a, norm_statistics=False, **k)
+def no_stats(self, *a, norm_statistics=None, **k):
+    orig(self, *a, norm_statistics=None, **k)
 
 
 for label, hn, patch in [

@@ -52,11 +52,14 @@ __all__ = ["PREDICT_CHUNK", "BaseKAN", "BaseTorchEstimator", "count_params", "re
 # row's prediction independent of the other rows (see BaseTorchEstimator._run_module).
 PREDICT_CHUNK = 256
 
-# Rows (at most) whose statistics the BatchNorm layers take after each epoch: the
-# standard error of a mean is then 1.6% of a standard deviation (torch's running
-# averages, momentum 0.1, weigh about 10 batches: 1,280 rows at batch_size=128),
-# and the pass costs a few percent of an epoch of 60,000 images for a conv hybrid.
-NORM_STATISTICS_ROWS = 4096
+# Rows (at most) whose statistics the BatchNorm layers take after the last epoch of
+# a fit (the standard error of a mean is then below 1% of a standard deviation;
+# torch's running averages, momentum 0.1, weigh about 10 batches: 1,280 rows at
+# batch_size=128), and after the other epochs when a validation split or a user's
+# callback reads the network during training (fewer: this pass runs every epoch,
+# and costs about a tenth of an epoch of 60,000 images for a conv hybrid).
+NORM_STATISTICS_ROWS = 2**14
+NORM_STATISTICS_ROWS_EPOCH = 2**12
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -479,7 +482,11 @@ class BaseKAN(BaseTorchEstimator):
             lamb=self.lamb,
             lamb_l1=self.lamb_l1,
             lamb_entropy=self.lamb_entropy,
-            norm_statistics=not partial,
+            # partial_fit keeps torch's running averages: one call may hold a handful
+            # of rows.
+            norm_statistics=None
+            if partial
+            else ("epoch" if self.early_stopping or user_callbacks else "end"),
             **kwargs,
         )
 
@@ -788,15 +795,15 @@ class _KANNet(NeuralNet):
     ``weights`` in training) and the loss is the mean of the per-sample losses
     times ``weights * weight_scale`` (the criterion then has ``reduction="none"``).
 
-    After each training epoch (with ``norm_statistics=True``), before the
-    validation pass and the epoch's callbacks, the module's BatchNorm layers get
-    the statistics of the training rows (up to ``NORM_STATISTICS_ROWS`` evenly
-    spaced ones) under the current weights, in place of torch's running
-    averages, which lag behind the weights and after a short training are still
-    close to their initial values. Training itself uses batch statistics and is
-    unchanged; scores, early stopping and prediction see the statistics the
-    network has. ``partial_fit`` keeps torch's running averages: one call may
-    hold a handful of rows.
+    After the last training epoch of a fit (``norm_statistics="end"``) or after
+    every one (``"epoch"``), before the validation pass and the epoch's
+    callbacks, the module's BatchNorm layers get the statistics of the training
+    rows (up to ``NORM_STATISTICS_ROWS`` evenly spaced ones after the last epoch,
+    ``NORM_STATISTICS_ROWS_EPOCH`` after the others) under the current weights, in
+    place of torch's running averages, which lag behind the weights and after a
+    short training are still close to their initial values. Training itself uses
+    batch statistics and is unchanged; scores, early stopping and prediction see
+    the statistics the network has. ``None`` keeps torch's running averages.
     """
 
     def __init__(
@@ -806,7 +813,7 @@ class _KANNet(NeuralNet):
         lamb_l1=1.0,
         lamb_entropy=2.0,
         weight_scale=1.0,
-        norm_statistics=False,
+        norm_statistics=None,
         **kwargs,
     ):
         kwargs.setdefault("iterator_train", _batch_iterator)
@@ -817,7 +824,8 @@ class _KANNet(NeuralNet):
         self.lamb_entropy = lamb_entropy
         self.weight_scale = weight_scale
         self.norm_statistics = norm_statistics
-        self._norm_rows = None
+        self._norm_batches = None
+        self._last_epoch = 0
 
     @property
     def _default_callbacks(self):
@@ -828,21 +836,27 @@ class _KANNet(NeuralNet):
             for name, cb in super()._default_callbacks
         ]
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        self._last_epoch = len(self.history) + (self.max_epochs if epochs is None else epochs)
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
     def get_split_datasets(self, X, y=None, **fit_params):
         train, valid = super().get_split_datasets(X, y, **fit_params)
-        self._norm_rows = None
-        batches = _ArrayBatches.wrap(train) if self.norm_statistics else None
-        if batches is not None and has_batch_norm(self.module_):
-            idx = np.arange(len(batches))
-            if len(idx) > NORM_STATISTICS_ROWS:
-                idx = np.linspace(0, len(idx) - 1, NORM_STATISTICS_ROWS).astype(np.intp)
-            self._norm_rows, _ = batches[idx]
+        self._norm_batches = None
+        if self.norm_statistics and has_batch_norm(self.module_):
+            self._norm_batches = _ArrayBatches.wrap(train)
         return train, valid
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        if training and self._norm_rows is not None:
-            rows = self._norm_rows
+        if not training or self._norm_batches is None:
+            return
+        last = len(self.history) >= self._last_epoch
+        if last or self.norm_statistics == "epoch":
+            n = len(self._norm_batches)
+            most = NORM_STATISTICS_ROWS if last else NORM_STATISTICS_ROWS_EPOCH
+            idx = np.linspace(0, n - 1, most).astype(np.intp) if n > most else np.arange(n)
+            rows, _ = self._norm_batches[idx]
             weights = rows.get("sample_weight") if isinstance(rows, Mapping) else None
             rows = rows["X"] if isinstance(rows, Mapping) else rows
             with compiling(False):
