@@ -29,6 +29,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.callbacks.scoring import ScoringBase
 from skorch.dataset import Dataset as SkorchDataset
 from skorch.dataset import ValidSplit
 from torch import nn
@@ -55,9 +56,10 @@ PREDICT_CHUNK = 256
 # Rows (at most) whose statistics the BatchNorm layers take after the last epoch of
 # a fit (the standard error of a mean is then below 1% of a standard deviation;
 # torch's running averages, momentum 0.1, weigh about 10 batches: 1,280 rows at
-# batch_size=128), and after the other epochs when a validation split or a user's
-# callback reads the network during training (fewer: this pass runs every epoch,
-# and costs about a tenth of an epoch of 60,000 images for a conv hybrid).
+# batch_size=128), and after the other epochs when the network is scored during
+# training (a validation split, skorch's scoring callbacks): fewer, as this pass
+# then runs every epoch and costs about a third of an epoch's forward passes on
+# these rows.
 NORM_STATISTICS_ROWS = 2**14
 NORM_STATISTICS_ROWS_EPOCH = 2**12
 
@@ -486,7 +488,7 @@ class BaseKAN(BaseTorchEstimator):
             # of rows.
             norm_statistics=None
             if partial
-            else ("epoch" if self.early_stopping or user_callbacks else "end"),
+            else ("epoch" if self.early_stopping or _scores(user_callbacks) else "end"),
             **kwargs,
         )
 
@@ -785,6 +787,11 @@ class _ArrayBatches(TorchDataset):
         # skorch's placeholder for a missing target is one 0 per row.
         y = torch.zeros(len(idx), 1) if self.y is None else self._take(self.y, idx)
         return self._take(self.X, idx), y
+
+
+def _scores(callbacks) -> bool:
+    """Whether one of ``callbacks`` scores the network (skorch's EpochScoring, BatchScoring)."""
+    return any(isinstance(cb[1] if isinstance(cb, tuple) else cb, ScoringBase) for cb in callbacks)
 
 
 class _KANNet(NeuralNet):

@@ -672,3 +672,32 @@ def test_batchnorm_keeps_the_training_rows_statistics_of_the_final_weights(small
     clf.module_.eval()(torch.as_tensor(X[:5], dtype=torch.float32))
     hook.remove()
     assert not torch.allclose(norm.running_mean, seen["x"].mean(0), atol=1e-3)
+
+
+def test_batchnorm_statistics_pass_runs_each_epoch_only_when_the_network_is_scored(
+    small, monkeypatch
+):
+    from skorch.callbacks import Callback, EpochScoring
+
+    import sklearn_kan._base as base
+
+    calls = []
+    real = base.set_batch_norm_statistics
+    monkeypatch.setattr(
+        base, "set_batch_norm_statistics", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k)
+    )
+    X, y = small
+    kw = dict(hidden_layer_sizes=(6,), max_epochs=3, random_state=0)
+    KANClassifier(**kw).fit(X, y)
+    KANClassifier(callbacks=[Callback()], **kw).fit(X, y)  # reads nothing: once, at the end
+    assert calls == [300, 300]
+    calls.clear()
+    KANClassifier(callbacks=[EpochScoring("accuracy", on_train=True)], **kw).fit(X, y)
+    assert calls == [300, 300, 300]
+    calls.clear()
+    KANClassifier(early_stopping=True, **kw).fit(X, y)  # on the training split only
+    assert calls == [270, 270, 270]
+    calls.clear()
+    KANClassifier(hidden_norm=None, **kw).fit(X, y)  # no BatchNorm
+    KANClassifier(**kw).fit(X, y).partial_fit(X, y)  # partial_fit keeps torch's averages
+    assert calls == [300]
