@@ -716,7 +716,7 @@ def has_batch_norm(module: nn.Module) -> bool:
 
 @torch.no_grad()
 def set_batch_norm_statistics(
-    module: nn.Module, X, sample_weight=None, *, chunk_rows: int = 1024
+    module: nn.Module, X, sample_weight=None, *, chunk_rows: int = 256
 ) -> int:
     """Set the running statistics of ``module``'s BatchNorm layers to those of ``X``.
 
@@ -736,8 +736,9 @@ def set_batch_norm_statistics(
         Inputs of ``module``, one row per sample.
     sample_weight : ndarray or Tensor of shape (n_samples,), default=None
         Weight of each row (an integer ``k`` counts it ``k`` times).
-    chunk_rows : int, default=1024
-        Rows per forward pass (bounds the memory).
+    chunk_rows : int, default=256
+        Rows per forward pass (bounds the memory; larger chunks are slower on
+        the CPU once a KAN layer's expanded inputs no longer fit in the cache).
     """
     norms = [
         m
