@@ -367,7 +367,7 @@ class BaseKAN(BaseTorchEstimator):
             # updates and the validation split, as if they had not been passed.
             keep = sample_weight > 0
             X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
-        if sample_weight is not None and np.unique(sample_weight).size <= 1:
+        if sample_weight is not None and np.ptp(sample_weight) == 0:
             # Equal weights are no weights (the loss is scaled to mean 1 anyway);
             # then the fit is bitwise the unweighted one, also in float32, where
             # the weighted BatchNorm statistics round differently from torch's.

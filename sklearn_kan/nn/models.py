@@ -689,8 +689,12 @@ def batch_weights(module: nn.Module, sample_weight: Tensor | None):
     For the forward passes inside the ``with`` block (training mode only);
     ``None`` changes nothing.
     """
-    norms = [m for m in module.modules() if isinstance(m, _OneSampleSafe)]
-    if sample_weight is None or not norms:
+    norms = (
+        []
+        if sample_weight is None
+        else [m for m in module.modules() if isinstance(m, _OneSampleSafe)]
+    )
+    if not norms:
         yield
         return
     for m in norms:
@@ -706,12 +710,17 @@ class _Captured(Exception):
     pass
 
 
+def _batch_norms(module: nn.Module) -> list[nn.Module]:
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
 def has_batch_norm(module: nn.Module) -> bool:
     """Whether ``module`` has BatchNorm layers with running statistics."""
-    return any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-        for m in module.modules()
-    )
+    return bool(_batch_norms(module))
 
 
 @torch.no_grad()
@@ -740,11 +749,7 @@ def set_batch_norm_statistics(
         Rows per forward pass (bounds the memory; larger chunks are slower on
         the CPU once a KAN layer's expanded inputs no longer fit in the cache).
     """
-    norms = [
-        m
-        for m in module.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-    ]
+    norms = _batch_norms(module)
     if not norms:
         return 0
     param = next(module.parameters())
@@ -763,36 +768,36 @@ def set_batch_norm_statistics(
             for handle in handles:
                 handle.remove()
         for norm in order:
-            sums = {}
+            seen = {}
 
-            def capture(m, args, sums=sums):
-                x = args[0].double()
-                dims = [0, *range(2, x.ndim)]
-                values = x[0, 0].numel()  # per channel and sample
-                w = sums["w"].to(x.device).reshape(-1, *[1] * (x.ndim - 1))
-                sums["n"] = sums.get("n", 0.0) + float(sums["w"].sum()) * values
-                sums["s1"] = sums.get("s1", 0.0) + (x * w).sum(dims)
-                sums["s2"] = sums.get("s2", 0.0) + (x.square() * w).sum(dims)
+            def capture(m, args, seen=seen):
+                seen["x"] = args[0]
                 raise _Captured  # the layers after it are not needed
 
             handle = norm.register_forward_pre_hook(capture)
+            n, s1, s2 = 0.0, 0.0, 0.0
             try:
                 for start in range(0, len(X), chunk_rows):
                     rows = X[start : start + chunk_rows]
-                    sums["w"] = (
-                        torch.ones(len(rows), dtype=torch.float64)
-                        if weight is None
-                        else weight[start : start + chunk_rows].double()
-                    )
                     try:
                         module(rows.to(param.device, param.dtype))
                     except _Captured:
                         pass
+                    x = seen["x"].double()
+                    dims = [0, *range(2, x.ndim)]
+                    w = (
+                        torch.ones(len(rows), dtype=torch.float64)
+                        if weight is None
+                        else weight[start : start + chunk_rows].double()
+                    )
+                    n += float(w.sum()) * x[0, 0].numel()  # values per channel
+                    w = w.to(x.device).reshape(-1, *[1] * (x.ndim - 1))
+                    s1 = s1 + (x * w).sum(dims)
+                    s2 = s2 + (x.square() * w).sum(dims)
             finally:
                 handle.remove()
-            n = sums["n"]
-            mean = sums["s1"] / n
-            var = (sums["s2"] / n - mean.square()).clamp_min(0.0) * (n / (n - 1) if n > 1 else 1.0)
+            mean = s1 / n
+            var = (s2 / n - mean.square()).clamp_min(0.0) * (n / (n - 1) if n > 1 else 1.0)
             norm.running_mean.copy_(mean)
             norm.running_var.copy_(var)
     return len(order)
