@@ -19,7 +19,9 @@ run() {
     shift
     mkdir -p "$OUT/$name"
     echo "== $name: sklearn-kan compare $*" >&2
-    python -m sklearn_kan compare "$@" --data-home "$DATA_HOME" --no-download \
+    # The data folder goes in through the environment, so that the command each
+    # report records holds no path of this machine.
+    SKLEARN_KAN_DATA="$DATA_HOME" python -m sklearn_kan compare "$@" --no-download \
         --out "$OUT/$name" > "$OUT/$name/table.txt"
 }
 RUNS=("$@")

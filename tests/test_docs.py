@@ -194,3 +194,14 @@ def test_sphinx_build_runs_the_examples(tmp_path):
     _build(tmp_path)
     page = (tmp_path / "auto_examples" / "plot_kan_interpretability.html").read_text()
     assert ".png" in page  # the example ran and its figures are on the page
+
+
+def test_user_facing_files_cite_nothing_outside_the_repository():
+    # A user's clone has no ../shared (the development machines' data and design
+    # notes): the README, the docs and the published reports must not point there.
+    root = DOCS.parent
+    files = [root / "README.md", *DOCS.rglob("*.rst"), *DOCS.rglob("*.md")]
+    files = [f for f in files if "_build" not in f.parts and "gen_modules" not in f.parts]
+    assert any("_static" in f.parts for f in files)  # the results' reports are read too
+    citing = [str(f.relative_to(root)) for f in files if "../shared" in f.read_text()]
+    assert citing == []
