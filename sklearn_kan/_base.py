@@ -40,9 +40,8 @@ from torch.utils.data import Dataset as TorchDataset
 from ._images import input_ndim
 from ._threads import plan_threads, using_threads
 from .callbacks import GridSchedule, GridUpdate, PrintLog
-from .nn import compile_info, compiling
-from .nn._cost import row_cost
-from .nn._fused import COMPILE_SECONDS
+from .nn import kernel_info
+from .nn._cost import row_macs
 from .nn.basis import BASES
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 from .nn.models import ScaledKAN, batch_weights, has_batch_norm, set_batch_norm_statistics
@@ -121,13 +120,11 @@ class BaseTorchEstimator(BaseEstimator):
             if not net.initialized_:
                 net.initialize()
             rows = X["X"] if isinstance(X, Mapping) else X
-            threads, compile_kernels = self._plan_fit(
-                net, rows, net.max_epochs if epochs is None else epochs
-            )
+            threads = self._plan_fit(net, rows)
             self.n_threads_ = threads
             guard = _DivergenceGuard.attach(net)
             try:
-                with using_threads(threads), compiling(compile_kernels):
+                with using_threads(threads):
                     net.partial_fit(X, y, epochs=epochs)
             except _Diverged as exc:
                 guard.restore(net)
@@ -141,28 +138,25 @@ class BaseTorchEstimator(BaseEstimator):
         self.net_ = net
         self._set_fitted_attributes()
 
-    def _plan_fit(self, net: NeuralNet, X: np.ndarray, epochs: int) -> tuple[int, bool]:
-        """Torch threads for this fit, and whether compiling the B-spline kernels pays.
+    def _plan_fit(self, net: NeuralNet, X: np.ndarray) -> int:
+        """Torch threads for this fit, from the size of the work.
 
-        Both follow from the size of the work (see ``sklearn_kan._threads`` and
-        :func:`sklearn_kan.nn.compiling`): one thread below ``SMALL_WORK_MACS``
-        multiply-adds per step; a compile (seconds, once per process) only when the
-        eager kernels would cost at least twice ``COMPILE_SECONDS`` more over the
-        whole fit. ``verbose`` prints the decision.
+        One thread below ``SMALL_WORK_MACS`` multiply-adds per step (see
+        ``sklearn_kan._threads``). ``verbose`` prints the choice and which B-spline
+        kernels serve (:func:`sklearn_kan.nn.kernel_info`).
         """
-        cost = row_cost(net.module_, X[:2])
+        macs = row_macs(net.module_, X[:2])
         batch = len(X) if net.batch_size in (None, -1) else min(net.batch_size, len(X))
-        threads = plan_threads(cost.macs * batch)
-        saving = cost.compile_saving * len(X) * epochs
-        compile_kernels = saving >= 2 * COMPILE_SECONDS
+        threads = plan_threads(macs * batch)
         if self.verbose:
+            info = kernel_info()
+            kernels = info["cpu"] if info["reason"] is None else f"eager ({info['reason']})"
             print(
                 f"[{type(self).__name__}] {threads} torch thread(s) for "
-                f"{cost.macs * batch:.3g} multiply-adds a step; B-spline kernels "
-                f"{'compiled' if compile_kernels else 'eager'} (compiling would save about "
-                f"{saving:.2g} s; compiled so far: {compile_info()['compiled'] or 'none'})"
+                f"{macs * batch:.3g} multiply-adds a step; B-spline kernels on the CPU: "
+                f"{kernels}"
             )
-        return threads, compile_kernels
+        return threads
 
     def _divergence_advice(self) -> str:
         return f"Lower `lr` (now {self.lr})."
@@ -201,8 +195,7 @@ class BaseTorchEstimator(BaseEstimator):
         then has the same shape and the same split whatever rows a call holds, so
         a row's output does not depend on the other rows (scikit-learn checks this)
         and memory stays bounded by the chunk, not by ``len(X)`` or the training
-        ``batch_size``. Nothing is compiled here; kernels that a fit in this process
-        compiled are used.
+        ``batch_size``.
         """
         if len(X) == 0:
             raise ValueError("X has 0 samples; at least one sample is required.")
@@ -211,14 +204,13 @@ class BaseTorchEstimator(BaseEstimator):
         rows = PREDICT_CHUNK
         # module(...) rather than module.forward(...): forward hooks run (pruning's).
         fn = module if method == "forward" else getattr(module, method)
-        cost = row_cost(module, X[:2], fn)
-        threads = plan_threads(cost.macs * rows, power_of_two=True)
+        threads = plan_threads(row_macs(module, X[:2], fn) * rows, power_of_two=True)
         training = module.training
         module.eval()
         chunk = torch.zeros((rows, *X.shape[1:]), dtype=dtype, device=device)
         outs = None
         try:
-            with torch.no_grad(), using_threads(threads), compiling(False):
+            with torch.no_grad(), using_threads(threads):
                 for start in range(0, len(X), rows):
                     part = torch.as_tensor(X[start : start + rows])
                     chunk[: len(part)] = part
@@ -866,8 +858,7 @@ class _KANNet(NeuralNet):
             rows, _ = self._norm_batches[idx]
             weights = rows.get("sample_weight") if isinstance(rows, Mapping) else None
             rows = rows["X"] if isinstance(rows, Mapping) else rows
-            with compiling(False):
-                set_batch_norm_statistics(self.module_, rows, weights)
+            set_batch_norm_statistics(self.module_, rows, weights)
 
     def infer(self, x, **fit_params):
         if not isinstance(x, Mapping):

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from sklearn_kan import KANClassifier, KANRegressor, _base
-from sklearn_kan.nn import compile_info
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +41,38 @@ def test_prediction_runs_in_float32_chunks_of_fixed_size(monkeypatch, wide_class
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def test_prediction_compiles_nothing():
-    rng = np.random.RandomState(0)
-    X, y = rng.rand(50, 4), rng.rand(50)
-    before = dict(compile_info()["compiled"])
-    reg = KANRegressor((3,), max_epochs=1, random_state=0).fit(X, y)
-    reg.predict(rng.rand(5000, 4))
-    assert compile_info()["compiled"] == before
+_FIT_DIGEST = """
+import hashlib, sys
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
+
+X, y = load_digits(return_X_y=True)
+if sys.argv[1] == "busy":  # other models first: larger, another kind, predictions
+    KANRegressor((64, 32), max_epochs=2, random_state=3).fit(X, y.astype(float)).predict(X)
+    HybridKANClassifier("conv", max_epochs=1, random_state=1).fit(X[:300], y[:300])
+    KANClassifier(max_epochs=1, dtype="float64", random_state=2).fit(X, y).predict_proba(X)
+clf = KANClassifier((16,), max_epochs=3, random_state=0).fit(X[:800], y[:800])
+digest = hashlib.sha256()
+for value in clf.module_.state_dict().values():
+    digest.update(value.numpy().tobytes())
+digest.update(clf.predict_proba(X[800:]).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_a_fit_does_not_depend_on_what_ran_earlier_in_the_process():
+    # Bitwise the same model and predictions in a fresh process and after other fits.
+    import subprocess
+    import sys
+
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", _FIT_DIGEST, mode], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for mode in ("fresh", "busy")
+    ]
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
 
 
 def test_prediction_on_no_rows_is_a_clear_error(wide_classifier):

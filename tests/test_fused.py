@@ -8,22 +8,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sklearn_kan.nn import KAN, KANLinear, _compat, _fused
+from sklearn_kan.nn import KAN, KANLinear, _compat, _fused, _native
 from sklearn_kan.nn.basis import BASES, bspline, expand
 
 G = 5
 
 
 @pytest.fixture(autouse=True)
-def _restore_compile_state():
-    state = _fused._State
-    mode = state.mode
-    saved = [dict(d) for d in (state.kernels, state.seconds, state.failed)]
+def _restore_kernel_mode():
+    mode = _fused._State.mode
     yield
-    state.mode = mode
-    for d, before in zip((state.kernels, state.seconds, state.failed), saved):
-        d.clear()
-        d.update(before)
+    _fused._State.mode = mode
+
+
+def _native_or_skip():
+    kernels = _native.load()
+    if kernels is None:
+        pytest.skip(f"no native kernels here: {_native.reason()}")
+    return kernels
 
 
 def _grid(order, dtype=torch.float64, lo=(-1.0, -2.0, 0.0), hi=(1.0, 3.0, 0.5)):
@@ -59,8 +61,8 @@ def _uniform_args(grid, order):
     return _fused._Args(spacing.start, spacing.inv_step, grid.shape[1] - order - 1, order)
 
 
-def _eager(x, grid, order):
-    _fused.set_compile("never")
+def _features(x, grid, order, mode):
+    _fused.set_kernels(mode)
     return _fused._features(x, _uniform_args(grid, order))
 
 
@@ -69,36 +71,37 @@ def test_uniform_kernels_match_cox_de_boor(order):
     grid = _grid(order)
     x = _inputs(grid)
     ref = _reference(x, grid, order)
-    got = _eager(x, grid, order)
+    got = _features(x, grid, order, "eager")
     if order == 0:  # piecewise constant: only the knots themselves may differ (rounding)
         got, ref = got[3:], ref[3:]
     torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
-    if order == 3:  # the expression that inductor compiles, run eagerly
-        args = _uniform_args(grid, order)
-        fused = _fused._cubic_forward(x, args.start, args.inv_step, _fused._offsets(args.n, x))
-        torch.testing.assert_close(fused, ref, atol=1e-12, rtol=0)
+    if order == 3 and _native.load() is not None:
+        torch.testing.assert_close(_features(x, grid, order, "native"), ref, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("order", [0, 1, 2, 3, 5])
 def test_uniform_gradients_match_autograd_of_cox_de_boor(order):
-    _fused.set_compile("never")
     grid = _grid(order)
     x = _inputs(grid, n=200, requires_grad=True)
     weights = torch.randn(200, grid.shape[1] - order, 3, dtype=torch.float64)
     (expected,) = torch.autograd.grad((_reference(x, grid, order) * weights).sum(), x)
     args = _uniform_args(grid, order)
+    _fused.set_kernels("eager")
     got = [_fused._input_grad(x.detach(), weights, args)]
-    if order == 3:
-        off = _fused._offsets(args.n, x)
-        got.append(_fused._cubic_backward(x.detach(), weights, args.start, args.inv_step, off))
+    if order == 3 and _native.load() is not None:
+        _fused.set_kernels("native")
+        got.append(_fused._input_grad(x.detach(), weights, args))
     # Splines of order <= 1 have no derivative on the knots (rows 0-2): one-sided.
     rows = slice(3, None) if order <= 1 else slice(None)
     for grad in got:
         torch.testing.assert_close(grad[rows], expected[rows], atol=1e-10, rtol=0)
 
 
-def test_gradcheck_of_the_autograd_functions():
-    _fused.set_compile("never")
+@pytest.mark.parametrize("mode", ["eager", "native"])
+def test_gradcheck_of_the_autograd_functions(mode):
+    if mode == "native":
+        _native_or_skip()
+    _fused.set_kernels(mode)
     grid = _grid(3)
     a, b, n, order = _uniform_args(grid, 3)
     x = _inputs(grid, n=12, requires_grad=True)
@@ -252,7 +255,7 @@ def test_onednn_product_equals_blas_and_a_failed_check_falls_back(monkeypatch):
     monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", counting)
     out = layer(x)
     assert len(calls) >= 2, "oneDNN's linear was not checked and used"
-    assert _fused.compile_info()["onednn"] == "available"
+    assert _fused.kernel_info()["onednn"] == "available"
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     gx, gw = torch.autograd.grad(out.square().sum(), (x, layer.weight))
     torch.testing.assert_close(gx, gx_blas, atol=1e-4, rtol=1e-5)
@@ -265,7 +268,7 @@ def test_onednn_product_equals_blas_and_a_failed_check_falls_back(monkeypatch):
     monkeypatch.setattr(_compat._OneDNN, "status", None)
     with torch.no_grad():
         torch.testing.assert_close(layer(x), expected.detach(), atol=1e-5, rtol=1e-5)
-    assert "different result" in _fused.compile_info()["onednn"]
+    assert "different result" in _fused.kernel_info()["onednn"]
 
 
 def test_pickle_float64_and_inference_mode():
@@ -283,86 +286,159 @@ def test_pickle_float64_and_inference_mode():
     layer(x.requires_grad_(True)).sum().backward()
 
 
-def test_auto_mode_compiles_nothing_outside_compiling(monkeypatch):
-    _fused.set_compile("auto")
-    _fused.reset_compiled()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 37, 8), (300, 70, 5), (1030, 129, 12)])
+def test_native_kernels_equal_the_eager_ones(dtype, shape):
+    # Sizes below and above NATIVE_PARALLEL_MIN (one and several threads), vector
+    # parts and tails, inputs far outside the grid, infinities and NaN.
+    _native_or_skip()
+    rows, width, n = shape
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(rows, width, generator=gen, dtype=torch.float64) * 6 - 3).to(dtype)
+    x.view(-1)[:3] = torch.tensor([float("inf"), -float("inf"), float("nan")])[: x.numel()]
+    start = (torch.rand(width, generator=gen, dtype=torch.float64) - 1.5).to(dtype)
+    inv = (torch.rand(width, generator=gen, dtype=torch.float64) * 3 + 1).to(dtype)
+    grad = torch.randn(rows, n + 1, width, generator=gen, dtype=torch.float64).to(dtype)
+    args = _fused._Args(start, inv, n, 3)
+    results = {}
+    for mode in ("eager", "native"):
+        _fused.set_kernels(mode)
+        results[mode] = (_fused._features(x, args), _fused._input_grad(x, grad, args))
+    # float32 rounding of sums of n + 1 terms of size up to |grad| * inv_step (~10)
+    atol, rtol = (1e-4, 1e-5) if dtype == torch.float32 else (1e-12, 1e-12)
+    for got, want in zip(results["native"], results["eager"]):
+        torch.testing.assert_close(got, want, atol=atol, rtol=rtol, equal_nan=True)
 
-    def forbidden(fn, examples):
-        raise AssertionError("compiled outside compiling()")
 
-    monkeypatch.setattr(_compat, "standalone_compile", forbidden)
-    layer = KANLinear(40, 5)
-    x = torch.rand(4096, 40, requires_grad=True)  # large: the old rule compiled it
-    layer(x).sum().backward()
-    assert _fused.compile_info()["compiled"] == {}
-    with _fused.compiling(False):
-        layer(x).sum().backward()
-    assert _fused.compile_info()["compiled"] == {}
+def test_native_kernels_do_not_depend_on_the_thread_count():
+    kernels = _native_or_skip()
+    x = torch.rand(512, 300) * 2 - 1
+    start, inv = torch.full((300,), -2.2), torch.full((300,), 2.5)
+    one, two = torch.empty(512, 9, 300), torch.empty(512, 9, 300)
+    kernels.forward(x, start, inv, 8, one, 1)
+    kernels.forward(x, start, inv, 8, two, 2)
+    assert torch.equal(one, two)
 
 
-def test_compile_failure_warns_once_falls_back_and_oom_propagates(monkeypatch):
-    _fused.reset_compiled()
+def test_eager_switch_and_kernel_info():
+    _fused.set_kernels("eager")
+    info = _fused.kernel_info()
+    assert info["cpu"] == "eager" and "switched off" in info["reason"]
+    _fused.set_kernels("native")
+    info = _fused.kernel_info()
+    assert info["cpu"] == ("native" if _native.load() is not None else "eager")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        _fused.set_kernels("compiled")
 
-    def broken(fn, examples):
-        raise RuntimeError("no compiler here")
 
-    monkeypatch.setattr(_compat, "standalone_compile", broken)
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty kernel cache and a process that has loaded nothing yet."""
+    monkeypatch.setenv("SKLEARN_KAN_CACHE", str(tmp_path))
+    monkeypatch.delenv("SKLEARN_KAN_KERNELS", raising=False)
+    _native._reset()
+    yield tmp_path
+    _native._reset()
+
+
+def _libraries(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("kernels-"))
+
+
+def test_kernel_cache_builds_once_then_loads(fresh_cache):
+    if _native._compiler() is None:
+        pytest.skip("no C compiler here")
+    first = _native.load()
+    assert first is not None and first.built and first.path.parent == fresh_cache
+    assert first.seconds < 5
+    _native._reset()
+    second = _native.load()
+    assert second is not None and not second.built and second.path == first.path
+    assert _libraries(fresh_cache) == [first.path.name]
+
+
+def test_kernel_cache_key_mismatch_rebuilds(fresh_cache, monkeypatch):
+    if _native._compiler() is None:
+        pytest.skip("no C compiler here")
+    first = _native.load()
+    _native._reset()
+    # Another CPU (or torch version, or flags): the library built here is not loaded.
+    monkeypatch.setattr(_native, "_cpu_identity", lambda: "another cpu with other flags")
+    second = _native.load()
+    assert second.built and second.path != first.path
+    assert len(_libraries(fresh_cache)) == 2
+
+
+def test_corrupt_or_wrong_cache_entry_is_rebuilt(fresh_cache, monkeypatch):
+    if _native._compiler() is None:
+        pytest.skip("no C compiler here")
+    # A file in the cache under the right key that is no library (written whole, as
+    # the cache never writes a file in place).
+    path = fresh_cache / f"kernels-{_native.cache_key(_native._FLAG_SETS[0])}.so"
+    path.write_bytes(b"not a shared library")
+    rebuilt = _native.load()
+    assert rebuilt is not None and rebuilt.built and rebuilt.path == path
+    # A library that loads but computes wrong values fails its check: eager, with a reason.
+    _native._reset()
+    monkeypatch.setattr(_native, "_check", lambda kernels: False)
+    assert _native.load() is None and "failed its check" in _native.reason()
+    _fused.set_kernels("native")
+    assert _fused.kernel_info()["cpu"] == "eager"
     layer = KANLinear(4, 3)
-    x = torch.rand(10, 4, requires_grad=True)
-    expected = _reference_layer_output(layer, x)
-    with _fused.compiling(), pytest.warns(RuntimeWarning, match="no compiler here"):
-        out = layer(x)
-    torch.testing.assert_close(out, expected)
-    assert "no compiler here" in _fused.compile_info()["failed"]["cubic/cpu/float32"]
-    with _fused.compiling(), warnings.catch_warnings():
-        warnings.simplefilter("error")  # remembered: no second try, no second warning
-        layer(x).sum().backward()
-    _fused.reset_compiled()
-    assert _fused.compile_info()["failed"] == {}
-
-    def out_of_memory(fn, examples):
-        raise torch.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(_compat, "standalone_compile", out_of_memory)
-    with _fused.compiling(), pytest.raises(torch.OutOfMemoryError):
-        layer(x)
-    assert _fused.compile_info()["failed"] == {}  # not taken for a compile failure
+    x = torch.rand(6, 4, requires_grad=True)
+    torch.testing.assert_close(layer(x), _reference_layer_output(layer, x))
 
 
-def test_compiled_kernels_equal_eager_and_serve_every_grid_size():
-    # The one test that compiles (seconds): inductor's standalone compile on the CPU.
-    _fused.reset_compiled()
+def test_no_compiler_means_eager_kernels_with_a_reason(fresh_cache, monkeypatch):
+    monkeypatch.setattr(_native, "_compiler", lambda: None)
+    assert _native.load() is None
+    assert "no C compiler" in _fused.kernel_info()["reason"]
+    layer = KANLinear(4, 3)
+    x = torch.rand(6, 4, requires_grad=True)
+    layer(x).sum().backward()
+    assert x.grad is not None
+
+
+_BUILD_AND_REPORT = """
+import sys, torch
+from sklearn_kan.nn import KAN, kernel_info
+KAN([5, 3])(torch.rand(4, 5))
+info = kernel_info()
+print(info["cpu"], info["built"])
+"""
+
+
+def test_two_processes_building_at_once_do_not_clash(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    if _native._compiler() is None:
+        pytest.skip("no C compiler here")
+    env = {**os.environ, "SKLEARN_KAN_CACHE": str(tmp_path)}
+    env.pop("SKLEARN_KAN_KERNELS", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUILD_AND_REPORT], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(out[0] == "native" for out in outs), outs
+    assert len(_libraries(tmp_path)) == 1
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_users_torch_compile_traces_the_eager_kernels():
+    # dynamo cannot trace a ctypes call: inside torch.compile the eager kernels serve
+    # (the grid check on the data is a graph break, not an error).
     torch.manual_seed(0)
-    layer = KANLinear(7, 3)
-    x = (torch.rand(20, 7) * 2.4 - 1.2).requires_grad_(True)
-    _fused.set_compile("never")
-    expected = layer(x)
-    (gx_expected,) = torch.autograd.grad(expected.square().sum(), x)
-    _fused.set_compile("auto")
-    with _fused.compiling():
-        out = layer(x)
-        (gx,) = torch.autograd.grad(out.square().sum(), x)
-    info = _fused.compile_info()
-    if info["failed"]:
-        pytest.skip(f"no compiler here: {info['failed']}")
-    assert set(info["compiled"]) == {"cubic/cpu/float32", "cubic_backward/cpu/float32"}
-    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(gx, gx_expected, atol=1e-6, rtol=1e-6)
-    layer.extend_grid(9)  # another number of basis functions: the same kernels serve
-    _fused.set_compile("never")
-    expected = layer(x)
-    _fused.set_compile("auto")
-    torch.testing.assert_close(layer(x), expected, atol=1e-6, rtol=1e-6)
-    assert set(_fused.compile_info()["compiled"]) == set(info["compiled"])
-
-
-def test_set_compile_modes():
-    _fused.set_compile(False)
-    assert _fused.compile_info()["mode"] == "never"
-    _fused.set_compile("1")
-    assert _fused.compile_info()["mode"] == "always"
-    with pytest.raises(ValueError, match="mode must be"):
-        _fused.set_compile("sometimes")
+    model = KAN([4, 5, 2])
+    x = torch.rand(8, 4)
+    expected = model(x)
+    compiled = torch.compile(model, backend="eager")
+    torch.testing.assert_close(compiled(x), expected, atol=1e-6, rtol=1e-6)
 
 
 def test_second_backward_with_retain_graph_recomputes_the_freed_features():

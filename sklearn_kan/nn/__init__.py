@@ -1,6 +1,6 @@
 """Pure torch building blocks: bases, KAN layers and models. Imports nothing from scikit-learn."""
 
-from ._fused import compile_info, compiling, reset_compiled, set_compile
+from ._fused import kernel_info, set_kernels
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
 from .models import (
@@ -24,11 +24,9 @@ __all__ = [
     "KANLinear",
     "KANLocal2d",
     "ScaledKAN",
-    "compile_info",
-    "compiling",
     "get_basis",
+    "kernel_info",
     "make_frontend",
-    "reset_compiled",
     "set_batch_norm_statistics",
-    "set_compile",
+    "set_kernels",
 ]

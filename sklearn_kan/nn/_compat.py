@@ -2,18 +2,15 @@
 
 Every private or version-dependent entry point goes through this module, so
 that a torch release that moves or changes one of them costs a fallback (and a
-reason in :func:`sklearn_kan.nn.compile_info`), never a crash or a wrong
+reason in :func:`sklearn_kan.nn.kernel_info`), never a crash or a wrong
 result:
 
 * ``Tensor._version`` (the in-place modification counter), to cache facts about
   a grid until it changes;
-* inductor's ``standalone_compile`` with ``make_fx`` (torch >= 2.8), to call a
-  compiled CPU kernel without ``torch.compile``'s per-call guards;
 * oneDNN's ``torch.ops.mkldnn._linear_pointwise``, a faster float32 product for
   large CPU matrices, checked once against ``torch.addmm`` before it is used.
 
-Nothing here catches an error of a kernel *run*: only the one-time checks and
-the compile step itself fall back.
+Nothing here catches an error of a kernel *run*: only the one-time checks fall back.
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ import threading
 import torch
 from torch import Tensor
 
-__all__ = ["onednn_linear", "onednn_status", "standalone_compile", "tensor_version"]
+__all__ = ["onednn_linear", "onednn_status", "tensor_version"]
 
 _LOCK = threading.Lock()
 
@@ -77,22 +74,3 @@ def _check_onednn() -> str:
     if not torch.allclose(got, torch.addmm(b, a, w.t()), atol=1e-4, rtol=1e-4):
         return "oneDNN's linear gave a different result from torch.addmm"
     return ""
-
-
-def standalone_compile(fn, examples: list[Tensor]):
-    """Compile ``fn`` for the CPU with inductor's standalone compile.
-
-    ``fn`` is traced symbolically on ``examples`` (so every size stays dynamic)
-    and compiled once; the result is called without ``torch.compile``'s frame
-    evaluation and guards. Raises ``RuntimeError`` where this torch has no
-    standalone compile (before 2.8); compile errors propagate to the caller,
-    which decides what falling back means.
-    """
-    try:
-        from torch._inductor import standalone_compile as compile_graph
-        from torch.fx.experimental.proxy_tensor import make_fx
-    except ImportError as exc:
-        raise RuntimeError(f"inductor's standalone compile is not available: {exc}") from None
-    with torch.inference_mode(False), torch.no_grad():
-        graph = make_fx(fn, tracing_mode="symbolic")(*examples)
-        return compile_graph(graph, examples, dynamic_shapes="from_graph")

@@ -1,8 +1,7 @@
-"""What one row costs a module: multiply-adds, and inputs of B-spline layers.
+"""What one row costs a module: the multiply-adds of its forward pass.
 
-Used to decide, from the size of the work, how many threads to use and whether
-compiling the B-spline kernels pays (see ``sklearn_kan._threads`` and
-:func:`~sklearn_kan.nn.compiling`). Counted with forward hooks during one forward
+Used to decide, from the size of the work, how many threads to use (see
+``sklearn_kan._threads``). Counted with forward hooks during one forward
 pass of a couple of rows, so it follows any model built from torch's and the
 package's layers.
 """
@@ -14,29 +13,10 @@ from torch import nn
 
 from .layers import KANConv2d, KANLinear, KANLocal2d
 
-__all__ = ["RowCost", "macs_per_output", "row_cost"]
-
-# Seconds per B-spline layer input (forward and backward pass together) that the
-# compiled cubic kernels save over the eager ones on the CPU: 25 ms for a
-# [784, 64, 10] KAN step at batch 256 (217 k inputs), 0.2 ms for [49, 10, 10] at
-# batch 128 (7.5 k inputs), on the 2-core machine of docs/performance.md.
-EAGER_SECONDS_PER_INPUT = 5e-8
+__all__ = ["macs_per_output", "row_macs"]
 
 
-class RowCost:
-    """Multiply-adds and B-spline inputs of one row's forward pass."""
-
-    def __init__(self, macs: float, spline_inputs: float) -> None:
-        self.macs = macs
-        self.spline_inputs = spline_inputs
-
-    @property
-    def compile_saving(self) -> float:
-        """Seconds per trained row that compiled B-spline kernels would save."""
-        return self.spline_inputs * EAGER_SECONDS_PER_INPUT
-
-
-def row_cost(module: nn.Module, x, call=None) -> RowCost:
+def row_macs(module: nn.Module, x, call=None) -> float:
     """Count what one row of ``x`` costs ``module`` (a forward pass without gradients).
 
     Parameters
@@ -51,19 +31,15 @@ def row_cost(module: nn.Module, x, call=None) -> RowCost:
 
     Returns
     -------
-    RowCost
+    float
+        Multiply-adds per row.
     """
     param = next(module.parameters())
     x = torch.as_tensor(x, device=param.device, dtype=param.dtype)
     macs = [0.0]
-    inputs = [0.0]
 
     def count(layer, args, out):
-        per_out = macs_per_output(layer)
-        if per_out:
-            macs[0] += per_out * out.numel()
-        if getattr(layer, "basis", None) == "bspline" and getattr(layer, "spline_order", 0) == 3:
-            inputs[0] += args[0].numel()
+        macs[0] += macs_per_output(layer) * out.numel()
 
     handles = [m.register_forward_hook(count) for m in module.modules()]
     training = module.training
@@ -75,8 +51,7 @@ def row_cost(module: nn.Module, x, call=None) -> RowCost:
         module.train(training)
         for handle in handles:
             handle.remove()
-    rows = max(int(x.shape[0]), 1)
-    return RowCost(macs[0] / rows, inputs[0] / rows)
+    return macs[0] / max(int(x.shape[0]), 1)
 
 
 def macs_per_output(layer: nn.Module) -> int:

@@ -21,149 +21,114 @@ all inputs is a contiguous row, so each is written with full-width vector stores
 :class:`~sklearn_kan.nn.KANLinear` stores its weight as the matching contiguous
 ``(out, n + 1, in)`` tensor, so the product reads it in place.
 
-**Compiling.** The cubic kernels are plain torch expressions that run eagerly (a
-dozen whole-tensor operations) or compiled into one loop by inductor (3-5 times
-faster on the CPU, but a compile costs seconds). A compile happens only where the
-caller knows that the work repays it: inside :func:`compiling` (the estimators
-open it for fits long enough, see ``sklearn_kan._base``), or everywhere with
-``set_compile("always")`` / ``SKLEARN_KAN_COMPILE=1``. Outside, a kernel that is
-already compiled is used and nothing new is compiled, so a small call never
-stalls. A kernel serves every batch size, width and grid size (they are dynamic),
-per device and dtype; :func:`compile_info` lists them with their cost and
-:func:`reset_compiled` forgets them. A compile that fails is remembered for that
-kernel, reported once as a warning, and the eager kernel serves; an error while a
-kernel runs (out of memory, say) is never taken for a compile failure.
+**Which kernels run.** On the CPU the cubic kernels are native code
+(:mod:`sklearn_kan.nn._native`: built once per machine, cached on disk and loaded in
+milliseconds by every later process), in float32 and float64, in every call: a
+fit, a prediction, a user's own training loop. Where no native kernel can be had
+(no C compiler, a failed check, ``SKLEARN_KAN_KERNELS=eager``), on other devices,
+and inside a user's ``torch.compile`` (which then traces and fuses them), the lean
+eager kernels serve: a dozen in-place torch operations on row blocks small enough
+to stay in cache, giving the same values to rounding. Which path serves never
+depends on what ran earlier in the process: only on the machine and the switch.
+:func:`kernel_info` reports it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import os
-import threading
-import time
-import warnings
 import weakref
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from . import _compat
+from . import _compat, _native
 
 __all__ = [
-    "compile_info",
-    "compiling",
     "expand_features",
     "grid_spacing",
     "kan_linear",
-    "reset_compiled",
-    "set_compile",
+    "kernel_info",
+    "set_kernels",
 ]
 
-_MODES = {"auto": "auto", "1": "always", "true": "always", "always": "always", "on": "always"}
-_MODES.update({"0": "never", "false": "never", "never": "never", "off": "never"})
+_MODES = ("native", "eager")
 
 
 class _State:
-    """Process-wide compile state: the mode and, per kernel, the compiled function."""
+    """Which kernels this process may use: ``"native"`` (where they load) or ``"eager"``."""
 
-    mode: str = _MODES.get(os.environ.get("SKLEARN_KAN_COMPILE", "auto").strip().lower(), "auto")
-    kernels: dict = {}  # (name, device type, dtype) -> compiled callable
-    seconds: dict = {}  # same keys -> seconds the compile took
-    failed: dict = {}  # same keys -> why compiling failed
-
-
-# What compiling both CPU kernels typically costs (measured 5-16 s on a 2-core
-# machine, quiet to busy): the estimators compile when a fit's eager kernels would
-# cost at least twice this much more.
-COMPILE_SECONDS = 8.0
-
-_ALLOWED = contextvars.ContextVar("sklearn_kan_compiling", default=False)
-_COMPILE_LOCK = threading.Lock()
+    mode: str = (
+        "eager"
+        if os.environ.get("SKLEARN_KAN_KERNELS", "").strip().lower() == "eager"
+        else "native"
+    )
 
 
-def set_compile(mode: bool | str = "auto") -> None:
-    """Choose when the fused B-spline kernels may be compiled.
+def set_kernels(mode: str = "native") -> None:
+    """Choose the CPU kernels of the B-spline layers for this process.
 
     Parameters
     ----------
-    mode : bool or {"auto", "always", "never"}, default="auto"
-        ``"auto"`` compiles only inside :func:`compiling` (the estimators decide
-        from the size of a fit) and otherwise uses what is already compiled;
-        ``True`` / ``"always"`` compiles at the first call of every kernel;
-        ``False`` / ``"never"`` never compiles and ignores compiled kernels (the
-        eager kernels give the same values to rounding). Overrides the
-        ``SKLEARN_KAN_COMPILE`` environment variable.
-    """
-    key = str(int(mode)) if isinstance(mode, bool) else str(mode).strip().lower()
-    if key not in _MODES:
-        raise ValueError(f"mode must be True, False, 'auto', 'always' or 'never', got {mode!r}.")
-    _State.mode = _MODES[key]
-
-
-@contextlib.contextmanager
-def compiling(enabled: bool = True):
-    """Allow (or forbid) compiling the fused kernels inside a block, in ``"auto"`` mode.
-
-    Use it around work that is long enough to repay a compile of a few seconds,
-    such as a training loop of thousands of steps; the estimators do this
-    themselves when a fit is long enough.
-
-    Parameters
-    ----------
-    enabled : bool, default=True
-        Whether kernels that are not compiled yet may be compiled in the block.
+    mode : {"native", "eager"}, default="native"
+        ``"native"`` uses the native kernels wherever they can be built or loaded
+        (and the eager ones elsewhere); ``"eager"`` uses the eager torch kernels only
+        (the same values to rounding, slower). The environment variable
+        ``SKLEARN_KAN_KERNELS=eager`` sets ``"eager"`` at import.
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_kan.nn import KAN, compiling
-    >>> net = KAN([4, 3])
-    >>> with compiling(False):  # nothing new is compiled here
-    ...     net(torch.zeros(2, 4)).shape
-    torch.Size([2, 3])
+    >>> from sklearn_kan.nn import kernel_info, set_kernels
+    >>> set_kernels("eager")
+    >>> kernel_info()["cpu"]
+    'eager'
+    >>> set_kernels("native")
     """
-    token = _ALLOWED.set(bool(enabled))
-    try:
-        yield
-    finally:
-        _ALLOWED.reset(token)
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+    _State.mode = mode
 
 
-def reset_compiled() -> None:
-    """Forget every compiled kernel and every remembered compile failure."""
-    with _COMPILE_LOCK:
-        _State.kernels.clear()
-        _State.seconds.clear()
-        _State.failed.clear()
+def kernel_info() -> dict:
+    """Which B-spline kernels serve on the CPU in this process, and how they were had.
 
-
-def compile_info() -> dict:
-    """The compile mode, the compiled kernels with their cost, and what failed.
+    Loads (or builds, the first time on a machine) the native kernels if that has
+    not happened yet in this process.
 
     Returns
     -------
     dict
-        ``mode``; ``compiled``: ``{"name/device/dtype": seconds}`` for every
-        compiled kernel (the compile's wall time); ``failed``: the same keys with
-        the error that stopped a compile; ``onednn``: ``None`` before the first
-        large float32 product, ``"available"``, or why oneDNN's linear is not used.
+        ``cpu``: ``"native"`` or ``"eager"``; ``reason``: why the eager kernels
+        serve (None when native ones do); ``library``: the native library's path;
+        ``built``: whether this process compiled it (else it was loaded from the
+        cache); ``seconds``: what building or loading it and checking it took;
+        ``openmp``: whether the native kernels run on torch's threads;
+        ``onednn``: ``None`` before the first large float32 product,
+        ``"available"``, or why oneDNN's linear is not used. Other devices always
+        run the eager kernels.
     """
+    kernels = _native.load() if _State.mode == "native" else None
     status = _compat.onednn_status()
-    return {
-        "mode": _State.mode,
-        "compiled": {_label(k): round(v, 3) for k, v in _State.seconds.items()},
-        "failed": {_label(k): v for k, v in _State.failed.items()},
+    info = {
+        "cpu": "native" if kernels is not None else "eager",
+        "reason": None
+        if kernels is not None
+        else (
+            "switched off (set_kernels('eager'))" if _State.mode == "eager" else _native.reason()
+        ),
+        "library": str(kernels.path) if kernels is not None else None,
+        "built": kernels.built if kernels is not None else False,
+        "seconds": round(kernels.seconds, 4) if kernels is not None else None,
+        "openmp": kernels.openmp if kernels is not None else False,
         "onednn": status if status is None or status else "available",
     }
+    return info
 
 
-def _label(key) -> str:
-    name, device, dtype = key
-    return f"{name}/{device}/{str(dtype).removeprefix('torch.')}"
+def _is_compiling() -> bool:
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(check is not None and check())
 
 
 # -- grids ---------------------------------------------------------------------------
@@ -194,7 +159,7 @@ def grid_spacing(grid: Tensor) -> _Spacing | None:
     -------
     tuple of Tensor of shape (in,), or None
     """
-    version = _compat.tensor_version(grid)
+    version = None if _is_compiling() else _compat.tensor_version(grid)
     if version is None or torch.is_inference_mode_enabled():
         # No counter to key a cache on, or tensors made here would be inference
         # tensors that a later training step could not save for backward.
@@ -228,11 +193,19 @@ def _spacing(grid: Tensor) -> _Spacing | None:
     return _Spacing(start.contiguous(), (1.0 / step).contiguous())
 
 
-# -- cubic kernels: one expression each, run eagerly or compiled ----------------------
+# -- cubic kernels ----------------------------------------------------------------
 #
-# ``offsets`` is the (n, 1) tensor ``j + 2``: the number of basis functions is a
-# tensor size, not a Python int, so one compiled kernel serves every grid size
-# (a grid extension needs no new compile).
+# ``offsets`` is the (n, 1) tensor ``j + 2``. The eager kernels work on row blocks of
+# about EAGER_BLOCK values, so that each of their passes reads and writes memory that
+# is still in cache (passes over a whole buffer larger than the cache made them
+# memory-bound: about 3 times slower).
+
+EAGER_BLOCK = 1 << 18
+
+
+def _eager_blocks(rows: int, width: int):
+    step = max(1, EAGER_BLOCK // max(width, 1))
+    return range(0, rows, step), step
 
 
 def _silu_grad(x: Tensor, grad: Tensor) -> Tensor:
@@ -241,55 +214,42 @@ def _silu_grad(x: Tensor, grad: Tensor) -> Tensor:
     return grad * (sig * (1 + x * (1 - sig)))
 
 
-def _cubic_forward(x: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor) -> Tensor:
-    """Features ``(rows, n + 1, in)`` of a cubic B-spline layer, for inductor to fuse."""
-    u = (x - start) * inv_step
-    r = (u.unsqueeze(1) - offsets).abs()
-    q = (2 - r).clamp_min(0)
-    p = (1 - r).clamp_min(0)
-    return torch.cat([F.silu(x).unsqueeze(1), (q * q * q - 4 * (p * p * p)) * (1 / 6)], 1)
-
-
-def _cubic_backward(
-    x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor
-) -> Tensor:
-    """Input gradient from the feature gradient ``grad`` (rows, n + 1, in), recomputed from x."""
-    acc = _silu_grad(x, grad[:, 0])
-    s = ((x - start) * inv_step).unsqueeze(1) - offsets
-    r = s.abs()
-    q = (2 - r).clamp_min(0)
-    p = (1 - r).clamp_min(0)
-    spline = (grad[:, 1:] * ((2 * (p * p) - 0.5 * (q * q)) * torch.sign(s))).sum(1)
-    return acc + spline * inv_step
-
-
 def _cubic_forward_eager(x: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor) -> Tensor:
-    """:func:`_cubic_forward` in place in one buffer: a dozen operations, no temporaries
-    of the full size but one."""
+    """Features ``(rows, n + 1, in)`` of a uniform cubic layer, written in place in one buffer."""
     n = offsets.shape[0]
-    out = x.new_empty(x.shape[0], n + 1, x.shape[1])
+    rows, width = x.shape
+    out = x.new_empty(rows, n + 1, width)
     torch.mul(x, torch.sigmoid(x), out=out[:, 0])
-    s = out[:, 1:]
-    torch.sub(((x - start) * inv_step).unsqueeze(1), offsets, out=s)
-    s.abs_()
-    q = torch.clamp_min(2 - s, 0)
-    s.neg_().add_(1).clamp_min_(0)  # p
-    s.pow_(3).mul_(-4)
-    s.addcmul_(q.mul(q), q).mul_(1 / 6)
+    starts, step = _eager_blocks(rows, n * width)
+    for lo in starts:
+        xs = x[lo : lo + step]
+        s = out[lo : lo + step, 1:]
+        torch.sub(((xs - start) * inv_step).unsqueeze(1), offsets, out=s)
+        s.abs_()
+        q = torch.clamp_min(2 - s, 0)
+        s.neg_().add_(1).clamp_min_(0)  # p
+        s.pow_(3).mul_(-4)
+        s.addcmul_(q.mul(q), q).mul_(1 / 6)
     return out
 
 
 def _cubic_backward_eager(
     x: Tensor, grad: Tensor, start: Tensor, inv_step: Tensor, offsets: Tensor
 ) -> Tensor:
+    """Input gradient from the feature gradient ``grad`` (rows, n + 1, in), recomputed from x."""
     acc = _silu_grad(x, grad[:, 0])
-    s = ((x - start) * inv_step).unsqueeze(1) - offsets
-    sign = torch.sign(s)
-    r = s.abs_()
-    q = torch.clamp_min(2 - r, 0)
-    r.neg_().add_(1).clamp_min_(0)  # p
-    r.mul_(r).mul_(2).addcmul_(q, q, value=-0.5).mul_(sign).mul_(grad[:, 1:])
-    return acc.add_(r.sum(1).mul_(inv_step))
+    rows, width = x.shape
+    starts, step = _eager_blocks(rows, offsets.shape[0] * width)
+    for lo in starts:
+        xs = x[lo : lo + step]
+        s = ((xs - start) * inv_step).unsqueeze(1) - offsets
+        sign = torch.sign(s)
+        r = s.abs_()
+        q = torch.clamp_min(2 - r, 0)
+        r.neg_().add_(1).clamp_min_(0)  # p
+        r.mul_(r).mul_(2).addcmul_(q, q, value=-0.5).mul_(sign).mul_(grad[lo : lo + step, 1:])
+        acc[lo : lo + step].add_(r.sum(1).mul_(inv_step))
+    return acc
 
 
 # -- other orders: local Cox-de Boor on the interval, eager only ---------------------
@@ -364,80 +324,6 @@ def _local_backward(
     return acc + (local_grad * deriv).sum(1) * inv_step
 
 
-# -- compiled kernels ------------------------------------------------------------------
-
-_EAGER = {"cubic": _cubic_forward_eager, "cubic_backward": _cubic_backward_eager}
-_EXPRESSIONS = {"cubic": _cubic_forward, "cubic_backward": _cubic_backward}
-# Sizes of the traced example rows, inputs and basis functions: distinct, so that
-# symbolic tracing gives each its own symbol (equal sizes would be traced as one).
-_EXAMPLE_SIZES = (67, 71, 13)
-
-
-def _is_compiling() -> bool:
-    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(check is not None and check())
-
-
-def _kernel(name: str, x: Tensor):
-    """The compiled kernel ``name`` for ``x``'s device and dtype, compiling it if allowed."""
-    if _State.mode == "never" or min(x.shape) < 2 or _is_compiling():
-        # Sizes 0 and 1 are special cases of symbolic shapes (broadcasting): eager.
-        # Inside a user's torch.compile the eager kernels are traced and fused.
-        return None
-    key = (name, x.device.type, x.dtype)
-    kernel = _State.kernels.get(key)
-    if kernel is not None or key in _State.failed:
-        return kernel
-    if (_State.mode == "auto" and not _ALLOWED.get()) or x.device.type not in ("cpu", "cuda"):
-        return None
-    with _COMPILE_LOCK:  # threads (joblib's threading backend) compile a kernel once
-        if key not in _State.kernels and key not in _State.failed:
-            _compile(name, key, x.device, x.dtype)
-    return _State.kernels.get(key)
-
-
-def _compile(name: str, key, device: torch.device, dtype: torch.dtype) -> None:
-    fn = _EXPRESSIONS[name]
-    rows, cols, n = _EXAMPLE_SIZES
-    shapes = [(rows, cols), (cols,), (cols,), (n, 1)]
-    if name == "cubic_backward":
-        shapes.insert(1, (rows, n + 1, cols))
-    probe_sizes = {rows: 5, cols: 3, n: 4, n + 1: 5}
-    begin = time.perf_counter()
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            examples = [torch.rand(s, dtype=dtype, device=device) for s in shapes]
-            if device.type == "cpu":
-                kernel = _compat.standalone_compile(fn, examples)
-            else:
-                kernel = torch.compile(fn, dynamic=True)
-            # Checked once, on other sizes than traced, against the eager kernel.
-            probe = [
-                torch.rand(tuple(probe_sizes.get(d, d) for d in s), dtype=dtype, device=device)
-                for s in shapes
-            ]
-            torch.testing.assert_close(kernel(*probe), _EAGER[name](*probe))
-    except torch.OutOfMemoryError:
-        raise
-    except Exception as exc:  # any compiler or toolchain failure: eager from now on
-        reason = f"{type(exc).__name__}: {exc}".strip()[:500]
-        # The kernels of one device and dtype share the toolchain: one warning for all.
-        for other in _EXPRESSIONS:
-            _State.failed.setdefault((other, key[1], key[2]), reason)
-        warnings.warn(
-            f"sklearn_kan: compiling the {_label(key)} B-spline kernel failed; the eager "
-            f"kernel serves instead (set SKLEARN_KAN_COMPILE=0 to skip trying). Error: "
-            f"{_State.failed[key]}",
-            RuntimeWarning,
-            stacklevel=5,
-        )
-        return
-    _State.kernels[key] = kernel
-    _State.seconds[key] = time.perf_counter() - begin
-
-
-# -- dispatch ------------------------------------------------------------------------
-
 _OFFSETS: dict = {}
 
 
@@ -450,6 +336,27 @@ def _offsets(n: int, like: Tensor) -> Tensor:
     return off
 
 
+# Below this many feature values a call runs on one thread: waking a second one costs
+# more than it saves.
+NATIVE_PARALLEL_MIN = 1 << 15
+
+
+def _native_kernels(x: Tensor):
+    """The native kernels for ``x``, or None where the eager ones serve."""
+    if (
+        _State.mode != "native"
+        or x.device.type != "cpu"
+        or x.dtype not in (torch.float32, torch.float64)
+        or _is_compiling()
+    ):
+        return None
+    return _native.load()
+
+
+def _threads(values: int) -> int:
+    return 1 if values < NATIVE_PARALLEL_MIN else torch.get_num_threads()
+
+
 class _Args(NamedTuple):
     start: Tensor
     inv_step: Tensor
@@ -460,17 +367,23 @@ class _Args(NamedTuple):
 def _features(x: Tensor, args: _Args) -> Tensor:
     if args.order != 3:
         return _local_forward(x, *args)
-    off = _offsets(args.n, x)
-    kernel = _kernel("cubic", x)
-    return (kernel or _cubic_forward_eager)(x, args.start, args.inv_step, off)
+    native = _native_kernels(x)
+    if native is None:
+        return _cubic_forward_eager(x, args.start, args.inv_step, _offsets(args.n, x))
+    out = x.new_empty(x.shape[0], args.n + 1, x.shape[1])
+    native.forward(x, args.start, args.inv_step, args.n, out, _threads(out.numel()))
+    return out
 
 
 def _input_grad(x: Tensor, grad: Tensor, args: _Args) -> Tensor:
     if args.order != 3:
         return _local_backward(x, grad, *args)
-    off = _offsets(args.n, x)
-    kernel = _kernel("cubic_backward", x)
-    return (kernel or _cubic_backward_eager)(x, grad, args.start, args.inv_step, off)
+    native = _native_kernels(x)
+    if native is None:
+        return _cubic_backward_eager(x, grad, args.start, args.inv_step, _offsets(args.n, x))
+    out = torch.empty_like(x)
+    native.backward(x, grad, args.start, args.inv_step, args.n, out, _threads(grad.numel()))
+    return out
 
 
 def _fused_args(x: Tensor, grid: Tensor, order: int) -> _Args | None:
@@ -520,8 +433,7 @@ FEATURE_BLOCK = 1 << 20
 
 def _row_blocks(rows: int, width: int) -> list[tuple[int, int]]:
     """One range if the features fit :data:`FEATURE_KEEP`, else balanced row ranges of
-    about :data:`FEATURE_BLOCK` values (never of size 1, which compiled kernels leave
-    to the eager ones)."""
+    about :data:`FEATURE_BLOCK` values (at least two rows each)."""
     if rows * width <= FEATURE_KEEP:
         return [(0, rows)]
     n_blocks = max(1, min(-(-rows * width // FEATURE_BLOCK), rows // 2))
