@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_kan import KANClassifier, KANRegressor, _base
+from sklearn_kan import KANClassifier, _base
 
 
 @pytest.fixture(scope="module")
