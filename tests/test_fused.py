@@ -212,14 +212,17 @@ def test_blocked_features_are_recomputed_not_stored(monkeypatch, needs_x):
         assert torch.autograd.gradcheck(layer, (x[:20],))
 
 
+@pytest.mark.parametrize("mode", ["native", "eager"])
 @pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("adapted", [False, True])
-def test_prediction_without_autograd_equals_the_reference(monkeypatch, blocked, adapted):
+def test_prediction_without_autograd_equals_the_reference(monkeypatch, blocked, adapted, mode):
     # Under no_grad (or with nothing requiring grad) the layer skips its autograd
     # function; the values, blocked or not, must not change.
+    _fused.set_kernels(mode)
     if blocked:
         monkeypatch.setattr(_fused, "FEATURE_KEEP", 1000)
         monkeypatch.setattr(_fused, "FEATURE_BLOCK", 200)
+        monkeypatch.setattr(_fused, "EAGER_PREDICT_BLOCK", 200)
     layer = _float64_layer()
     x = torch.rand(50, 3, dtype=torch.float64) * 3 - 1.5
     if adapted:
