@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-shot GPU check for a lent CUDA machine: CUDA tests, a CUDA->CPU pickle round
 # trip, and the benchmark suite on the GPU. Writes everything under $OUT (or ./gpu_out).
-# Needs skorch as a wheel in .wheels/ (pip download skorch --no-deps -d .wheels).
+# Needs skorch (and, for the peer columns, flashkan and inkan) as wheels in .wheels/
+# (pip download skorch flashkan inkan --no-deps -d .wheels). On CUDA the B-spline
+# layers run the eager kernels (the native ones are CPU code): the check covers both.
 set -uo pipefail
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
