@@ -126,9 +126,13 @@ class BaseTorchEstimator(BaseEstimator):
             )
             self.n_threads_ = threads
             guard = _DivergenceGuard.attach(net)
+            undo = _Undo(self, net)
             try:
                 with using_threads(threads), compiling(compile_kernels):
                     net.partial_fit(X, y, epochs=epochs)
+            except _Interrupted as exc:
+                undo()
+                raise exc.interrupt from None
             except _Diverged as exc:
                 guard.restore(net)
                 self.net_ = net
@@ -845,7 +849,14 @@ class _KANNet(NeuralNet):
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self._last_epoch = len(self.history) + (self.max_epochs if epochs is None else epochs)
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            # skorch's partial_fit ends training quietly on Ctrl-C and returns as if
+            # it were complete; a scikit-learn estimator lets it propagate. skorch's
+            # callbacks still see the end of training, as skorch would have them.
+            self.notify("on_train_end", X=X, y=y)
+            raise _Interrupted(exc) from None
 
     def get_split_datasets(self, X, y=None, **fit_params):
         train, valid = super().get_split_datasets(X, y, **fit_params)
@@ -914,6 +925,44 @@ class _KANClassifierNet(_KANNet, NeuralNetClassifier):
 
 class _KANRegressorNet(_KANNet, NeuralNetRegressor):
     """The regressor's net (scikit-learn sees a regressor, so ``"r2"`` scoring works)."""
+
+
+class _Interrupted(BaseException):
+    """A ``KeyboardInterrupt`` in training, carried past skorch's ``except KeyboardInterrupt``."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__("KeyboardInterrupt during training")
+        self.interrupt = interrupt
+
+
+class _Undo:
+    """What an interrupted fit undoes: the estimator as it was, or unfitted.
+
+    A fit that continues the fitted network (``partial_fit``, ``warm_start=True``)
+    trains that module in place: its parameters, statistics, history and the
+    optimizer's state are put back as they were before the call. A fit that builds
+    a new network has already replaced the fitted attributes of the data
+    (``n_features_in_``, ``classes_``...): the estimator is left unfitted.
+    """
+
+    def __init__(self, estimator: BaseTorchEstimator, net: NeuralNet) -> None:
+        self.estimator = estimator
+        old = getattr(estimator, "net_", None)
+        self.old = old if old is not None and old.module_ is net.module_ else None
+        if self.old is not None:
+            self.module_state = copy.deepcopy(old.module_.state_dict())
+            self.optimizer_state = copy.deepcopy(old.optimizer_.state_dict())
+            self.n_epochs = len(old.history)
+
+    def __call__(self) -> None:
+        if self.old is None:
+            for name in [n for n in vars(self.estimator) if n.endswith("_")]:
+                if not name.startswith("__"):
+                    delattr(self.estimator, name)
+            return
+        self.old.module_.load_state_dict(self.module_state)
+        self.old.optimizer_.load_state_dict(self.optimizer_state)
+        del self.old.history[self.n_epochs :]
 
 
 class _Diverged(Exception):
