@@ -288,7 +288,7 @@ def total_params(estimator) -> int:
 
     :func:`count_params` counts the last step of a pipeline (the model a
     transformer feeds); this counts every step that has parameters, so a
-    ``Pipeline([VAEFeatures(), KANClassifier()])`` includes the VAE.
+    ``make_pipeline(VAEFeatures(), KANClassifier())`` includes the VAE.
 
     Parameters
     ----------
