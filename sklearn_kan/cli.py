@@ -85,6 +85,14 @@ def _compare(args, argv: list[str]) -> int:
     if args.reference is not None and args.reference not in models:
         raise ValueError(f"--reference {args.reference!r} is not one of --models {models}")
     _check_out(args.out)  # before the data and the fits, which a long run would lose
+    try:
+        _device(args.device)
+    except ValueError as exc:
+        raise ValueError(f"--device {args.device}: {exc}") from None
+    except RuntimeError:  # torch's error for a name that is no device
+        raise ValueError(
+            f"--device {args.device}: not a device; choose auto, cpu, cuda, cuda:N or mps"
+        ) from None
     data = _load(args)
     estimators = {name: MODELS[name].build(args, data) for name in models}
     _say(

@@ -20,6 +20,7 @@ import platform
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -484,8 +485,10 @@ def compare(
         machine.update(_machine(threads, n_jobs))
     if all(row["n_failed_fits"] == len(splits) for row in rows):
         n_fits = len(splits) * len(rows)
+        counts = Counter((name, e) for name, result in raw.items() for e in result["errors"])
         details = "\n".join(
-            f"{name}: {error}" for name, result in raw.items() for error in result["errors"]
+            f"{name} ({n} {'fit' if n == 1 else 'fits'}): {error}"
+            for (name, error), n in counts.items()
         )
         raise ValueError(
             f"All the {n_fits} fits failed. It is very likely that the models are "

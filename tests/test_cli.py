@@ -365,3 +365,10 @@ def test_the_readmes_main_command_installs_what_the_figure_needs():
         installed += project["optional-dependencies"][extra]
     assert any(re.match(r"matplotlib\b", req) for req in installed), command
     assert "comparison.png" in readme
+
+
+@pytest.mark.parametrize("device", ["foo", "cuda:99"])
+def test_an_unavailable_device_is_refused_before_any_fit(capsys, tmp_path, monkeypatch, device):
+    _no_fit(monkeypatch)
+    line = _one_line_error(capsys, ["compare", "--device", device, "--out", str(tmp_path)])
+    assert f"--device {device}:" in line and "compare() ran" not in line
