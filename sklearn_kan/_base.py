@@ -79,7 +79,8 @@ class BaseTorchEstimator(BaseEstimator):
     from ``random_state`` (the caller's random state is left untouched), uses a
     joblib or Dask worker's share of the cores, stops with a clear
     ``FloatingPointError`` when the loss becomes non-finite (keeping the last
-    finite parameters) and sets ``net_``, ``module_``, ``history_``,
+    finite parameters), lets a ``KeyboardInterrupt`` propagate (after undoing the
+    interrupted fit, see ``_Undo``) and sets ``net_``, ``module_``, ``history_``,
     ``n_params_`` and ``n_threads_``. Pickling stores the module once, inside
     the net. :meth:`_run_module` predicts in batches.
 
@@ -852,9 +853,11 @@ class _KANNet(NeuralNet):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
-            # skorch's partial_fit ends training quietly on Ctrl-C and returns as if
-            # it were complete; a scikit-learn estimator lets it propagate. skorch's
-            # callbacks still see the end of training, as skorch would have them.
+            if _stops_early(exc):
+                raise  # skorch's EarlyStopping ends training so; skorch ends it quietly
+            # skorch's partial_fit also ends training quietly on Ctrl-C and returns
+            # as if it were complete; a scikit-learn estimator lets it propagate.
+            # skorch's callbacks still see the end of training, as skorch has them.
             self.notify("on_train_end", X=X, y=y)
             raise _Interrupted(exc) from None
 
@@ -933,6 +936,14 @@ class _Interrupted(BaseException):
     def __init__(self, interrupt: KeyboardInterrupt) -> None:
         super().__init__("KeyboardInterrupt during training")
         self.interrupt = interrupt
+
+
+def _stops_early(interrupt: KeyboardInterrupt) -> bool:
+    """Whether skorch's ``EarlyStopping`` raised it: its way to end training."""
+    tb = interrupt.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code is EarlyStopping.on_epoch_end.__code__
 
 
 class _Undo:

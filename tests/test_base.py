@@ -157,3 +157,17 @@ def test_ctrl_c_while_continuing_a_fit_keeps_the_model_it_had(how):
     np.testing.assert_array_equal(
         more(est).predict_proba(X), more(fitted()).predict_proba(X)
     )
+
+
+def test_skorchs_early_stopping_still_ends_training_quietly():
+    # skorch's EarlyStopping stops a fit by raising KeyboardInterrupt itself.
+    from sklearn.datasets import load_digits
+    from skorch.callbacks import EarlyStopping
+
+    X, y = load_digits(return_X_y=True)
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    est = KANClassifier((8,), max_epochs=20, random_state=0, callbacks=[stop]).fit(X, y)
+    assert 1 < len(est.history_) < 20
+    check_is_fitted(est)
+    est = KANClassifier((8,), max_epochs=20, early_stopping=True, n_iter_no_change=1, tol=1.0)
+    assert len(est.fit(X, y).history_) < 20

@@ -92,6 +92,8 @@ def test_compare_as_a_module_in_a_real_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1].startswith("kan")
     _check_outputs(out, ["kan"])
+    # The figure is written as the command says (matplotlib is a dependency).
+    assert f"wrote {out / 'report.md'} and {out / 'comparison.png'}" in proc.stderr
 
 
 def test_compare_npz_images_with_downsample(tmp_path, capsys):
