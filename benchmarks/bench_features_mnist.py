@@ -2,8 +2,8 @@
 
 Trains, on the 60,000 MNIST training images, and scores on the 10,000 test images:
 
-1. ``Pipeline([VAEFeatures(16), KANClassifier()])``: unsupervised VAE latent means;
-2. ``Pipeline([ConvFeatures(), KANClassifier()])``: supervised convolutional features
+1. ``make_pipeline(VAEFeatures(16), KANClassifier())``: unsupervised VAE latent means;
+2. ``make_pipeline(ConvFeatures(), KANClassifier())``: supervised convolutional features
    (the pipeline passes ``y`` to ``ConvFeatures.fit``).
 
 All settings are the defaults apart from ``random_state=0``. Prints and saves (JSON, in

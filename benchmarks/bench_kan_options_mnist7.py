@@ -1,6 +1,6 @@
 """Which KAN options help the plain KAN [49, 10, 10] on 7x7-downsampled MNIST?
 
-Trains ``Pipeline([Downsample(7), KANClassifier(hidden_layer_sizes=(10,), ...)])`` on
+Trains ``make_pipeline(Downsample(7), KANClassifier(hidden_layer_sizes=(10,), ...))`` on
 the 60,000 MNIST training images and scores it on the 10,000 test images, once
 per variant and seed, and prints one JSON line per fit (appended to ``--log``).
 The user guide's table "Making the plain KAN better" comes from this script.

@@ -1,6 +1,6 @@
 """Accuracy of the seed experiment's KAN [49, 10, 10] on 7x7-downsampled MNIST.
 
-Trains ``Pipeline([Downsample(7), KANClassifier(hidden_layer_sizes=(10,))])`` on the
+Trains ``make_pipeline(Downsample(7), KANClassifier(hidden_layer_sizes=(10,)))`` on the
 60,000 MNIST training images and scores it on the 10,000 test images:
 
 1. with the estimator's default training settings;

@@ -1,6 +1,6 @@
 """Prediction time: the exported ONNX model in onnxruntime against the estimator.
 
-Fits ``Pipeline([Downsample(7), KANClassifier(hidden_layer_sizes=(10,))])`` (and,
+Fits ``make_pipeline(Downsample(7), KANClassifier(hidden_layer_sizes=(10,)))`` (and,
 with ``--hybrid``, ``HybridKANClassifier("conv")``) on the first ``--n-train`` MNIST
 training images, exports it with :func:`sklearn_kan.export.to_onnx`, checks that the
 labels agree and the probabilities are within 1e-5 on the 10,000 test images, and

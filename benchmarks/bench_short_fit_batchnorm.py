@@ -1,7 +1,7 @@
 """Why BatchNorm layers keep the training rows' statistics: a short fit on digits.
 
 A 3-epoch ``GridSearchCV`` (2 folds of 300 of scikit-learn's digits, offline) of
-``Pipeline([Downsample(4), KANClassifier(max_epochs=3, lr=1e-2)])`` with
+``make_pipeline(Downsample(4), KANClassifier(max_epochs=3, lr=1e-2))`` with
 ``hidden_norm=None``, with ``"batchnorm"`` and torch's running averages (the
 statistics pass switched off by patching the net), and with ``"batchnorm"`` as it
 is. The user guide's "Making the plain KAN better" quotes the three scores.

@@ -78,7 +78,8 @@ class BaseTorchEstimator(BaseEstimator):
     from ``random_state`` (the caller's random state is left untouched), uses a
     joblib or Dask worker's share of the cores, stops with a clear
     ``FloatingPointError`` when the loss becomes non-finite (keeping the last
-    finite parameters) and sets ``net_``, ``module_``, ``history_``,
+    finite parameters), lets a ``KeyboardInterrupt`` propagate (after undoing the
+    interrupted fit, see ``_Undo``) and sets ``net_``, ``module_``, ``history_``,
     ``n_params_`` and ``n_threads_``. Pickling stores the module once, inside
     the net. :meth:`_run_module` predicts in batches.
 
@@ -123,9 +124,13 @@ class BaseTorchEstimator(BaseEstimator):
             threads = self._plan_fit(net, rows)
             self.n_threads_ = threads
             guard = _DivergenceGuard.attach(net)
+            undo = _Undo(self, net)
             try:
                 with using_threads(threads):
                     net.partial_fit(X, y, epochs=epochs)
+            except _Interrupted as exc:
+                undo()
+                raise exc.interrupt from None
             except _Diverged as exc:
                 guard.restore(net)
                 self.net_ = net
@@ -837,7 +842,16 @@ class _KANNet(NeuralNet):
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self._last_epoch = len(self.history) + (self.max_epochs if epochs is None else epochs)
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            if _stops_early(exc):
+                raise  # skorch's EarlyStopping ends training so; skorch ends it quietly
+            # skorch's partial_fit also ends training quietly on Ctrl-C and returns
+            # as if it were complete; a scikit-learn estimator lets it propagate.
+            # skorch's callbacks still see the end of training, as skorch has them.
+            self.notify("on_train_end", X=X, y=y)
+            raise _Interrupted(exc) from None
 
     def get_split_datasets(self, X, y=None, **fit_params):
         train, valid = super().get_split_datasets(X, y, **fit_params)
@@ -905,6 +919,52 @@ class _KANClassifierNet(_KANNet, NeuralNetClassifier):
 
 class _KANRegressorNet(_KANNet, NeuralNetRegressor):
     """The regressor's net (scikit-learn sees a regressor, so ``"r2"`` scoring works)."""
+
+
+class _Interrupted(BaseException):
+    """A ``KeyboardInterrupt`` in training, carried past skorch's ``except KeyboardInterrupt``."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__("KeyboardInterrupt during training")
+        self.interrupt = interrupt
+
+
+def _stops_early(interrupt: KeyboardInterrupt) -> bool:
+    """Whether skorch's ``EarlyStopping`` raised it: its way to end training."""
+    tb = interrupt.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code is EarlyStopping.on_epoch_end.__code__
+
+
+class _Undo:
+    """What an interrupted fit undoes: the estimator as it was, or unfitted.
+
+    A fit that continues the fitted network (``partial_fit``, ``warm_start=True``)
+    trains that module in place: its parameters, statistics, history and the
+    optimizer's state are put back as they were before the call. A fit that builds
+    a new network has already replaced the fitted attributes of the data
+    (``n_features_in_``, ``classes_``...): the estimator is left unfitted.
+    """
+
+    def __init__(self, estimator: BaseTorchEstimator, net: NeuralNet) -> None:
+        self.estimator = estimator
+        old = getattr(estimator, "net_", None)
+        self.old = old if old is not None and old.module_ is net.module_ else None
+        if self.old is not None:
+            self.module_state = copy.deepcopy(old.module_.state_dict())
+            self.optimizer_state = copy.deepcopy(old.optimizer_.state_dict())
+            self.n_epochs = len(old.history)
+
+    def __call__(self) -> None:
+        if self.old is None:
+            for name in [n for n in vars(self.estimator) if n.endswith("_")]:
+                if not name.startswith("__"):
+                    delattr(self.estimator, name)
+            return
+        self.old.module_.load_state_dict(self.module_state)
+        self.old.optimizer_.load_state_dict(self.optimizer_state)
+        del self.old.history[self.n_epochs :]
 
 
 class _Diverged(Exception):

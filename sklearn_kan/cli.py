@@ -76,7 +76,7 @@ class _Model:
 
 
 def _compare(args, argv: list[str]) -> int:
-    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
     from sklearn.model_selection import RepeatedStratifiedKFold
 
     from .model_selection import ComparisonReport, compare
@@ -84,6 +84,15 @@ def _compare(args, argv: list[str]) -> int:
     models = _parse_models(args.models)
     if args.reference is not None and args.reference not in models:
         raise ValueError(f"--reference {args.reference!r} is not one of --models {models}")
+    _check_out(args.out)  # before the data and the fits, which a long run would lose
+    try:
+        _device(args.device)
+    except ValueError as exc:
+        raise ValueError(f"--device {args.device}: {exc}") from None
+    except RuntimeError:  # torch's error for a name that is no device
+        raise ValueError(
+            f"--device {args.device}: not a device; choose auto, cpu, cuda, cuda:N or mps"
+        ) from None
     data = _load(args)
     estimators = {name: MODELS[name].build(args, data) for name in models}
     _say(
@@ -98,6 +107,8 @@ def _compare(args, argv: list[str]) -> int:
         warnings.simplefilter("ignore", ConvergenceWarning)
         # Both cap the batch at the fold size; scikit-learn also warns about it.
         warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)
+        # Failed fits are reported below, after the table and the report are written.
+        warnings.simplefilter("ignore", FitFailedWarning)
         table, raw = compare(
             estimators,
             data.X,
@@ -106,7 +117,9 @@ def _compare(args, argv: list[str]) -> int:
             n_jobs=args.n_jobs,
             n_threads=args.threads,
             verbose=1,
-            error_score="raise",
+            # A failed fit is reported and the other models are kept (--traceback:
+            # the first error is raised, with its traceback).
+            error_score="raise" if args.traceback else np.nan,
             return_cv_results=True,
         )
     seconds = time.perf_counter() - start
@@ -129,7 +142,30 @@ def _compare(args, argv: list[str]) -> int:
         + (f" and {figure}" if figure else " (no figure: matplotlib missing)")
     )
     _say(f"total {seconds:.1f} s")
+    if report.failures:
+        n_fits = len(next(iter(raw.values()))["fit_time"]) * len(raw)
+        which = sorted({f["model"] for f in report.failures}, key=models.index)
+        raise RuntimeError(
+            f"{len(report.failures)} of the {n_fits} fits failed ({', '.join(which)}; the "
+            f"errors are in {paths['report']}): {report.failures[0]['error']}"
+        )
     return 0
+
+
+def _check_out(out: str) -> None:
+    """Create ``--out`` and check that a file can be written in it."""
+    import tempfile
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OSError(f"--out {out}: cannot write there ({reason})") from None
 
 
 def _settings(args, data, seconds: float) -> dict:
@@ -486,7 +522,10 @@ def _load(args) -> _Data:
         home = args.data_home
         if home is not None and not Path(home).is_dir():
             raise FileNotFoundError(f"--data-home {home} is not a folder")
-        bunch = fetch(data_home=home, subset="train", download_if_missing=not args.no_download)
+        try:
+            bunch = fetch(data_home=home, subset="train", download_if_missing=not args.no_download)
+        except datasets.MissingDataError as exc:
+            raise OSError(_missing_data(exc)) from None
         X = bunch.data.astype(np.float32) / 255.0
         data = _Data(name, X, bunch.target, (28, 28), f"{fetch.__name__}(subset='train') / 255")
     elif name.endswith(".npz"):
@@ -514,21 +553,65 @@ def _load(args) -> _Data:
     return data
 
 
+def _missing_data(exc) -> str:
+    """The data sets' missing-file error in the words of the command line."""
+    if exc.problem is None:
+        return (
+            f"{exc.path.name} not found in {exc.path.parent} (--no-download). Run without "
+            "--no-download to download it, or give --data-home DIR, the folder that holds "
+            "mnist/ and fashion-mnist/ (or set SKLEARN_KAN_DATA)."
+        )
+    return (
+        f"{exc.path} is corrupt or incomplete: {exc.problem}. Delete it, or run without "
+        "--no-download to download it again."
+    )
+
+
 def _load_npz(path: str) -> _Data:
+    import zipfile
+
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is not an .npz archive (what numpy.savez writes, with arrays X and y)"
+        )
     with np.load(path, allow_pickle=False) as npz:
         key = "X" if "X" in npz.files else "images" if "images" in npz.files else None
         if key is None or "y" not in npz.files:
             raise ValueError(
                 f"{path} must hold arrays 'X' (or 'images') and 'y'; it has {npz.files}"
             )
-        X, y = np.asarray(npz[key]), np.asarray(npz["y"])
-    if X.ndim < 2 or len(X) != len(y):
-        raise ValueError(f"{path}: X must have one row per label, got {X.shape} and {y.shape}")
+        try:
+            X, y = np.asarray(npz[key]), np.asarray(npz["y"])
+        except ValueError as exc:  # object arrays: loading them would run pickled code
+            raise ValueError(
+                f"{path}: its arrays hold Python objects, which are not loaded "
+                f"(allow_pickle=False); save arrays of numbers ({exc})"
+            ) from None
+    _check_arrays(path, X, y)
     shape = tuple(X.shape[1:]) if X.ndim > 2 else None
     X = X.reshape(len(X), -1).astype(np.float32)
     return _Data(Path(path).name, X, y, shape, path)
+
+
+def _check_arrays(path: str, X: np.ndarray, y: np.ndarray) -> None:
+    if X.ndim < 2:
+        raise ValueError(
+            f"{path}: X has shape {X.shape}; it needs one row per sample, (n_samples, "
+            "n_features) or images (n_samples, height, width[, channels]) (one feature: "
+            "X.reshape(-1, 1))"
+        )
+    if len(X) == 0:
+        raise ValueError(f"{path}: X has no samples (shape {X.shape})")
+    if X[0].size == 0:
+        raise ValueError(f"{path}: X has no features (shape {X.shape})")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: X must hold numbers, but its dtype is {X.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"{path}: y has shape {y.shape}; it must hold one label per sample")
+    if len(X) != len(y):
+        raise ValueError(f"{path}: X has {len(X)} rows but y has {len(y)} labels")
 
 
 # -- small helpers ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from sklearn.datasets import get_data_home
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-__all__ = ["MIRRORS", "fetch_fashion_mnist", "fetch_mnist", "load_idx"]
+__all__ = ["MIRRORS", "MissingDataError", "fetch_fashion_mnist", "fetch_mnist", "load_idx"]
 
 MIRRORS: dict[str, list[str]] = {
     "mnist": [
@@ -357,6 +357,36 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="))
 
 
+class MissingDataError(OSError):
+    """A data file is missing or damaged, and ``download_if_missing=False``.
+
+    An :class:`OSError`, so ``except OSError`` catches it; the attributes let a
+    caller word its own message (the ``sklearn-kan`` command names its flags).
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    path : path-like
+        The file that is missing or damaged.
+    problem : str, default=None
+        What is wrong with the file that is there (its size or checksum);
+        ``None`` when the file is missing.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    problem : str or None
+        What is wrong with it; ``None`` when it is missing.
+    """
+
+    def __init__(self, message: str, path, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+        self.problem = problem
+
+
 def _fetch(name, data_home, subset, download_if_missing, return_X_y, as_frame):
     """Shared body of the fetchers: find or download, verify, read, assemble."""
     folder = _data_home(data_home) / name
@@ -419,9 +449,11 @@ def _cached_file(name, folder, filename, download_if_missing):
         if problem is None:
             return path
         if not download_if_missing:
-            raise OSError(
+            raise MissingDataError(
                 f"{path} is corrupt or incomplete: {problem}. Delete it to have it "
-                "downloaded again, or call with download_if_missing=True."
+                "downloaded again, or call with download_if_missing=True.",
+                path,
+                problem,
             )
         warnings.warn(
             f"{path} is corrupt or incomplete ({problem}); downloading it again.",
@@ -429,10 +461,11 @@ def _cached_file(name, folder, filename, download_if_missing):
             stacklevel=5,  # past _fetch, fetch_*, and validate_params's wrapper
         )
     elif not download_if_missing:
-        raise OSError(
+        raise MissingDataError(
             f"{filename} not found in {folder}, and download_if_missing is False. "
             "Pass download_if_missing=True, or set data_home (or the SKLEARN_KAN_DATA "
-            "environment variable) to the folder that holds the data sets."
+            "environment variable) to the folder that holds the data sets.",
+            path,
         )
     _download(name, folder, filename, size, sha256)
     return path

@@ -9,26 +9,30 @@ one, into ONE ONNX model that takes the raw inputs (pixels) and returns what
 ``predict`` and ``predict_proba`` return. Run it with onnxruntime (or any ONNX
 runtime) where neither torch nor scikit-learn is installed.
 
-How: the pipeline becomes one torch module, exported by ``torch.onnx.export``
-(TorchScript tracing, ``dynamo=False``; it needs no ``onnxscript``):
+How: the pipeline becomes one torch module, exported by torch's supported
+exporter, ``torch.onnx.export(..., dynamo=True)`` (``torch.export`` and onnxscript):
 
-- each preprocessing step, which must be an affine map of its input, becomes one
-  matrix product: its matrix is read by transforming the identity (so the step's
-  own code defines it) and checked on ``X_sample``;
-- the fitted torch module (input scaling, front end, KAN) is traced as it is; while
-  tracing, the KAN layers use plain torch operators instead of their fused kernels
-  (see :func:`sklearn_kan.nn.basis.is_exporting`);
-- a classifier ends in a softmax, an argmax and a look-up of the class labels; a
-  regressor undoes its target scaling.
+- each preprocessing step must be a step known to be an affine map of its input
+  (:data:`AFFINE_STEPS`: the sample rows alone cannot prove it, as an imputer or a
+  clipping scaler agrees with an affine map on every row without NaN or values out
+  of range); it becomes one matrix product, whose matrix is read by transforming
+  the identity (so the step's own code defines it) and checked on ``X_sample``;
+- the fitted torch module (input scaling, front end, KAN) is exported as it is;
+  while exporting, the KAN layers use plain torch operators instead of their fused
+  kernels (see :func:`sklearn_kan.nn.basis.is_exporting`);
+- a classifier ends in a softmax, an argmax and a look-up of the class labels in
+  their own dtype (``int64``, ``uint64``, ``float64``...), so every label comes back
+  exactly; a regressor undoes its target scaling.
 
 Every basis exports (B-splines through a dense Cox-de Boor recursion, the others as
-written). Needs the ``onnx`` extra: ``pip install "sklearn-kan[onnx]"``.
+written). Needs the ``onnx`` extra: ``pip install "sklearn-kan[onnx]"`` (onnx,
+onnxruntime and onnxscript).
 """
 
 from __future__ import annotations
 
 import copy
-import io
+import logging
 import os
 import warnings
 
@@ -38,15 +42,31 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from ._base import BaseKAN
+from .preprocessing import Downsample, Flatten
 
-__all__ = ["to_onnx"]
+__all__ = ["AFFINE_STEPS", "to_onnx"]
+
+#: The pipeline steps that :func:`to_onnx` exports before the estimator, by name:
+#: each is an affine map of its input for every input, NaN and values beyond the
+#: training range included (``MinMaxScaler`` only with ``clip=False``). Subclasses
+#: are not included: they may transform otherwise.
+AFFINE_STEPS = (
+    "Flatten",
+    "Downsample",
+    "StandardScaler",
+    "MinMaxScaler",
+    "MaxAbsScaler",
+    "RobustScaler",
+    "PCA",
+    "TruncatedSVD",
+)
 
 # Largest input width whose affine preprocessing steps are probed with the identity
 # (a D x D matrix): 3 x 128 x 128 images.
 _MAX_PROBE = 3 * 128 * 128
 
 
-def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset: int = 17):
+def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset: int = 18):
     """Export a fitted KAN estimator or pipeline to one ONNX model.
 
     Parameters
@@ -56,29 +76,34 @@ def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset
         :class:`~sklearn_kan.KANRegressor` or
         :class:`~sklearn_kan.HybridKANClassifier`, or a fitted ``Pipeline`` whose
         last step is one of them and whose other steps are affine maps of their
-        input (``Flatten``, ``Downsample``, ``StandardScaler``, ``"passthrough"``).
+        input: steps of the classes named in :data:`AFFINE_STEPS` (``Flatten``,
+        ``Downsample``, ``StandardScaler``, ``MinMaxScaler`` without ``clip``...)
+        or ``"passthrough"``.
     X_sample : array-like of shape (n_samples, ...)
         A few rows of the raw inputs, as passed to ``estimator.predict``; they fix
         the input's shape (all but the number of rows, which stays free) and are
         used to check the exported preprocessing against the estimator's.
     path : str or path-like, default=None
         Where to write the model (``.onnx``). Nothing is written when None.
-    opset : int, default=17
-        ONNX opset version.
+    opset : int, default=18
+        ONNX opset version (torch's exporter writes 18 and converts to others).
 
     Returns
     -------
     model : onnx.ModelProto
         One input, ``"X"`` (float32, the shape of ``X_sample`` with any number of
         rows). Classifiers have the outputs ``"label"`` (the predicted class
-        labels, as ``predict``) and ``"probabilities"`` (float32, as
-        ``predict_proba``); regressors ``"prediction"`` (float32, as ``predict``).
+        labels, as ``predict``, in the dtype of ``classes_``) and
+        ``"probabilities"`` (float32, as ``predict_proba``); regressors
+        ``"prediction"`` (float32, as ``predict``).
 
     Raises
     ------
     ValueError
-        If a preprocessing step is not an affine map, or the class labels are not
-        numbers (ONNX tensors made by torch hold numbers only).
+        If ``X_sample`` does not fit the estimator (scikit-learn's message, e.g.
+        "X has 10 features, but KANClassifier is expecting 64 features"), a
+        preprocessing step is not one known to be affine, or the class labels
+        are not numbers.
     TypeError
         If the final step is not a fitted KAN estimator.
 
@@ -86,7 +111,9 @@ def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset
     -----
     The model computes in float32, as the estimators' own prediction does (with
     the default ``dtype="float32"``). Probabilities agree to about 1e-6 (tested:
-    1e-5 and equal labels on MNIST and digits).
+    1e-5 and equal labels on MNIST and digits). The model does not validate its
+    input as ``predict`` does: a row with NaN gives NaN probabilities where
+    ``predict`` raises a ``ValueError``.
 
     Examples
     --------
@@ -122,6 +149,10 @@ def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset
         raise ValueError(
             f"X_sample must hold at least one row of the raw inputs, got shape {X_sample.shape}."
         )
+    try:
+        estimator.predict(X_sample[:2])
+    except ValueError as exc:
+        raise ValueError(f"X_sample does not fit the estimator: {exc}") from exc
     pre, x = [], X_sample
     for name, step in steps[:-1]:
         if step is None or step == "passthrough":
@@ -132,23 +163,25 @@ def to_onnx(estimator, X_sample, path: str | os.PathLike | None = None, *, opset
     wrapper = _Exported(pre, final, X_sample.shape[1:]).eval()
     dummy = torch.as_tensor(X_sample[:2], dtype=torch.float32)
     _fix_adaptive_pools(wrapper, dummy)
-    outputs = ["label", "probabilities"] if wrapper.is_classifier else ["prediction"]
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        # The shape checks of the layers become constants of the trace: right, as
-        # everything but the number of rows is fixed by the fitted estimator.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
+    outputs = ["label_index", "probabilities"] if wrapper.is_classifier else ["prediction"]
+    with torch.no_grad(), warnings.catch_warnings(), _quiet_exporter():
+        # torch's own pytree code warns while exporting; nothing the caller can change.
+        warnings.filterwarnings("ignore", ".*LeafSpec", FutureWarning)
+        program = torch.onnx.export(
             wrapper,
             (dummy,),
-            buffer,
             input_names=["X"],
             output_names=outputs,
-            dynamic_axes={"X": {0: "n"}, **{out: {0: "n"} for out in outputs}},
+            # Any number of rows. (A named Dim("n") trips over an internal
+            # assertion of torch.export on some models; DYNAMIC does not.)
+            dynamic_shapes=({0: torch.export.Dim.DYNAMIC},),
             opset_version=opset,
-            dynamo=False,
+            dynamo=True,
+            verbose=False,
         )
-    model = onnx.load_from_string(buffer.getvalue())
+    model = program.model_proto
+    if wrapper.is_classifier:
+        _look_up_labels(model, np.asarray(final.classes_))
     onnx.checker.check_model(model)
     if path is not None:
         onnx.save(model, os.fspath(path))
@@ -174,6 +207,15 @@ class _Affine(nn.Module):
 
     @classmethod
     def probe(cls, name: str, step, X: np.ndarray) -> _Affine:
+        reason = _not_affine(step)
+        if reason is not None:
+            raise ValueError(
+                f"Pipeline step {name!r} ({type(step).__name__}) is not an affine map that "
+                f"to_onnx knows: {reason}. Before the estimator, to_onnx exports the steps of "
+                f"{', '.join(AFFINE_STEPS)} and 'passthrough', which are affine for every "
+                "input; the sample rows alone cannot prove a step affine (an imputer agrees "
+                "with one on rows without NaN)."
+            )
         width = int(np.prod(X.shape[1:]))
         if width > _MAX_PROBE:
             raise ValueError(
@@ -197,8 +239,8 @@ class _Affine(nn.Module):
         if not np.allclose(got, expected, rtol=1e-6, atol=1e-6 * (1 + np.abs(expected).max())):
             raise ValueError(
                 f"Pipeline step {name!r} ({type(step).__name__}) is not an affine map of its "
-                "input, which is what to_onnx can export before the estimator (Flatten, "
-                "Downsample, StandardScaler, ...)."
+                "input on X_sample: its matrix, read from the identity, does not give its "
+                "transform of the sample rows."
             )
         return cls(matrix, offset, out_shape)
 
@@ -228,12 +270,10 @@ class _Exported(nn.Module):
             classes = np.asarray(estimator.classes_)
             if classes.dtype.kind not in "biuf":
                 raise ValueError(
-                    "to_onnx exports numeric class labels only (ONNX tensors made by torch "
-                    f"hold numbers); got labels of dtype {classes.dtype}. Encode them as "
-                    "integers (sklearn.preprocessing.LabelEncoder) before fitting."
+                    "to_onnx exports numeric class labels only; got labels of dtype "
+                    f"{classes.dtype}. Encode them as integers "
+                    "(sklearn.preprocessing.LabelEncoder) before fitting."
                 )
-            dtype = torch.int64 if classes.dtype.kind in "biu" else torch.float32
-            self.register_buffer("classes", torch.as_tensor(classes, dtype=dtype))
         else:
             scale = np.asarray(estimator._y_scale, dtype=np.float32)
             mean = np.asarray(estimator._y_mean, dtype=np.float32)
@@ -254,7 +294,56 @@ class _Exported(nn.Module):
             out = out * self.y_scale + self.y_mean
             return out[:, 0] if self.y_1d else out
         proba = torch.softmax(out, dim=1)
-        return self.classes[torch.argmax(proba, dim=1)], proba
+        # The labels are looked up in the ONNX graph (_look_up_labels), in their
+        # own dtype: torch has no uint64 arithmetic and would round float64 ones.
+        return torch.argmax(proba, dim=1), proba
+
+
+def _not_affine(step) -> str | None:
+    """Why ``step`` is not known to be affine for every input; None when it is."""
+    if type(step).__name__ not in AFFINE_STEPS:
+        return "it is not one of the steps known to be affine"
+    module = type(step).__module__
+    ours = type(step) in (Flatten, Downsample)
+    theirs = module.startswith(("sklearn.preprocessing", "sklearn.decomposition"))
+    if not (ours or theirs):
+        return f"it is {module}.{type(step).__name__}, not the known class of that name"
+    if getattr(step, "clip", False):
+        return "clip=True clips values beyond the training range, which is not affine"
+    return None
+
+
+def _look_up_labels(model, classes: np.ndarray) -> None:
+    """Turn the graph's class indices into the labels: a ``Gather`` from ``classes``."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    index = next(out for out in graph.output if out.name == "label_index")
+    graph.initializer.append(numpy_helper.from_array(classes, "classes"))
+    graph.node.append(helper.make_node("Gather", ["classes", "label_index"], ["label"], axis=0))
+    label = copy.deepcopy(index)
+    label.name = "label"
+    label.type.tensor_type.elem_type = helper.np_dtype_to_tensor_dtype(classes.dtype)
+    outputs = [label if out.name == "label_index" else out for out in graph.output]
+    del graph.output[:]
+    graph.output.extend(outputs)
+
+
+class _quiet_exporter:
+    """Keep torch's exporter from logging what the caller cannot act on.
+
+    It logs a warning per missing optional package (torchvision) and its own
+    progress; errors are still logged and raised.
+    """
+
+    def __enter__(self):
+        self._logger = logging.getLogger("torch.onnx")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
 
 
 def _cpu_float32_copy(module: nn.Module) -> nn.Module:

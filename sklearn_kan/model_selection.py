@@ -20,20 +20,22 @@ import platform
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.model_selection import check_cv, cross_validate
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from threadpoolctl import threadpool_limits
@@ -287,7 +289,7 @@ def total_params(estimator) -> int:
 
     :func:`count_params` counts the last step of a pipeline (the model a
     transformer feeds); this counts every step that has parameters, so a
-    ``Pipeline([VAEFeatures(), KANClassifier()])`` includes the VAE.
+    ``make_pipeline(VAEFeatures(), KANClassifier())`` includes the VAE.
 
     Parameters
     ----------
@@ -369,11 +371,21 @@ def compare(
         ``1`` or more shows a progress bar per model on stderr (tqdm) and each
         model's result when it is done.
     error_score : "raise" or float, default=np.nan
-        As in :func:`~sklearn.model_selection.cross_validate`.
+        As in :func:`~sklearn.model_selection.cross_validate`: the score of a
+        fit that fails. ``"raise"`` raises the first error. With a number, a
+        failed fit is recorded and the comparison goes on with the other splits
+        and models: its scores are ``error_score`` (so a metric's mean is NaN
+        with the default), a :class:`~sklearn.exceptions.FitFailedWarning` says
+        which fits failed and why, the table counts them (``n_failed_fits``) and
+        :func:`paired_tests` pairs only the fits that both models finished.
+        Only when every fit of every model fails is it an error (a
+        ``ValueError``, as in scikit-learn).
     return_cv_results : bool, default=False
         Also return the raw ``cross_validate`` results of each estimator, with
-        the fitted estimators of every split (``"estimator"``), the train and test
-        sizes (``"n_train"``, ``"n_test"``) and the split indices (``"splits"``).
+        the fitted estimators of every split (``"estimator"``, ``None`` for a
+        failed fit), the errors (``"errors"``: one per split, ``None`` or the
+        error's type and message), the train and test sizes (``"n_train"``,
+        ``"n_test"``) and the split indices (``"splits"``).
 
     Returns
     -------
@@ -382,10 +394,11 @@ def compare(
         ``<metric>_mean`` and ``<metric>_std`` for every metric (``score`` for a
         callable ``scoring``), ``first_fit_time``, ``fit_time_mean`` and
         ``fit_time_std`` (seconds per fit, the first fit left out when there are
-        several), ``score_time_mean``, ``n_params`` (:func:`total_params`) and
-        ``n_flops`` (:func:`count_flops`, forward FLOPs per sample), both of
-        the model fitted on the first split and missing for models without a
-        counting rule. The DataFrame's ``attrs["machine"]`` records the machine
+        several; failed fits are not timed), ``score_time_mean``, ``n_params``
+        (:func:`total_params`) and ``n_flops`` (:func:`count_flops`, forward
+        FLOPs per sample), both of the model fitted on the first split that
+        succeeded and missing for models without a counting rule, and
+        ``n_failed_fits``. The DataFrame's ``attrs["machine"]`` records the machine
         (cores, load average before and after, thread cap). A structured array,
         with a ``model`` field and ``-1`` for missing counts, when pandas is
         not installed.
@@ -409,7 +422,7 @@ def compare(
     ['kan', 'mlp']
     >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
     ['accuracy_mean', 'accuracy_std', 'first_fit_time', 'fit_time_mean', 'fit_time_std',
-     'score_time_mean', 'n_params', 'n_flops']
+     'score_time_mean', 'n_params', 'n_flops', 'n_failed_fits']
     >>> table["n_params"].tolist()
     [5346, 5335]
     """
@@ -419,6 +432,11 @@ def compare(
         scoring = _default_scoring(estimators)
     if n_threads is not None and (not isinstance(n_threads, Integral) or n_threads < 1):
         raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
+    if not (isinstance(error_score, Real) or error_score == "raise"):
+        raise ValueError(
+            "error_score must be the string 'raise' or a numeric value. (Hint: if using "
+            f"'raise', please make sure that it has been spelled correctly.) Got {error_score!r}."
+        )
     metrics = _metric_names(scoring)
     classifier = all(is_classifier(e) for e in estimators.values())
     splits = list(check_cv(cv, y, classifier=classifier).split(X, y, groups))
@@ -436,19 +454,25 @@ def compare(
                 )
             result.update(n_train=n_train, n_test=n_test, splits=splits, metrics=metrics)
             raw[name] = result
+            failed = np.array([e is not None for e in result["errors"]])
             row = {"model": name}
             for metric in metrics:
                 key = "test_score" if len(metrics) == 1 else f"test_{metric}"
                 row[f"{metric}_mean"] = float(np.mean(result[key]))
                 row[f"{metric}_std"] = float(np.std(result[key]))
-            fits = np.asarray(result["fit_time"])
+            fits = np.asarray(result["fit_time"])[~failed]
             steady = fits[1:] if len(fits) > 1 else fits
-            row["first_fit_time"] = float(fits[0])
-            row["fit_time_mean"] = float(np.mean(steady))
-            row["fit_time_std"] = float(np.std(steady))
-            row["score_time_mean"] = float(np.mean(result["score_time"]))
-            row["n_params"] = _first_count(result["estimator"])
-            row["n_flops"] = _first_flops(result["estimator"], X, splits[0][1])
+            row["first_fit_time"] = float(fits[0]) if len(fits) else np.nan
+            row["fit_time_mean"] = float(np.mean(steady)) if len(fits) else np.nan
+            row["fit_time_std"] = float(np.std(steady)) if len(fits) else np.nan
+            row["score_time_mean"] = (
+                float(np.mean(np.asarray(result["score_time"])[~failed])) if len(fits) else np.nan
+            )
+            ok = np.flatnonzero(~failed)
+            fitted = [result["estimator"][i] for i in ok]
+            row["n_params"] = _first_count(fitted)
+            row["n_flops"] = _first_flops(fitted, X, splits[ok[0]][1]) if len(ok) else None
+            row["n_failed_fits"] = int(failed.sum())
             rows.append(row)
             if verbose:
                 scores = ", ".join(
@@ -459,6 +483,21 @@ def compare(
                     f"{row['first_fit_time']:.2f} s); {time.perf_counter() - start:.1f} s in all"
                 )
         machine.update(_machine(threads, n_jobs))
+    if all(row["n_failed_fits"] == len(splits) for row in rows):
+        n_fits = len(splits) * len(rows)
+        counts = Counter((name, e) for name, result in raw.items() for e in result["errors"])
+        details = "\n".join(
+            f"{name} ({n} {'fit' if n == 1 else 'fits'}): {error}"
+            for (name, error), n in counts.items()
+        )
+        raise ValueError(
+            f"All the {n_fits} fits failed. It is very likely that the models are "
+            f"misconfigured. You can try to debug the error by setting error_score='raise'."
+            f"\nThe errors:\n{details}"
+        )
+    for name, result in raw.items():
+        if any(e is not None for e in result["errors"]):
+            _warn_failed(name, result["errors"], error_score)
     table = _to_table(rows)
     if hasattr(table, "attrs"):
         table.attrs["machine"] = machine
@@ -504,7 +543,10 @@ def paired_tests(
         One per model other than the reference: ``model``, ``reference``,
         ``metric``, ``mean_diff`` (model minus reference), ``ci_low``,
         ``ci_high``, ``p_value``, ``n_fits``, ``significant`` and
-        ``sentence``, the result in one plain sentence.
+        ``sentence``, the result in one plain sentence. The test pairs the fits
+        that finished for both models (a failed fit of :func:`compare` is left
+        out, and so is a non-finite score); with fewer than two, the numbers
+        are NaN and the sentence says why.
     """
     if not cv_results:
         raise ValueError("cv_results is empty.")
@@ -519,25 +561,43 @@ def paired_tests(
         if name == reference:
             continue
         result = cv_results[name]
+        both = _finished(result, key) & _finished(ref, key)
+        pair = {"model": name, "reference": reference, "metric": metric}
+        if both.sum() < 2:
+            pairs.append(
+                {
+                    **pair,
+                    **dict.fromkeys(("mean_diff", "ci_low", "ci_high", "p_value"), np.nan),
+                    "n_fits": int(both.sum()),
+                    "significant": False,
+                    "sentence": f"{name} cannot be tested against {reference}: only "
+                    f"{both.sum()} of the {both.size} fits finished for both (the test needs 2).",
+                }
+            )
+            continue
         test = corrected_resampled_ttest(
-            result[key],
-            ref[key],
-            float(np.mean(ref["n_train"])),
-            float(np.mean(ref["n_test"])),
+            np.asarray(result[key])[both],
+            np.asarray(ref[key])[both],
+            float(np.mean(np.asarray(ref["n_train"])[both])),
+            float(np.mean(np.asarray(ref["n_test"])[both])),
             confidence=confidence,
         )
+        sentence = _sentence(name, reference, metric, test, alpha)
+        if not both.all():
+            sentence = (
+                f"{sentence[:-1]} (over the {both.sum()} of the {both.size} fits that "
+                "finished for both; the others failed)."
+            )
         pairs.append(
             {
-                "model": name,
-                "reference": reference,
-                "metric": metric,
+                **pair,
                 "mean_diff": test.mean,
                 "ci_low": test.ci_low,
                 "ci_high": test.ci_high,
                 "p_value": test.p_value,
                 "n_fits": test.n_fits,
                 "significant": bool(test.p_value < alpha),
-                "sentence": _sentence(name, reference, metric, test, alpha),
+                "sentence": sentence,
             }
         )
     return pairs
@@ -573,6 +633,9 @@ class ComparisonReport:
     ----------
     pairs : list of dict
         :func:`paired_tests` of every model against ``reference``.
+    failures : list of dict
+        Every failed fit (``compare`` with a numeric ``error_score``):
+        ``model``, ``split`` and ``error``; the report lists them.
 
     Examples
     --------
@@ -607,7 +670,17 @@ class ComparisonReport:
 
     def to_text(self) -> str:
         """The table as aligned text (what the command prints)."""
-        return _render(self.table, markdown=False)
+        return _render(self.table, markdown=False, n_fits=_n_fits(self.cv_results))
+
+    @property
+    def failures(self) -> list[dict]:
+        """Every failed fit: ``model``, ``split`` (its index) and ``error``."""
+        return [
+            {"model": name, "split": i, "error": error}
+            for name, result in self.cv_results.items()
+            for i, error in enumerate(result.get("errors") or ())
+            if error is not None
+        ]
 
     def to_markdown(self, figure: str | None = "comparison.png") -> str:
         """The whole report: command, table, figure, significance, settings, machine."""
@@ -672,31 +745,85 @@ def _default_scoring(estimators: Mapping) -> str:
 
 
 def _cross_validate(estimator, X, y, groups, splits, scoring, n_jobs, error_score, bar):
-    """``cross_validate`` on the given splits, one split at a time when sequential.
+    """``cross_validate`` on the given splits, one split per call, failures kept.
 
-    One call per split lets the progress bar move when a fit ends (joblib
-    draws splits ahead of the fits); with ``n_jobs`` > 1 it is one call.
+    One ``cross_validate`` call per split (in joblib workers when ``n_jobs`` > 1)
+    lets the progress bar move when a fit ends, and keeps a failed fit from
+    taking the others with it: scikit-learn raises "All the 1 fits failed" for a
+    call of one split, whatever ``error_score`` says. A failed split is recorded
+    here as scikit-learn records one in a call of many (its scores are
+    ``error_score``), with its error.
     """
-    kwargs = dict(
-        groups=groups,
-        scoring=scoring,
-        return_estimator=True,
-        error_score=error_score,
-    )
-    if n_jobs not in (None, 1):
-        result = cross_validate(estimator, X, y, cv=splits, n_jobs=n_jobs, **kwargs)
-        bar.update(len(splits))
-        return result
+    args = (groups, scoring, error_score)
+    if n_jobs in (None, 1):  # in this process, also inside a joblib backend's context
+        results = (_one_split(estimator, X, y, split, *args) for split in splits)
+    else:
+        jobs = (delayed(_one_split)(estimator, X, y, split, *args) for split in splits)
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     parts = []
-    for split in splits:
-        parts.append(cross_validate(estimator, X, y, cv=[split], **kwargs))
+    for part in results:
+        parts.append(part)
         bar.update(1)
+    done = [p for p in parts if p["errors"][0] is None]
+    test_keys = (
+        [k for k in done[0] if k.startswith("test_")]
+        if done
+        else ["test_score"]
+        if len(_metric_names(scoring)) == 1
+        else [f"test_{m}" for m in _metric_names(scoring)]
+    )
+    for part in parts:
+        if part["errors"][0] is not None:
+            part.update({key: np.array([error_score], dtype=float) for key in test_keys})
+    lists = ("estimator", "errors")
     return {
         key: [e for p in parts for e in p[key]]
-        if key == "estimator"
+        if key in lists
         else np.concatenate([p[key] for p in parts])
-        for key in parts[0]
+        for key in ["fit_time", "score_time", *test_keys, *lists]
     }
+
+
+def _one_split(estimator, X, y, split, groups, scoring, error_score) -> dict:
+    """``cross_validate`` on one split; a failure (unless ``"raise"``) as a record."""
+    start = time.perf_counter()
+    try:
+        result = cross_validate(
+            estimator,
+            X,
+            y,
+            cv=[split],
+            groups=groups,
+            scoring=scoring,
+            return_estimator=True,
+            error_score="raise",
+        )
+    except Exception as exc:
+        if error_score == "raise":
+            raise
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())}".rstrip(": ")
+        return {
+            "fit_time": np.array([time.perf_counter() - start]),
+            "score_time": np.array([0.0]),
+            "estimator": [None],
+            "errors": [error],
+        }
+    result["errors"] = [None]
+    return result
+
+
+def _warn_failed(name: str, errors: list, error_score) -> None:
+    """scikit-learn's ``FitFailedWarning`` for the failed fits of one model."""
+    failed = [(i, e) for i, e in enumerate(errors) if e is not None]
+    details = "\n".join(f"split {i}: {e}" for i, e in failed)
+    warnings.warn(
+        f"{len(failed)} of the {len(errors)} fits of {name!r} failed. The scores on these "
+        f"train-test splits are set to error_score={error_score}; the other splits and "
+        "models are kept. If these failures are not expected, you can try to debug them "
+        f"by setting error_score='raise'.\n{details}",
+        FitFailedWarning,
+        stacklevel=3,
+    )
 
 
 @contextmanager
@@ -778,6 +905,13 @@ def _score_key(result: Mapping, metric: str | None) -> tuple[str, str]:
     if metric not in metrics:
         raise ValueError(f"metric {metric!r} is not one of {metrics}.")
     return ("test_score" if len(metrics) == 1 else f"test_{metric}"), metric
+
+
+def _finished(result: Mapping, key: str) -> np.ndarray:
+    """Which fits of a model finished: not failed, with a finite score."""
+    scores = np.asarray(result[key], dtype=float)
+    errors = result.get("errors") or [None] * len(scores)
+    return np.isfinite(scores) & np.array([e is None for e in errors])
 
 
 def _sentence(name: str, ref: str, metric: str, test: PairedComparison, alpha: float) -> str:
@@ -1059,8 +1193,11 @@ def _main_metric(table) -> str:
     return next(n[: -len("_mean")] for n in names if n.endswith("_mean"))
 
 
-def _render(table, *, markdown: bool) -> str:
-    """The comparison table as aligned text or as a Markdown table."""
+def _render(table, *, markdown: bool, n_fits: int | None = None) -> str:
+    """The comparison table as aligned text or as a Markdown table.
+
+    A column ``failed`` (failed fits of ``n_fits``) is shown when a fit failed.
+    """
     rows = _rows(table)
     metric = _main_metric(table)
     pm = "±" if markdown else "+/-"
@@ -1085,6 +1222,11 @@ def _render(table, *, markdown: bool) -> str:
         ]
         for r in rows
     ]
+    failed = [int(r.get("n_failed_fits") or 0) for r in rows]
+    if any(failed):
+        head.append("failed")
+        for cells, n in zip(body, failed):
+            cells.append(f"{n}/{n_fits}" if n_fits else str(n))
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -1101,8 +1243,7 @@ def _render(table, *, markdown: bool) -> str:
 
 def _markdown(report: ComparisonReport, figure: str | None) -> str:
     table, raw = report.table, report.cv_results
-    first = next(iter(raw.values()))
-    n_fits = len(first["fit_time"])
+    n_fits = _n_fits(raw)
     metric = _main_metric(table)
     lines = [f"# sklearn-kan compare: {report.title}", ""]
     if report.command:
@@ -1117,9 +1258,24 @@ def _markdown(report: ComparisonReport, figure: str | None) -> str:
         "one-off costs (compilation); fit: seconds per fit over the other fits; predict: "
         "seconds to score one test split (mean over all fits, the first included).",
         "",
-        _render(table, markdown=True),
+        _render(table, markdown=True, n_fits=n_fits),
         "",
     ]
+    if report.failures:
+        lines += [
+            "## Failed fits",
+            "",
+            "Their scores are the `error_score` of `compare` in the table; the tests below "
+            "pair only the fits that finished for both models.",
+            "",
+            "| model | split | error |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {f['model']} | {f['split']} | {f['error'].replace('|', '/')} |"
+            for f in report.failures
+        ]
+        lines += [""]
     if figure:
         lines += [f"![{metric} vs FLOPs, differences and training curves]({figure})", ""]
     if report.settings:
@@ -1135,7 +1291,7 @@ def _markdown(report: ComparisonReport, figure: str | None) -> str:
     for name, result in raw.items():
         help_ = (report.descriptions or {}).get(name)
         lines += [f"- **{name}**" + (f": {help_}" if help_ else ""), ""]
-        est = result["estimator"][0] if result.get("estimator") else None
+        est = next((e for e in result.get("estimator") or () if e is not None), None)
         if est is not None and not isinstance(est, str):
             lines += ["  ```", f"  {_describe(est)}", "  ```", ""]
     lines += ["## Versions", "", "| package | version |", "|---|---|"]
@@ -1165,6 +1321,10 @@ def _markdown(report: ComparisonReport, figure: str | None) -> str:
             )
         lines += [""] + [p["sentence"] for p in pairs]
     return "\n".join(lines) + "\n"
+
+
+def _n_fits(cv_results: Mapping) -> int:
+    return len(next(iter(cv_results.values()))["fit_time"])
 
 
 def _fmt_machine(value) -> str:
@@ -1205,6 +1365,8 @@ def _curves(estimators) -> list[np.ndarray]:
     """Training loss per epoch of each fold's fitted model, where it has one."""
     curves = []
     for est in estimators:
+        if est is None:  # a failed fit
+            continue
         last = est.steps[-1][1] if hasattr(est, "steps") else est
         history = getattr(last, "history_", None)
         if history is not None:
@@ -1255,6 +1417,8 @@ def _draw(report: ComparisonReport, path):
     scale = 100 if metric == "accuracy" else 1
     for i, p in enumerate(report.pairs):
         mean, lo, hi = (scale * p[k] for k in ("mean_diff", "ci_low", "ci_high"))
+        if not np.isfinite(mean):  # not tested: too few fits finished
+            continue
         middle.errorbar(
             mean,
             i,

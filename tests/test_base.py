@@ -1,10 +1,14 @@
-"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks."""
+"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks, Ctrl-C."""
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback
 
-from sklearn_kan import KANClassifier, _base
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor, _base
+from sklearn_kan.feature_extraction import ConvFeatures
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +96,102 @@ def test_a_hybrids_prediction_does_not_depend_on_its_batch(frontend):
     full = clf.predict_proba(X[:300])
     for rows in (slice(0, 1), slice(37, 38), slice(5, 260)):
         np.testing.assert_array_equal(clf.predict_proba(X[rows]), full[rows])
+
+
+class _InterruptAt(Callback):
+    """Raises KeyboardInterrupt (what Ctrl-C raises) at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda cb: KANClassifier((8,), max_epochs=5, random_state=0, callbacks=[cb]),
+        lambda cb: KANRegressor((8,), max_epochs=5, random_state=0, callbacks=[cb]),
+        lambda cb: HybridKANClassifier(
+            "conv", conv_channels=(4,), max_epochs=5, random_state=0, callbacks=[cb]
+        ),
+    ],
+    ids=["kan", "regressor", "hybrid"],
+)
+def test_ctrl_c_during_a_first_fit_propagates_and_leaves_it_unfitted(make):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:200], y[:200]
+    est = make(_InterruptAt(2))
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    # Usable: the same estimator fits, and gives what a fresh one gives.
+    est.set_params(callbacks=None).fit(X, y)
+    fresh = make(None).set_params(callbacks=None).fit(X, y)
+    assert len(est.history_) == 5
+    np.testing.assert_array_equal(est.predict(X), fresh.predict(X))
+
+
+def test_ctrl_c_during_a_feature_extractors_fit(monkeypatch):
+    # ConvFeatures takes no callbacks: the net itself raises at the end of epoch 2.
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    est = ConvFeatures(4, channels=(4,), max_epochs=5, random_state=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(_base._KANNet, "on_epoch_end", _InterruptAt(2).on_epoch_end)
+        with pytest.raises(KeyboardInterrupt):
+            est.fit(X[:200], y[:200])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    assert est.fit(X[:200], y[:200]).transform(X[:3]).shape == (3, 4)
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_ctrl_c_while_continuing_a_fit_keeps_the_model_it_had(how):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+
+    def fitted():
+        # hidden_norm="batchnorm" (the default): its statistics must come back too.
+        return KANClassifier((8,), max_epochs=3, random_state=0).fit(X, y)
+
+    def more(est, callbacks=None):
+        if how == "partial_fit":
+            return est.set_params(callbacks=callbacks).partial_fit(X, y)
+        return est.set_params(callbacks=callbacks, warm_start=True).fit(X, y)
+
+    est = fitted()
+    before = est.predict_proba(X)
+    state = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    with pytest.raises(KeyboardInterrupt):
+        more(est, [_InterruptAt(4)])
+    assert len(est.history_) == 3
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    for key, value in est.module_.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
+    # Training goes on as if the interrupted call had not happened (optimizer state too).
+    np.testing.assert_array_equal(
+        more(est).predict_proba(X), more(fitted()).predict_proba(X)
+    )
+
+
+def test_skorchs_early_stopping_still_ends_training_quietly():
+    # skorch's EarlyStopping stops a fit by raising KeyboardInterrupt itself.
+    from sklearn.datasets import load_digits
+    from skorch.callbacks import EarlyStopping
+
+    X, y = load_digits(return_X_y=True)
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    est = KANClassifier((8,), max_epochs=20, random_state=0, callbacks=[stop]).fit(X, y)
+    assert 1 < len(est.history_) < 20
+    check_is_fitted(est)
+    est = KANClassifier((8,), max_epochs=20, early_stopping=True, n_iter_no_change=1, tol=1.0)
+    assert len(est.fit(X, y).history_) < 20

@@ -92,6 +92,8 @@ def test_compare_as_a_module_in_a_real_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1].startswith("kan")
     _check_outputs(out, ["kan"])
+    # The figure is written as the command says (matplotlib is a dependency).
+    assert f"wrote {out / 'report.md'} and {out / 'comparison.png'}" in proc.stderr
 
 
 def test_compare_npz_images_with_downsample(tmp_path, capsys):
@@ -240,3 +242,135 @@ def test_help_lists_the_models(capsys):
     out = capsys.readouterr().out
     assert all(name in out.replace("-\n", "-").replace("\n", " ") for name in ("kan", "cnn"))
     assert "compare_out" in out
+
+
+def _no_fit(monkeypatch):
+    """Make any comparison fail loudly: these errors must come before the first fit."""
+    from sklearn_kan import model_selection
+
+    def compare(*args, **kwargs):
+        raise AssertionError("compare() ran")
+
+    monkeypatch.setattr(model_selection, "compare", compare)
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_file"])
+def test_unwritable_out_is_refused_before_any_fit(capsys, tmp_path, monkeypatch, where):
+    _no_fit(monkeypatch)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    out = blocker / "out" if where == "under_a_file" else blocker
+    line = _one_line_error(capsys, ["compare", "--out", str(out), *FAST])
+    assert f"--out {out}" in line and "compare() ran" not in line
+
+
+def test_out_is_created_before_the_fits(tmp_path, monkeypatch, capsys):
+    _no_fit(monkeypatch)
+    out = tmp_path / "new" / "deeper"
+    assert cli.main(["compare", "--out", str(out), *FAST]) == 1
+    # The check passed and the comparison started.
+    assert capsys.readouterr().err.splitlines()[-1] == "sklearn-kan: error: compare() ran"
+    assert out.is_dir() and list(out.iterdir()) == []  # the write probe left nothing
+
+
+def _npz(tmp_path, name, **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"X": np.arange(60.0), "y": np.arange(60) % 3}, "X has shape (60,)"),
+        ({"X": np.zeros((0, 4)), "y": np.zeros(0)}, "no samples"),
+        ({"X": np.zeros((10, 0)), "y": np.arange(10) % 2}, "no features"),
+        ({"X": np.zeros((10, 4)), "y": np.arange(9) % 2}, "10 rows but y has 9"),
+        ({"X": np.zeros((10, 4)), "y": np.zeros((10, 2))}, "y has shape (10, 2)"),
+        ({"X": np.array([["1", "a"]] * 10), "y": np.arange(10) % 2}, "must hold numbers"),
+        ({"X": np.array([[1, "a"]] * 10, dtype=object), "y": np.arange(10)}, "Python objects"),
+    ],
+    ids=["1d", "empty", "no-features", "lengths", "y-2d", "strings", "objects"],
+)
+def test_bad_npz_arrays_end_in_one_clear_line(capsys, tmp_path, monkeypatch, arrays, message):
+    _no_fit(monkeypatch)
+    path = _npz(tmp_path, "bad.npz", **arrays)
+    line = _one_line_error(capsys, ["compare", "--dataset", str(path), "--out", str(tmp_path)])
+    assert message in line and "compare() ran" not in line
+
+
+@pytest.mark.parametrize("content", ["text", "npy"])
+def test_a_file_that_is_not_npz_is_named(capsys, tmp_path, monkeypatch, content):
+    _no_fit(monkeypatch)
+    path = tmp_path / "data.npz"
+    if content == "text":
+        path.write_text("hello")
+    else:
+        with open(path, "wb") as f:
+            np.save(f, np.zeros(3))
+    line = _one_line_error(capsys, ["compare", "--dataset", str(path), "--out", str(tmp_path)])
+    assert f"{path} is not an .npz archive" in line
+
+
+def test_missing_data_names_the_flags_not_python_arguments(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "mnist").mkdir(parents=True)
+    argv = ["compare", "--dataset", "mnist", "--data-home", str(empty), "--no-download"]
+    line = _one_line_error(capsys, [*argv, "--out", str(tmp_path / "o")])
+    assert "download_if_missing" not in line and "data_home" not in line
+    assert "--no-download" in line and "--data-home" in line
+    (empty / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"broken")
+    line = _one_line_error(capsys, [*argv, "--out", str(tmp_path / "o")])
+    assert "corrupt" in line and "download_if_missing" not in line
+    assert "--no-download" in line
+
+
+def test_a_failed_fit_keeps_the_other_models_and_the_report(capsys, tmp_path, monkeypatch):
+    # One model's fits fail (a grid too fine for one epoch is not the point: any error).
+    from sklearn_kan.baselines import TorchMLPClassifier
+
+    def broken_fit(self, X, y, sample_weight=None):
+        raise RuntimeError("the MLP broke")
+
+    monkeypatch.setattr(TorchMLPClassifier, "fit", broken_fit)
+    out = tmp_path / "run"
+    status = cli.main(["compare", "--models", "kan,mlp", "--out", str(out), *FAST])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out.splitlines()[1].split()[0] == "kan"  # the table is printed
+    report = (out / "report.md").read_text()
+    assert "## Failed fits" in report and "RuntimeError: the MLP broke" in report
+    assert (out / "comparison.png").is_file()
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("sklearn-kan: error: 2 of the 4 fits failed")
+    assert "mlp" in last and str(out / "report.md") in last
+
+
+def test_the_readmes_main_command_installs_what_the_figure_needs():
+    # The README's main job promises compare_out/comparison.png: the packages its
+    # install command brings must include matplotlib.
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    command = next(
+        line
+        for line in re.findall(r"```bash\n(.*?)```", readme, re.S)
+        if line.strip().endswith("sklearn-kan compare")
+    )
+    (spec,) = re.findall(r"pip install -e (\S+)", command)
+    extras = re.findall(r"\[([^\]]*)\]", spec)
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    installed = list(project["dependencies"])
+    for extra in (e.strip() for group in extras for e in group.split(",")):
+        installed += project["optional-dependencies"][extra]
+    assert any(re.match(r"matplotlib\b", req) for req in installed), command
+    assert "comparison.png" in readme
+
+
+@pytest.mark.parametrize("device", ["foo", "cuda:99"])
+def test_an_unavailable_device_is_refused_before_any_fit(capsys, tmp_path, monkeypatch, device):
+    _no_fit(monkeypatch)
+    line = _one_line_error(capsys, ["compare", "--device", device, "--out", str(tmp_path)])
+    assert f"--device {device}:" in line and "compare() ran" not in line

@@ -205,3 +205,159 @@ def test_user_facing_files_cite_nothing_outside_the_repository():
     assert any("_static" in f.parts for f in files)  # the results' reports are read too
     citing = [str(f.relative_to(root)) for f in files if "../shared" in f.read_text()]
     assert citing == []
+
+
+# -- the code examples of the README and the docs run as written -------------------
+
+ROOT = DOCS.parent
+# A block that is not meant to run (a fragment, or one that needs a cluster) is
+# marked on the line before it: ``<!-- skip-test: why -->`` in Markdown,
+# ``.. skip-test: why`` (an RST comment) in reStructuredText. Both are invisible in
+# the rendered page.
+_SKIP = re.compile(r"(?:<!--|\.\.)\s*skip-test:\s*(.*?)\s*(?:-->)?\s*$")
+
+
+def _markdown_blocks(text: str) -> list[tuple[int, str, str | None]]:
+    """``(line, code, skip reason)`` of every fenced ``python`` block."""
+    blocks, lines = [], text.splitlines()
+    i = 0
+    while i < len(lines):
+        match = re.match(r"(\s*)```python\s*$", lines[i])
+        if not match:
+            i += 1
+            continue
+        indent, start = len(match.group(1)), i
+        body = []
+        i += 1
+        while not lines[i].strip().startswith("```"):
+            body.append(lines[i][indent:])
+            i += 1
+        blocks.append((start + 1, "\n".join(body), _skip_reason(lines, start)))
+        i += 1
+    return blocks
+
+
+def _rst_blocks(text: str) -> list[tuple[int, str, str | None]]:
+    """``(line, code, skip reason)`` of every Python block of a reStructuredText page.
+
+    ``.. code-block:: python`` blocks, and ``::`` literal blocks whose text is Python
+    (shell commands are not), so that no Python example escapes the test.
+    """
+    blocks, lines = [], text.splitlines()
+    for start, line in enumerate(lines):
+        explicit = re.match(r"\s*\.\. code-block:: python\s*$", line)
+        literal = line.rstrip().endswith("::") and not line.lstrip().startswith("..")
+        if not (explicit or literal):
+            continue
+        i = start + 1
+        while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith(":")):
+            i += 1  # the directive's options and the blank line
+        body = []
+        base = len(line) - len(line.lstrip())
+        while i < len(lines) and (
+            not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > base
+        ):
+            body.append(lines[i])
+            i += 1
+        code = _dedent("\n".join(body)).strip("\n")
+        if literal and not _is_python(code):
+            continue
+        blocks.append((start + 1, code, _skip_reason(lines, start)))
+    return blocks
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text)
+
+
+def _is_python(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return bool(code.strip())
+
+
+def _skip_reason(lines: list[str], start: int) -> str | None:
+    for line in reversed(lines[:start]):
+        if line.strip():
+            match = _SKIP.match(line.strip())
+            return match.group(1) if match else None
+    return None
+
+
+def _pages() -> list[Path]:
+    pages = [ROOT / "README.md", *sorted(DOCS.glob("*.rst")), *sorted(DOCS.glob("*.md"))]
+    return [page for page in pages if page.is_file()]
+
+
+def _blocks(page: Path):
+    text = page.read_text()
+    return _markdown_blocks(text) if page.suffix == ".md" else _rst_blocks(text)
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_code_examples_run_as_written(page, tmp_path, monkeypatch):
+    """Every Python block of the page, in order, in one namespace (as a reader runs them).
+
+    Each block runs as written, in a fresh folder (what an example saves lands
+    there), with scikit-learn's configuration restored afterwards.
+    """
+    import warnings
+
+    import sklearn
+    from sklearn.exceptions import FitFailedWarning
+
+    blocks = [b for b in _blocks(page) if b[2] is None]
+    if not blocks:
+        pytest.skip(f"{page.name} has no Python example to run")
+    pytest.importorskip("matplotlib").use("Agg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__main__"}
+    for line, code, _ in blocks:
+        with sklearn.config_context(), warnings.catch_warnings():
+            # An example whose fits or scores fail gives NaN with only a warning.
+            warnings.simplefilter("error", FitFailedWarning)
+            warnings.filterwarnings("error", "Scoring failed", UserWarning)
+            warnings.filterwarnings("error", ".*non-finite", UserWarning)
+            try:
+                exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(
+                    f"the example at {page.relative_to(ROOT)}:{line} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+
+
+def test_the_examples_that_do_not_run_are_few_and_marked():
+    skipped = [
+        (page.name, line, reason)
+        for page in _pages()
+        for line, _, reason in _blocks(page)
+        if reason
+    ]
+    assert all(reason for _, _, reason in skipped)
+    assert len(skipped) <= 3, skipped
+    assert sum(len(_blocks(page)) for page in _pages()) >= 10  # the extraction finds them
+
+
+def test_prose_builds_pipelines_as_scikit_learn_accepts():
+    # Pipeline([Downsample(7), KANClassifier()]) is refused by scikit-learn (steps
+    # are (name, estimator) pairs): write make_pipeline(...) or named steps.
+    bad = re.compile(r"Pipeline\(\[\s*[A-Z]\w*\(")
+    files = [
+        ROOT / "README.md",
+        *sorted(DOCS.glob("*.rst")),
+        *sorted((ROOT / "examples").glob("*.py")),
+        *sorted((ROOT / "benchmarks").glob("bench_*.py")),
+        *sorted((ROOT / "sklearn_kan").rglob("*.py")),
+    ]
+    found = [
+        f"{path.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in files
+        for text in [path.read_text()]
+        for m in bad.finditer(text)
+    ]
+    assert found == []

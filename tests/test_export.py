@@ -133,3 +133,91 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(export)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "imputer",
+        "clipping-minmax",
+        "normalizer",
+        "abs",
+    ],
+)
+def test_preprocessing_not_known_to_be_affine_is_refused(digits, step):
+    # Each agrees with an affine map on these digits (no NaN, nothing out of range,
+    # no negative pixel), so the sample rows cannot reveal them: they are refused
+    # by what they are. Exported, the imputer gave NaN probabilities on rows with NaN.
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, Normalizer
+
+    X, y = digits
+    pre = {
+        "imputer": SimpleImputer(),
+        "clipping-minmax": MinMaxScaler(clip=True),
+        "normalizer": Normalizer(),
+        "abs": FunctionTransformer(np.abs),
+    }[step]
+    pipe = Pipeline([("pre", pre), ("kan", KANClassifier((4,), max_epochs=1, random_state=0))])
+    pipe.fit(X, y)
+    with pytest.raises(ValueError, match="'pre'.*not an affine map that to_onnx knows"):
+        to_onnx(pipe, X[:3])
+
+
+@pytest.mark.parametrize("step", ["minmax", "maxabs", "robust", "pca"])
+def test_known_affine_steps_round_trip_also_out_of_range(digits, step):
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler
+
+    X, y = digits
+    pre = {
+        "minmax": MinMaxScaler(),
+        "maxabs": MaxAbsScaler(),
+        "robust": RobustScaler(),
+        "pca": PCA(12, whiten=True, random_state=0),
+    }[step]
+    pipe = Pipeline([("pre", pre), ("kan", KANClassifier((8,), max_epochs=2, random_state=0))])
+    pipe.fit(X, y)
+    rows = np.concatenate([X[:50], 3 * X[:50] + 20, -X[:50]])  # beyond the training range
+    labels, proba = _run(to_onnx(pipe, X[:3]), rows)
+    np.testing.assert_array_equal(labels, pipe.predict(rows))
+    np.testing.assert_allclose(proba, pipe.predict_proba(rows), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([2**63, 2**64 - 1, 2**63 + 12345], dtype=np.uint64),
+        np.array([-(2**62) - 7, 2**62 + 3, 5], dtype=np.int64),
+        np.array([-2.0, 2.0**24 + 1, 2.0**60 + 256]),  # whole numbers; float32 rounds two
+    ],
+    ids=["uint64", "int64", "float64"],
+)
+def test_class_labels_come_back_exactly(digits, labels):
+    X, y = digits
+    target = labels[y % 3]
+    clf = KANClassifier((4,), max_epochs=1, random_state=0).fit(X, target)
+    out, _ = _run(to_onnx(clf, X[:3]), X)
+    assert out.dtype == clf.classes_.dtype
+    np.testing.assert_array_equal(out, clf.predict(X))
+
+
+def test_sample_rows_of_the_wrong_shape_are_refused(digits):
+    X, y = digits
+    clf = KANClassifier((4,), max_epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 10 features, but KANClassifier is expecting 64"):
+        to_onnx(clf, X[:, :10])
+    pipe = Pipeline([("down", Downsample(4)), ("kan", KANClassifier((4,), max_epochs=1))])
+    pipe.fit(X, y)
+    with pytest.raises(ValueError, match="X_sample"):
+        to_onnx(pipe, X[:3, :49])
+
+
+def test_one_row_and_many_rows(digits):
+    X, y = digits
+    clf = KANClassifier((4,), max_epochs=1, random_state=0).fit(X, y)
+    model = to_onnx(clf, X[:3])
+    for rows in (X[:1], X):
+        labels, proba = _run(model, rows)
+        np.testing.assert_array_equal(labels, clf.predict(rows))
+        np.testing.assert_allclose(proba, clf.predict_proba(rows), atol=1e-5, rtol=0)

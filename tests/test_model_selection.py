@@ -252,6 +252,7 @@ def test_compare_table(digits, capsys):
         "score_time_mean",
         "n_params",
         "n_flops",
+        "n_failed_fits",
     ]
     assert table.loc["kan", "n_params"] == count_params(raw["kan"]["estimator"][0])
     assert table.loc["kan", "n_flops"] == count_flops(raw["kan"]["estimator"][0], X)
@@ -437,3 +438,92 @@ def test_epoch_progress_bar_leaves_a_picklable_estimator(digits):
     kan.fit(X, y)
     # joblib workers send fitted estimators back pickled (compare(n_jobs=2)).
     assert pickle.loads(pickle.dumps(kan)).predict(X).shape == y.shape
+
+
+class _FailsOn(ClassifierMixin, BaseEstimator):
+    """Logistic regression whose fit fails on training sets of ``n_rows`` rows."""
+
+    def __init__(self, n_rows=-1):
+        self.n_rows = n_rows
+
+    def fit(self, X, y):
+        if len(X) == self.n_rows:
+            raise ValueError("this fold fails")
+        self.model_ = LogisticRegression(max_iter=100).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def _uneven_splits(n):
+    """Three splits; the second trains on 10 rows fewer (which _FailsOn(150) fails on)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    splits = list(folds.split(np.zeros(n), np.arange(n) % 10))
+    train, test = splits[1]
+    splits[1] = (train[10:], test)
+    return splits
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_compare_keeps_every_model_when_a_fit_fails(digits, n_jobs):
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = digits
+    splits = _uneven_splits(len(y))
+    assert len(splits[1][0]) == 150
+    models = {"logreg": LogisticRegression(max_iter=100), "flaky": _FailsOn(150)}
+    with pytest.warns(FitFailedWarning, match=r"1 of the 3 fits of 'flaky' failed"):
+        table, raw = compare(models, X, y, cv=splits, n_jobs=n_jobs, return_cv_results=True)
+    assert list(table.index) == ["logreg", "flaky"]
+    assert table["n_failed_fits"].tolist() == [0, 1]
+    scores = raw["flaky"]["test_score"]
+    assert np.isnan(scores[1]) and np.isfinite(scores[[0, 2]]).all()
+    assert np.isnan(table.loc["flaky", "accuracy_mean"])  # error_score=np.nan, as scikit-learn
+    assert raw["flaky"]["errors"] == [None, "ValueError: this fold fails", None]
+    assert raw["flaky"]["estimator"][1] is None
+    assert np.isfinite(raw["logreg"]["test_score"]).all()
+    # The test pairs the fits that both models finished.
+    (pair,) = paired_tests(raw)
+    assert pair["n_fits"] == 2 and "2 of the 3 fits" in pair["sentence"]
+    d = raw["flaky"]["test_score"] - raw["logreg"]["test_score"]
+    assert pair["mean_diff"] == pytest.approx(np.nanmean(d))
+    report = ComparisonReport(table, raw).to_markdown()
+    assert "Failed fits" in report and "ValueError: this fold fails" in report
+    assert "1/3" in ComparisonReport(table, raw).to_text()
+
+
+def test_compare_honours_error_score(digits):
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = digits
+    splits = _uneven_splits(len(y))
+    models = {"logreg": LogisticRegression(max_iter=100), "flaky": _FailsOn(150)}
+    with pytest.warns(FitFailedWarning, match="set to error_score=0"):
+        table, raw = compare(models, X, y, cv=splits, error_score=0, return_cv_results=True)
+    assert raw["flaky"]["test_score"][1] == 0
+    assert table.loc["flaky", "accuracy_mean"] == pytest.approx(raw["flaky"]["test_score"].mean())
+    with pytest.raises(ValueError, match="this fold fails"):
+        compare(models, X, y, cv=splits, error_score="raise")
+    with pytest.raises(ValueError, match="error_score must be"):
+        compare(models, X, y, cv=splits, error_score="zero")
+    # A model whose every fit fails is one row of the table; the others are kept.
+    with pytest.warns(FitFailedWarning, match="3 of the 3 fits of 'broken' failed"):
+        table, raw = compare(
+            {"logreg": LogisticRegression(max_iter=100), "broken": _FailsOn(len(splits[0][0]))},
+            X,
+            y,
+            cv=[splits[0]] * 3,
+            return_cv_results=True,
+        )
+    assert table["n_failed_fits"].tolist() == [0, 3]
+    assert np.isfinite(table.loc["logreg", "accuracy_mean"])
+    (pair,) = paired_tests(raw)
+    assert np.isnan(pair["p_value"]) and "cannot be tested" in pair["sentence"]
+    ComparisonReport(table, raw).to_markdown()
+    # Nothing to keep when every fit of every model fails: scikit-learn's error.
+    with pytest.raises(ValueError, match="All the 3 fits failed"):
+        compare({"broken": _FailsOn(len(splits[0][0]))}, X, y, cv=[splits[0]] * 3)
