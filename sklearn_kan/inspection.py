@@ -1284,6 +1284,7 @@ def _torch_form(steps) -> tuple[_TorchForm | None, str | None]:
         return None, f"{type(final).__name__} is not one of the package's torch estimators"
     param = next(module.parameters())
     dtype, device = param.dtype, param.device
+    module = _fold_batch_norms(module)
     functions, modules = [], [module]
     for step in steps[:-1]:
         function = _step_as_torch(step, dtype, device, modules)
@@ -1327,7 +1328,7 @@ def _step_as_torch(step, dtype, device, modules: list):
         shift = torch.as_tensor(shift, dtype=dtype, device=device)
         return lambda x: x * slope + shift
     if isinstance(step, ConvFeatures | VAEFeatures):
-        module = step.module_
+        module = _fold_batch_norms(step.module_)
         modules.append(module)
         own = next(module.parameters()).dtype
         height, width, channels = step.image_shape_
@@ -1346,6 +1347,52 @@ def _step_as_torch(step, dtype, device, modules: list):
 
         return features
     return None
+
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _fold_batch_norms(module: nn.Module) -> nn.Module:
+    """``module``, or a copy of it whose BatchNorms are the affine maps they compute.
+
+    In evaluation mode a BatchNorm is one scale and shift per channel; as such its
+    backward pass is one product, where torch's batch-norm backward took a fifth of
+    a small CNN's backward pass on the CPU. The fitted module is not modified (hooks
+    on it, such as pruning's, are copied along).
+    """
+    if not any(_foldable(m) for m in module.modules()):
+        return module
+    module = copy.deepcopy(module)
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if _foldable(child):
+                setattr(parent, name, _EvalAffine(child))
+    return module
+
+
+def _foldable(module: nn.Module) -> bool:
+    # Without running statistics a BatchNorm normalises by the batch, also in eval.
+    return isinstance(module, _BATCH_NORMS) and module.running_mean is not None
+
+
+class _EvalAffine(nn.Module):
+    """A BatchNorm in evaluation mode: ``x * scale + shift`` per channel (dimension 1)."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        with torch.no_grad():
+            scale = torch.rsqrt(norm.running_var + norm.eps)
+            if norm.weight is not None:
+                scale = scale * norm.weight
+            shift = -norm.running_mean * scale
+            if norm.bias is not None:
+                shift = shift + norm.bias
+        self.register_buffer("scale", scale.detach().clone())
+        self.register_buffer("shift", shift.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return torch.addcmul(self.shift.view(shape), x, self.scale.view(shape))
 
 
 class _Outputs:

@@ -567,6 +567,8 @@ def test_pixel_maps_are_deterministic_and_do_not_depend_on_the_other_samples(pat
     X, y, X_test, y_test = patch_data
     first = _image_model("kanconv").fit(X, y)
     second = _image_model("kanconv").fit(X, y)  # the same random_state
+    before = first.predict_proba(X_test)
+    first.module_.train()  # as a user may leave it: pixel_map evaluates, then restores
     for method in ("integrated_gradients", "occlusion"):
         a = pixel_map(first, X_test, method=method, return_attributions=True)
         b = pixel_map(second, X_test, method=method, return_attributions=True)
@@ -574,6 +576,10 @@ def test_pixel_maps_are_deterministic_and_do_not_depend_on_the_other_samples(pat
         np.testing.assert_array_equal(a.attributions, b.attributions)
         part = pixel_map(first, X_test[5:13], method=method, return_attributions=True)
         np.testing.assert_array_equal(part.attributions, a.attributions[5:13])
+    # The maps ran on a copy with its BatchNorms folded; the model is as it was.
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in first.module_.modules())
+    assert first.module_.training
+    np.testing.assert_array_equal(first.predict_proba(X_test), before)
 
 
 def test_pixel_maps_run_in_fixed_chunks(image_model, patch_data):
