@@ -510,6 +510,11 @@ def pixel_map(
     steps = _flatten_steps(estimator)
     final = steps[-1]
     check_is_fitted(final)
+    if not hasattr(estimator, "predict"):
+        raise TypeError(
+            f"pixel_map explains predictions, but {type(final).__name__} does not predict: "
+            "pass a classifier or regressor, or a pipeline ending in one."
+        )
     X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
     n_features = math.prod(X.shape[1:])
     expected = getattr(steps[0], "n_features_in_", n_features)
@@ -519,6 +524,9 @@ def pixel_map(
             f"{expected} features as input."
         )
     shape = _input_image_shape(steps, X, image_shape)
+    flat = X.reshape(len(X), n_features)
+    base = _check_baseline(baseline, flat, shape)
+    patch = _check_patch_size(patch_size, shape)
     classifier = is_classifier(final)
     classes = getattr(estimator, "classes_", None) if classifier else None
     if y is not None and not classifier:
@@ -546,8 +554,6 @@ def pixel_map(
             "method='occlusion', which needs only its predictions."
         )
 
-    flat = X.reshape(len(X), n_features)
-    base = _check_baseline(baseline, flat, shape)
     if form is not None:
         form.threads = _plan_threads(estimator, X)
     model = _Outputs(estimator, classifier, X.shape[1:], form, flat)
@@ -563,7 +569,7 @@ def pixel_map(
     at_baseline = model(base[np.newaxis])[0]
     sums = _MapSums(outputs.shape[1], len(flat), n_features, return_attributions)
     if method == "occlusion":
-        units = _occlusion_units(shape, _check_patch_size(patch_size, shape))
+        units = _occlusion_units(shape, patch)
         _occlusion(model, flat, base, targets, at_image, units, sums)
     else:
         if method == "integrated_gradients":

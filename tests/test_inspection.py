@@ -699,8 +699,13 @@ def test_pixel_map_errors(image_model, patch_data):
         pixel_map(hybrid, X_test[:2], [0, 1, 2])
     with pytest.raises(ValueError, match="X has 49 features, but HybridKANClassifier"):
         pixel_map(hybrid, X_test[:, :7, :7])
+    with pytest.raises(ValueError, match="patch_size"):
+        pixel_map(hybrid, X_test, patch_size=-1)  # checked whatever the method
     with pytest.raises(NotFittedError):
         pixel_map(HybridKANClassifier(), X_test)
+    features = image_model("convfeatures")[0]
+    with pytest.raises(TypeError, match="ConvFeatures does not predict"):
+        pixel_map(features, X_test)
 
 
 def test_pixel_map_refuses_a_torch_form_that_disagrees_with_the_model(
