@@ -301,6 +301,10 @@ def pixel_importance(
         The channel axis is present only for images with more than one channel.
         A map sums to 1 (see :func:`input_importance`).
 
+    See Also
+    --------
+    pixel_map : Pixel maps of any image model, these scores among them.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -322,7 +326,8 @@ def pixel_importance(
         raise ValueError(
             f"pixel_importance needs a KAN that reads the pixels, but the KAN of "
             f"{type(view.estimator).__name__} reads the features of its front end. Use "
-            "input_importance for the importance of those features."
+            "pixel_map for pixel maps of any image model, or input_importance for the "
+            "importance of those features."
         )
     importance = input_importance(view.owner, X, per_output=True)
     importance, shape = _to_pixels(view, importance)
@@ -1336,7 +1341,7 @@ def _step_as_torch(step, dtype, device, modules: list):
     if isinstance(step, ConvFeatures | VAEFeatures):
         module = _fold_batch_norms(step.module_)
         modules.append(module)
-        own = next(module.parameters()).dtype
+        own = next(module.parameters())  # the transformer's dtype and device
         height, width, channels = step.image_shape_
         low, span = step.data_min_, step.data_max_ - step.data_min_
         span = span if span > 0 else 1.0
@@ -1344,12 +1349,14 @@ def _step_as_torch(step, dtype, device, modules: list):
 
             def features(x: Tensor) -> Tensor:
                 images = ((x - low) / span).reshape(len(x), height, width, channels)
-                return module(images.permute(0, 3, 1, 2).to(own)).to(dtype)
+                images = images.permute(0, 3, 1, 2).to(own.device, own.dtype)
+                return module(images).to(device, dtype)
 
         else:
 
             def features(x: Tensor) -> Tensor:
-                return module.encode(((x - low) / span).to(own))[0].to(dtype)  # the means
+                pixels = ((x - low) / span).to(own.device, own.dtype)
+                return module.encode(pixels)[0].to(device, dtype)  # the posterior means
 
         return features
     return None

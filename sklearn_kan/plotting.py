@@ -289,6 +289,7 @@ class PixelImportanceDisplay:
     sklearn_kan.inspection.pixel_importance : The maps as arrays.
     sklearn_kan.inspection.input_importance : The same scores as a vector.
     plot_pixel_importance : Draw them and return the figure.
+    PixelMapDisplay : Pixel maps of any image model.
 
     Examples
     --------
