@@ -23,7 +23,7 @@ build), scikit-learn's 8 x 8 digits are used, and the example says so. Figures a
 also written to ``pixel_maps/`` in the current folder (or to
 ``$SKLEARN_KAN_FIGURES``).
 
-With MNIST it runs in about a minute and a half on a 2-core CPU; on the digits, in
+With MNIST it runs in about a minute on a 2-core CPU (measured); on the digits, in
 seconds.
 """
 
