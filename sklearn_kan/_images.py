@@ -1,8 +1,8 @@
 """How the package reads an array as images: the one place that decides it.
 
 Every object that takes images (``Flatten``, ``Downsample``, ``ConvFeatures``,
-``VAEFeatures``, ``HybridKANClassifier``, ``pixel_importance``) calls this module,
-so they all read an input array the same way:
+``VAEFeatures``, ``HybridKANClassifier``, ``pixel_importance``, ``pixel_map``) calls
+this module, so they all read an input array the same way:
 
 - ``(n_samples, height, width, channels)``: images, channels last;
 - ``(n_samples, height, width)``: one-channel images;

@@ -15,33 +15,50 @@ edge's mean on that data by default (``centered=True``), because a constant edge
 bias of the node it feeds, which is exactly what :func:`prune` does. Node scores are
 then propagated back from the outputs as pykan's ``attribute`` does; see
 :func:`input_importance` for the exact rule.
+
+:func:`pixel_map` covers every model that takes images, also those whose KAN does
+not read the pixels itself (the hybrids, the CNN baseline, pipelines with learned
+features) and those without a KAN: it differentiates the fitted model as one torch
+function of its input pixels (integrated gradients, gradient x input) or, where a
+step has no torch form, measures what covering each patch of the image costs the
+prediction (occlusion). The KAN's own scores stay its default where they apply.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils import Bunch
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 from torch import Tensor, nn
 
-from ._base import BaseKAN, count_params
-from ._images import flat_image_shape
+from ._base import PREDICT_CHUNK, BaseKAN, count_params
+from ._flops import count_flops
+from ._images import as_images, flat_image_shape
+from ._threads import plan_threads, using_threads
+from .feature_extraction import ConvFeatures, VAEFeatures
+from .nn import compiling
 from .nn.basis import get_basis
 from .nn.layers import KANLinear
 from .nn.models import KAN, ScaledKAN
+from .preprocessing import Downsample, Flatten
 
 __all__ = [
     "activation_curves",
     "edge_importance",
     "input_importance",
     "pixel_importance",
+    "pixel_map",
     "prune",
 ]
 
@@ -284,6 +301,10 @@ def pixel_importance(
         The channel axis is present only for images with more than one channel.
         A map sums to 1 (see :func:`input_importance`).
 
+    See Also
+    --------
+    pixel_map : Pixel maps of any image model, these scores among them.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -305,7 +326,8 @@ def pixel_importance(
         raise ValueError(
             f"pixel_importance needs a KAN that reads the pixels, but the KAN of "
             f"{type(view.estimator).__name__} reads the features of its front end. Use "
-            "input_importance for the importance of those features."
+            "pixel_map for pixel maps of any image model, or input_importance for the "
+            "importance of those features."
         )
     importance = input_importance(view.owner, X, per_output=True)
     importance, shape = _to_pixels(view, importance)
@@ -316,6 +338,265 @@ def pixel_importance(
     if shape[2] == 1:
         maps = maps[..., 0]
     return maps if per_class else maps.mean(axis=0)
+
+
+def pixel_map(
+    estimator,
+    X,
+    y=None,
+    *,
+    method: str = "auto",
+    baseline: float | str | np.ndarray = 0.0,
+    n_steps: int = 32,
+    patch_size: int | Sequence[int] | None = None,
+    image_shape: Sequence[int] | None = None,
+    return_attributions: bool = False,
+) -> Bunch:
+    """Pixel maps of any fitted model that takes images: which pixels its outputs use.
+
+    One function for every image model of the package (a plain KAN, possibly behind
+    :class:`~sklearn_kan.preprocessing.Downsample`, :class:`~sklearn_kan.preprocessing.Flatten`
+    or scalers; :class:`~sklearn_kan.HybridKANClassifier` with any front end;
+    :class:`~sklearn_kan.baselines.CNNClassifier`; pipelines with
+    :class:`~sklearn_kan.feature_extraction.ConvFeatures` or
+    :class:`~sklearn_kan.feature_extraction.VAEFeatures`) and for any other fitted
+    classifier or regressor, or pipeline, that predicts from pixels. The maps are at the
+    resolution and with the channels of ``X``.
+
+    Methods (``method``):
+
+    ``"kan"``
+        The KAN's own scores (:func:`pixel_importance`): the share of each output's
+        variation on ``X`` that flows in from each pixel. Only for a KAN that reads
+        the pixels (a plain KAN estimator, possibly behind ``Downsample``,
+        ``Flatten`` and per-feature scalers). Map ``k`` is output ``k``'s score on
+        all of ``X``; ``y`` is not used.
+    ``"integrated_gradients"``
+        Integrated gradients (Sundararajan et al., 2017). The model's output for the
+        sample's target class is integrated along the straight path from
+        ``baseline`` to the image: pixel ``p`` gets ``(x_p - b_p)`` times the mean
+        gradient of the output with respect to ``x_p`` at the ``n_steps`` midpoints
+        ``b + (j + 1/2) / n_steps * (x - b)``. The attributions of a sample sum to the
+        difference of its output between the image and the baseline
+        (*completeness*), up to the error of that midpoint rule, which shrinks as
+        ``n_steps`` grows; ``output_difference`` holds that difference to check it.
+        Needs a model whose every step has a torch form (see below).
+    ``"gradient_x_input"``
+        The gradient at the image times ``(x - baseline)``: one backward pass, the
+        first-order (Taylor) share of each pixel. Cheaper than integrated gradients
+        and exact for a model linear in the pixels, but a pixel where the model is
+        saturated gets little even when it matters.
+    ``"occlusion"``
+        Each patch of ``patch_size`` pixels, one channel at a time, is set to the
+        baseline, and the drop of the target output is shared equally by the
+        patch's pixels (Zeiler and Fergus, 2014). It needs only the model's
+        predictions, so it works for every model; it costs a forward pass per patch
+        and image, and the attributions do not add up to the output difference
+        when pixels interact.
+    ``"auto"`` (default)
+        ``"kan"`` where it applies, else ``"integrated_gradients"`` where the model
+        has a torch form, else ``"occlusion"``.
+
+    The output attributed is the log-probability of the target class for a
+    classifier (``predict_log_proba``; the log of ``predict_proba``, or the decision
+    function, for a classifier that has no ``predict_log_proba``), and the prediction
+    for a regressor. Each sample's target class is ``y`` when it is given, else the
+    class the model predicts. The gradient methods run the model as one torch
+    function of the pixels: the torch module of the package's estimators and
+    transformers, and ``Downsample``, ``Flatten`` and the per-feature scalers of
+    scikit-learn (``StandardScaler``, ``MinMaxScaler``, ``MaxAbsScaler``,
+    ``RobustScaler``) written in torch; before it is used, this function checks that
+    it gives the model's own predictions on the first images. Any other step (a
+    scikit-learn classifier after ``ConvFeatures``, ``PCA``, a custom transformer)
+    has no torch form, and then ``"auto"`` chooses occlusion.
+
+    The work runs in chunks of a fixed number of rows (the prediction chunk, 256),
+    each a forward and a backward pass of the same shape, so memory is bounded by the
+    chunk (not by ``len(X)`` or ``n_steps``), and a sample's attributions do not
+    depend on the other samples in ``X``. Nothing is random: the same fitted model
+    and ``X`` give the same maps.
+
+    Parameters
+    ----------
+    estimator : fitted estimator or Pipeline
+        A fitted classifier or single-output regressor, or a pipeline ending in one,
+        that takes images (flat rows or ``(n, height, width[, channels])`` arrays).
+    X : array-like of shape (n_samples, n_features) or images
+        Images, as the estimator (or pipeline) takes them.
+    y : array-like of shape (n_samples,), default=None
+        Classes to attribute, one per sample (classifiers only). None attributes
+        each sample's predicted class.
+    method : {"auto", "kan", "integrated_gradients", "gradient_x_input", \
+            "occlusion"}, default="auto"
+        See above.
+    baseline : float, "mean" or array-like, default=0.0
+        The reference image of integrated gradients, gradient x input and occlusion,
+        in the units of ``X``: a value for every pixel (0, black on MNIST-like
+        images), ``"mean"`` (the mean image of ``X``) or one image of the shape of
+        the images of ``X`` (or a flat row). A pixel equal to its baseline gets no
+        attribution. Pick the value that means "no signal" for the data: the
+        background.
+    n_steps : int, default=32
+        Number of points of the path integral of ``"integrated_gradients"``.
+    patch_size : int, (int, int) or None, default=None
+        Height and width of the occlusion patches (tiles that cover the image; those
+        at the right and bottom edges may be smaller). None takes about a seventh of
+        the shorter side, at least 1 (4 for 28 x 28 images, 1 for 8 x 8).
+    image_shape : tuple of int, default=None
+        ``(height, width)`` or ``(height, width, channels)`` of flat rows. By default
+        it comes from the first step that reads images (``Downsample``, ``Flatten``,
+        ``ConvFeatures``, ``VAEFeatures``, the hybrid or CNN estimators), else from the
+        shape of ``X``, else the package's rule for flat rows (a square one-channel
+        image for a perfect-square number of features, else one row of pixels).
+    return_attributions : bool, default=False
+        Also return the signed attributions of every sample (memory grows with
+        ``X``; without them, only one sum per class is kept).
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        With the fields (maps have shape ``(height, width)``, or ``(height, width,
+        channels)`` for images with more than one channel):
+
+        maps : ndarray of shape (n_outputs, height, width[, channels])
+            One map per class (in the order of ``classes``; one map for a
+            regressor). For ``"kan"``, output ``k``'s scores on ``X``; for the other
+            methods, the mean absolute attribution of the samples whose target is
+            ``k``. Each map sums to 1; a class that no sample targets has a map of
+            NaN.
+        average : ndarray of shape (height, width[, channels])
+            The mean of the maps of the classes that have one.
+        method : str
+            The method used (what ``"auto"`` chose).
+        classes : ndarray or None
+            The classifier's ``classes_``; None for a regressor.
+        counts : ndarray of int of shape (n_outputs,)
+            Number of samples behind each map (all of them for ``"kan"``).
+        targets : ndarray of int of shape (n_samples,) or None
+            Index (into ``classes``) of the output attributed for each sample; None
+            for ``"kan"``.
+        output_difference : ndarray of shape (n_samples,) or None
+            The target output at the image minus at the baseline, what the
+            integrated gradients of a sample sum to; None for ``"kan"``.
+        delta : ndarray of shape (n_samples,) or None
+            The sum of each sample's attributions minus ``output_difference``: for
+            integrated gradients, the error of the midpoint rule (raise ``n_steps``
+            when it is large); for the other methods, how far the attributions are
+            from adding up. None for ``"kan"``.
+        attributions : ndarray of shape (n_samples, height, width[, channels]) or None
+            The signed attributions of each sample's target output (in the units of
+            that output) with ``return_attributions=True``, else None.
+        baseline : ndarray of shape (height, width[, channels]) or None
+            The baseline image; None for ``"kan"``.
+
+    See Also
+    --------
+    pixel_importance : The KAN's own scores as images.
+    sklearn_kan.plotting.PixelMapDisplay : Draw the maps.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_kan import HybridKANClassifier
+    >>> from sklearn_kan.inspection import pixel_map
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = HybridKANClassifier("conv", max_epochs=3, random_state=0).fit(X / 16, y)
+    >>> result = pixel_map(clf, X[:100] / 16, return_attributions=True)
+    >>> result.method, result.maps.shape, result.average.shape
+    ('integrated_gradients', (10, 8, 8), (8, 8))
+    >>> total = result.attributions.sum(axis=(1, 2))  # completeness, to the midpoint rule
+    >>> bool(np.allclose(total - result.output_difference, result.delta))
+    True
+    """
+    method = _check_pixel_method(method)
+    _check_positive_int(n_steps, "n_steps")
+    if not isinstance(return_attributions, bool | np.bool_):
+        raise TypeError(f"return_attributions must be a bool, got {return_attributions!r}.")
+    steps = _flatten_steps(estimator)
+    final = steps[-1]
+    check_is_fitted(final)
+    if not hasattr(estimator, "predict"):
+        raise TypeError(
+            f"pixel_map explains predictions, but {type(final).__name__} does not predict: "
+            "pass a classifier or regressor, or a pipeline ending in one."
+        )
+    X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+    n_features = math.prod(X.shape[1:])
+    expected = getattr(steps[0], "n_features_in_", n_features)
+    if n_features != expected:
+        raise ValueError(
+            f"X has {n_features} features, but {type(steps[0]).__name__} is expecting "
+            f"{expected} features as input."
+        )
+    shape = _input_image_shape(steps, X, image_shape)
+    flat = X.reshape(len(X), n_features)
+    base = _check_baseline(baseline, flat, shape)
+    patch = _check_patch_size(patch_size, shape)
+    classifier = is_classifier(final)
+    classes = getattr(estimator, "classes_", None) if classifier else None
+    if y is not None and not classifier:
+        raise ValueError(
+            f"y gives the class to attribute, but {type(final).__name__} is a regressor: "
+            "its prediction is attributed. Pass y=None."
+        )
+
+    if method in ("auto", "kan"):
+        reason = _why_not_kan_scores(estimator)
+        if reason is None:
+            return _kan_pixel_map(estimator, X, shape, classes)
+        if method == "kan":
+            raise ValueError(
+                "method='kan' needs a KAN that reads the pixels (a KAN estimator, possibly "
+                f"behind Downsample, Flatten or per-feature scalers), but {reason}. Use "
+                "method='integrated_gradients', 'gradient_x_input' or 'occlusion'."
+            )
+    form, reason = _torch_form(steps)
+    if method == "auto":
+        method = "integrated_gradients" if form is not None else "occlusion"
+    elif method in _GRADIENT_METHODS and form is None:
+        raise ValueError(
+            f"method={method!r} differentiates the model, but {reason}. Use "
+            "method='occlusion', which needs only its predictions."
+        )
+
+    if form is not None:
+        form.threads = _plan_threads(estimator, X)
+    model = _Outputs(estimator, classifier, X.shape[1:], form, flat)
+    outputs = model(flat)
+    if not classifier and outputs.shape[1] != 1:
+        raise ValueError(
+            f"pixel_map attributes one output, but {type(final).__name__} predicts "
+            f"{outputs.shape[1]} targets. Fit one regressor per target."
+        )
+    targets = _check_targets(y, classes, outputs)
+    rows = np.arange(len(flat))
+    at_image = outputs[rows, targets]
+    at_baseline = model(base[np.newaxis])[0]
+    sums = _MapSums(outputs.shape[1], len(flat), n_features, return_attributions)
+    if method == "occlusion":
+        units = _occlusion_units(shape, patch)
+        _occlusion(model, flat, base, targets, at_image, units, sums)
+    else:
+        if method == "integrated_gradients":
+            alphas = (np.arange(n_steps) + 0.5) / n_steps  # the midpoint rule on [0, 1]
+        else:
+            alphas = np.ones(1)
+        _path_attributions(form, flat, base, targets, alphas, sums)
+    maps = sums.maps()
+    present = sums.counts > 0
+    difference = at_image - at_baseline[targets]
+    return Bunch(
+        maps=_image_maps(maps, shape),
+        average=_image_maps(maps[present].mean(axis=0), shape),
+        method=method,
+        classes=classes,
+        counts=sums.counts,
+        targets=targets,
+        output_difference=difference,
+        delta=sums.sample_sums - difference,
+        attributions=None if sums.attributions is None else _image_maps(sums.attributions, shape),
+        baseline=_image_maps(base, shape),
+    )
 
 
 def prune(estimator, X, y=None, *, threshold: float = 1e-2):
@@ -819,11 +1100,16 @@ def _to_pixels(view: _KANView, importance: np.ndarray):
     Returns the scores over the pipeline's input and that input's image shape
     ``(height, width, channels)`` when a step knows it, else None.
     """
-    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
-
     shape = None
     for step in reversed(view.pre):
-        if hasattr(step, "weights_") and hasattr(step, "output_shape_"):  # Downsample
+        if not _maps_back(step):
+            raise ValueError(
+                f"pixel_importance cannot map importance back through the pipeline step "
+                f"{type(step).__name__}: it supports Downsample, Flatten, 'passthrough' and "
+                "per-feature scalers. Use input_importance for the importance of the "
+                "features that the KAN receives, or pixel_map, which covers every model."
+            )
+        if isinstance(step, Downsample):
             rows, cols = step.weights_  # (h, H) and (W, w)
             h, w, c = step.output_shape_
             maps = importance.reshape(len(importance), h, w, c)
@@ -832,18 +1118,14 @@ def _to_pixels(view: _KANView, importance: np.ndarray):
             maps = np.einsum("ik,nijc,lj->nklc", rows, maps, cols)
             importance = maps.reshape(len(importance), -1)
             shape = tuple(step.image_shape_)
-        elif hasattr(step, "image_shape_"):  # Flatten: same pixels, known shape
+        elif isinstance(step, Flatten):  # same pixels, known shape
             shape = tuple(step.image_shape_)
-        elif isinstance(step, StandardScaler | MinMaxScaler | MaxAbsScaler | RobustScaler):
-            continue
-        else:
-            raise ValueError(
-                f"pixel_importance cannot map importance back through the pipeline step "
-                f"{type(step).__name__}: it supports Downsample, Flatten, 'passthrough' and "
-                "per-feature scalers. Use input_importance for the importance of the "
-                "features that the KAN receives."
-            )
     return importance, shape
+
+
+def _maps_back(step) -> bool:
+    """Whether the KAN's scores of a step's outputs map back onto its inputs."""
+    return isinstance(step, (Downsample, Flatten, *_SCALERS))
 
 
 # -- checks ---------------------------------------------------------------------
@@ -879,3 +1161,481 @@ def _node_names(view: _KANView, layer: int) -> np.ndarray:
         return view.feature_names()
     n = view.kan.layers[layer].in_features
     return np.asarray([f"h{layer}_{i}" for i in range(n)], dtype=object)
+
+
+# -- pixel maps of any image model ------------------------------------------------
+
+_PIXEL_METHODS = ("auto", "kan", "integrated_gradients", "gradient_x_input", "occlusion")
+_GRADIENT_METHODS = ("integrated_gradients", "gradient_x_input")
+# Rows of one forward (and backward) pass of the torch form: the prediction chunk,
+# so that memory is bounded as prediction's is, and every pass has the same shape
+# (a row's result then does not depend on the rows it is computed with).
+_MAP_ROWS = PREDICT_CHUNK
+# Rows per call of a model that has no torch form, and values per block of
+# occluded copies: bound the memory of occlusion.
+_BLACK_BOX_ROWS = 4096
+_OCCLUSION_VALUES = 1 << 22
+_SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
+
+
+def _check_pixel_method(method) -> str:
+    if not isinstance(method, str) or method not in _PIXEL_METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, _PIXEL_METHODS))}; got {method!r}."
+        )
+    return method
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _input_image_shape(steps, X: np.ndarray, image_shape) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of the images in ``X``, as the model reads them."""
+    n_features = math.prod(X.shape[1:])
+    if image_shape is not None:
+        return flat_image_shape(n_features, image_shape)
+    for step in steps:
+        known = getattr(step, "image_shape_", None)
+        if known is not None:
+            return tuple(int(d) for d in known)
+        if not isinstance(step, _SCALERS):
+            break  # past a step that changes the features, a shape describes something else
+    if X.ndim in (3, 4):
+        return as_images(X[:1]).shape[1:]
+    return flat_image_shape(n_features)
+
+
+def _why_not_kan_scores(estimator) -> str | None:
+    """None when the KAN's own scores map onto the pixels, else the reason why not."""
+    try:
+        view = _locate(estimator)
+    except TypeError:
+        return f"{type(_flatten_steps(estimator)[-1]).__name__} holds no KAN"
+    if view.scaler is None:
+        return f"the KAN of {type(view.estimator).__name__} reads the features of its front end"
+    for step in view.pre:
+        if not _maps_back(step):
+            return f"the pipeline step {type(step).__name__} comes before it"
+    return None
+
+
+def _kan_pixel_map(estimator, X: np.ndarray, shape, classes) -> Bunch:
+    maps = pixel_importance(estimator, X, shape, per_class=True)
+    return Bunch(
+        maps=maps,
+        average=maps.mean(axis=0),
+        method="kan",
+        classes=classes,
+        counts=np.full(len(maps), len(X)),
+        targets=None,
+        output_difference=None,
+        delta=None,
+        attributions=None,
+        baseline=None,
+    )
+
+
+class _TorchForm:
+    """A fitted model as one torch function of flat rows of its input pixels.
+
+    ``functions`` are applied in order: the torch form of each pipeline step, then
+    the final estimator's module and its output map (log-softmax for a classifier,
+    the target scaling for a regressor). ``modules`` are the fitted modules inside,
+    put in evaluation mode while it runs.
+    """
+
+    def __init__(self, functions, modules, dtype, device) -> None:
+        self.functions = functions
+        self.modules = modules
+        self.dtype = dtype
+        self.device = device
+        self.threads = 1
+
+    def __call__(self, x: Tensor) -> Tensor:
+        for function in self.functions:
+            x = function(x)
+        return x
+
+    @contextlib.contextmanager
+    def running(self):
+        """Evaluation mode, the planned threads, and no compile stalls."""
+        training = [m.training for m in self.modules]
+        for m in self.modules:
+            m.eval()
+        try:
+            with using_threads(self.threads), compiling(False):
+                yield
+        finally:
+            for m, was in zip(self.modules, training):
+                m.train(was)
+
+    def outputs(self, rows: np.ndarray) -> np.ndarray:
+        """The outputs for ``rows``, float64, in chunks of :data:`_MAP_ROWS` rows."""
+        chunk = torch.zeros((_MAP_ROWS, rows.shape[1]), dtype=self.dtype, device=self.device)
+        result = None
+        with self.running(), torch.no_grad():
+            for start in range(0, len(rows), _MAP_ROWS):
+                part = torch.as_tensor(rows[start : start + _MAP_ROWS])
+                chunk[: len(part)] = part
+                out = self(chunk)[: len(part)].to("cpu", torch.float64).numpy()
+                if result is None:
+                    result = np.empty((len(rows), out.shape[1]))
+                result[start : start + len(part)] = out
+        return result
+
+
+def _torch_form(steps) -> tuple[_TorchForm | None, str | None]:
+    """The torch form of a model (a list of fitted steps), or None and the reason why not."""
+    final = steps[-1]
+    module = getattr(final, "module_", None)
+    if not isinstance(module, nn.Module) or not hasattr(final, "predict"):
+        return None, f"{type(final).__name__} is not one of the package's torch estimators"
+    param = next(module.parameters())
+    dtype, device = param.dtype, param.device
+    module = _fold_batch_norms(module)
+    functions, modules = [], [module]
+    for step in steps[:-1]:
+        function = _step_as_torch(step, dtype, device, modules)
+        if function is None:
+            return None, f"the pipeline step {type(step).__name__} has no torch form"
+        functions.append(function)
+    if is_classifier(final):
+        functions.append(lambda x: torch.log_softmax(module(x.to(dtype)), dim=1))
+    else:
+        # The regressors learn standardised targets; predict maps them back.
+        scale = torch.as_tensor(final._y_scale, dtype=dtype, device=device)
+        mean = torch.as_tensor(final._y_mean, dtype=dtype, device=device)
+        functions.append(lambda x: module(x.to(dtype)) * scale + mean)
+    return _TorchForm(functions, modules, dtype, device), None
+
+
+def _step_as_torch(step, dtype, device, modules: list):
+    """``step.transform`` of flat rows as a torch function, or None where it has none.
+
+    Written from the step's fitted attributes; :class:`_Outputs` checks the whole
+    form against the model's predictions before it is used.
+    """
+    if isinstance(step, Flatten):
+        return lambda x: x  # flat rows in, the same flat rows out
+    if isinstance(step, Downsample):
+        rows, cols = (torch.as_tensor(w, dtype=dtype, device=device) for w in step.weights_)
+        height, width, channels = step.image_shape_
+
+        def resize(x: Tensor) -> Tensor:
+            images = x.reshape(len(x), height, width, channels)
+            return torch.einsum("ik,nklc,lj->nijc", rows, images, cols).reshape(len(x), -1)
+
+        return resize
+    if isinstance(step, _SCALERS):
+        # Per-feature affine maps: their value at 0 and their slope, read off transform.
+        probe = np.vstack([np.zeros(step.n_features_in_), np.ones(step.n_features_in_)])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*feature names", category=UserWarning)
+            shift, at_one = step.transform(probe)
+        slope = torch.as_tensor(at_one - shift, dtype=dtype, device=device)
+        shift = torch.as_tensor(shift, dtype=dtype, device=device)
+        return lambda x: x * slope + shift
+    if isinstance(step, ConvFeatures | VAEFeatures):
+        module = _fold_batch_norms(step.module_)
+        modules.append(module)
+        own = next(module.parameters())  # the transformer's dtype and device
+        height, width, channels = step.image_shape_
+        low, span = step.data_min_, step.data_max_ - step.data_min_
+        span = span if span > 0 else 1.0
+        if isinstance(step, ConvFeatures):
+
+            def features(x: Tensor) -> Tensor:
+                images = ((x - low) / span).reshape(len(x), height, width, channels)
+                images = images.permute(0, 3, 1, 2).to(own.device, own.dtype)
+                return module(images).to(device, dtype)
+
+        else:
+
+            def features(x: Tensor) -> Tensor:
+                pixels = ((x - low) / span).to(own.device, own.dtype)
+                return module.encode(pixels)[0].to(device, dtype)  # the posterior means
+
+        return features
+    return None
+
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _fold_batch_norms(module: nn.Module) -> nn.Module:
+    """``module``, or a copy of it whose BatchNorms are the affine maps they compute.
+
+    In evaluation mode a BatchNorm is one scale and shift per channel; as such its
+    backward pass is one product, where torch's batch-norm backward took a fifth of
+    a small CNN's backward pass on the CPU. The fitted module is not modified (hooks
+    on it, such as pruning's, are copied along).
+    """
+    if not any(_foldable(m) for m in module.modules()):
+        return module
+    module = copy.deepcopy(module)
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if _foldable(child):
+                setattr(parent, name, _EvalAffine(child))
+    return module
+
+
+def _foldable(module: nn.Module) -> bool:
+    # Without running statistics a BatchNorm normalises by the batch, also in eval.
+    return isinstance(module, _BATCH_NORMS) and module.running_mean is not None
+
+
+class _EvalAffine(nn.Module):
+    """A BatchNorm in evaluation mode: ``x * scale + shift`` per channel (dimension 1)."""
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        with torch.no_grad():
+            scale = torch.rsqrt(norm.running_var + norm.eps)
+            if norm.weight is not None:
+                scale = scale * norm.weight
+            shift = -norm.running_mean * scale
+            if norm.bias is not None:
+                shift = shift + norm.bias
+        self.register_buffer("scale", scale.detach().clone())
+        self.register_buffer("shift", shift.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return torch.addcmul(self.shift.view(shape), x, self.scale.view(shape))
+
+
+class _Outputs:
+    """The outputs that :func:`pixel_map` attributes, for flat float64 rows of pixels.
+
+    Through the torch form when the model has one (after checking it against the
+    model's own predictions on the first rows), else through the model's predictions.
+    """
+
+    def __init__(self, owner, classifier: bool, sample_shape, form, rows: np.ndarray) -> None:
+        self.owner = owner
+        self.classifier = classifier
+        self.sample_shape = tuple(sample_shape)
+        self.form = form
+        if form is not None:
+            self._check_form(rows[:8])
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        if self.form is not None:
+            return self.form.outputs(rows)
+        parts = [
+            self._predicted(rows[start : start + _BLACK_BOX_ROWS])
+            for start in range(0, len(rows), _BLACK_BOX_ROWS)
+        ]
+        return np.concatenate(parts)
+
+    def _predicted(self, rows: np.ndarray) -> np.ndarray:
+        X = rows.reshape(len(rows), *self.sample_shape)
+        owner = self.owner
+        if not self.classifier:
+            out = owner.predict(X)
+        elif hasattr(owner, "predict_log_proba"):
+            out = owner.predict_log_proba(X)
+        elif hasattr(owner, "predict_proba"):
+            out = np.log(np.maximum(owner.predict_proba(X), np.finfo(np.float64).tiny))
+        else:
+            out = owner.decision_function(X)
+            if np.ndim(out) == 1:  # binary: the score of the second class
+                out = np.column_stack([-out, out])
+        return np.asarray(out, dtype=np.float64).reshape(len(rows), -1)
+
+    def _check_form(self, rows: np.ndarray) -> None:
+        ours = self.form.outputs(rows)
+        theirs = self._predicted(rows)
+        same = ours.shape == theirs.shape
+        scale = max(1.0, float(np.abs(theirs).max()))
+        if not same or not np.allclose(ours, theirs, rtol=1e-3, atol=1e-3 * scale):
+            difference = np.abs(ours - theirs).max() if same else np.inf
+            raise RuntimeError(
+                "The torch form of the model does not give its predictions (largest "
+                f"difference {difference:.3g}), so its gradients would not explain it. "
+                "Use method='occlusion', which needs only the predictions."
+            )
+
+
+def _plan_threads(owner, X: np.ndarray) -> int:
+    """Threads for the chunks of the torch form: by their cost, as prediction does."""
+    try:
+        flops = count_flops(owner, X[:1])
+    except (TypeError, ValueError):  # no counting rule: assume a large model
+        return plan_threads(np.inf, power_of_two=True)
+    # A backward pass costs about twice the forward one.
+    return plan_threads(3 * flops / 2 * _MAP_ROWS, power_of_two=True)
+
+
+def _check_baseline(baseline, flat: np.ndarray, shape) -> np.ndarray:
+    """The baseline as one flat float64 row of pixels."""
+    n_features = flat.shape[1]
+    if isinstance(baseline, str):
+        if baseline != "mean":
+            raise ValueError(f"baseline must be a number, 'mean' or an image; got {baseline!r}.")
+        return flat.mean(axis=0, dtype=np.float64)
+    if isinstance(baseline, numbers.Real) and not isinstance(baseline, bool):
+        base = np.full(n_features, float(baseline))
+    else:
+        base = np.asarray(baseline, dtype=np.float64)
+        height, width, channels = shape
+        allowed = {(n_features,), (height, width, channels)}
+        if channels == 1:
+            allowed.add((height, width))
+        if base.shape not in allowed:
+            raise ValueError(
+                f"baseline has shape {base.shape}, but the images of X have shape "
+                f"{(height, width, channels)} (height, width, channels): pass one image "
+                f"of that shape, a flat row of {n_features} values, a number or 'mean'."
+            )
+        base = base.reshape(n_features)
+    if not np.isfinite(base).all():
+        raise ValueError("baseline must be finite.")
+    return base
+
+
+def _check_targets(y, classes, outputs: np.ndarray) -> np.ndarray:
+    """Index of the output to attribute for each sample: ``y``'s class, else the predicted one."""
+    if y is None:
+        return np.argmax(outputs, axis=1)
+    y = column_or_1d(y, warn=True)
+    if len(y) != len(outputs):
+        raise ValueError(
+            f"y has {len(y)} samples, but X has {len(outputs)}; give one class per image."
+        )
+    lookup = {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+    unknown = sorted({label for label in y.tolist() if label not in lookup})
+    if unknown:
+        raise ValueError(
+            f"y contains labels the classifier does not know: {unknown!r}; its classes_ "
+            f"are {np.asarray(classes).tolist()!r}."
+        )
+    return np.asarray([lookup[label] for label in y.tolist()], dtype=np.intp)
+
+
+def _check_patch_size(patch_size, shape) -> tuple[int, int]:
+    height, width, _ = shape
+    if patch_size is None:
+        side = max(1, round(min(height, width) / 7))
+        return min(side, height), min(side, width)
+    sizes = (patch_size, patch_size) if isinstance(patch_size, numbers.Integral) else patch_size
+    message = (
+        "patch_size must be a positive integer or a pair of them (height, width), "
+        f"got {patch_size!r}."
+    )
+    if isinstance(patch_size, bool) or not isinstance(sizes, tuple | list) or len(sizes) != 2:
+        raise ValueError(message)
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(message)
+    return min(int(sizes[0]), height), min(int(sizes[1]), width)
+
+
+class _MapSums:
+    """Per class, the sum of the absolute attributions of the samples that target it."""
+
+    def __init__(self, n_outputs: int, n_samples: int, n_features: int, keep: bool) -> None:
+        self.total = np.zeros((n_outputs, n_features))
+        self.counts = np.zeros(n_outputs, dtype=np.intp)
+        self.sample_sums = np.zeros(n_samples)
+        self.attributions = np.empty((n_samples, n_features)) if keep else None
+
+    def add(self, start: int, targets: np.ndarray, attributions: np.ndarray) -> None:
+        for k in np.unique(targets):
+            self.total[k] += np.abs(attributions[targets == k]).sum(axis=0)
+        self.counts += np.bincount(targets, minlength=len(self.counts))
+        self.sample_sums[start : start + len(attributions)] = attributions.sum(axis=1)
+        if self.attributions is not None:
+            self.attributions[start : start + len(attributions)] = attributions
+
+    def maps(self) -> np.ndarray:
+        """Each class's sums as shares of their total; NaN for a class without samples."""
+        mass = self.total.sum(axis=1, keepdims=True)
+        maps = np.divide(self.total, mass, out=np.zeros_like(self.total), where=mass > 0)
+        maps[self.counts == 0] = np.nan
+        return maps
+
+
+def _path_attributions(
+    form: _TorchForm, flat, base, targets, alphas: np.ndarray, sums: _MapSums
+) -> None:
+    """``(x - b)`` times the mean gradient of the target output at ``x - (1 - a) (x - b)``.
+
+    Each pass differentiates exactly :data:`_MAP_ROWS` rows (the last one padded):
+    the path points of a few samples, or a part of one sample's path when
+    ``len(alphas)`` is larger than that.
+    """
+    n_steps, n_features = len(alphas), flat.shape[1]
+    per_chunk = max(1, _MAP_ROWS // n_steps)
+    dtype, device = form.dtype, form.device
+    remaining = torch.as_tensor(1.0 - alphas, dtype=dtype, device=device)
+    b = torch.as_tensor(base, dtype=dtype, device=device)
+    with form.running(), torch.enable_grad():
+        for start in range(0, len(flat), per_chunk):
+            x = torch.as_tensor(flat[start : start + per_chunk], dtype=dtype, device=device)
+            count = len(x)
+            points = (x[:, None, :] - remaining[None, :, None] * (x - b)[:, None, :]).reshape(
+                count * n_steps, n_features
+            )
+            chosen = torch.as_tensor(
+                np.repeat(targets[start : start + count], n_steps), device=device
+            )
+            gradients = torch.empty((count * n_steps, n_features), dtype=torch.float64)
+            for lo in range(0, len(points), _MAP_ROWS):
+                part = points[lo : lo + _MAP_ROWS]
+                rows = torch.zeros((_MAP_ROWS, n_features), dtype=dtype, device=device)
+                rows[: len(part)] = part
+                rows.requires_grad_(True)
+                out = form(rows)[: len(part)]
+                picked = out.gather(1, chosen[lo : lo + len(part), None]).sum()
+                (gradient,) = torch.autograd.grad(picked, rows)
+                gradients[lo : lo + len(part)] = gradient[: len(part)].to("cpu", torch.float64)
+            mean_gradient = gradients.reshape(count, n_steps, n_features).mean(dim=1).numpy()
+            difference = flat[start : start + count] - base
+            sums.add(start, targets[start : start + count], mean_gradient * difference)
+
+
+def _occlusion_units(shape, patch: tuple[int, int]) -> np.ndarray:
+    """The occlusion unit of every flat feature: one per patch and channel."""
+    height, width, channels = shape
+    rows = np.arange(height) // patch[0]
+    cols = np.arange(width) // patch[1]
+    tiles = rows[:, None] * (cols[-1] + 1) + cols[None, :]
+    return (tiles[:, :, None] * channels + np.arange(channels)).reshape(-1)
+
+
+def _occlusion(
+    model: _Outputs, flat, base, targets, at_image, units: np.ndarray, sums: _MapSums
+) -> None:
+    """The drop of each target output when a unit is set to the baseline, per unit pixel."""
+    n_units = int(units.max()) + 1
+    sizes = np.bincount(units, minlength=n_units)
+    n_features = flat.shape[1]
+    per_block = max(1, _OCCLUSION_VALUES // n_features)  # occluded copies at once
+    unit_block = min(n_units, per_block)
+    per_chunk = max(1, per_block // unit_block)
+    for start in range(0, len(flat), per_chunk):
+        x = flat[start : start + per_chunk]
+        chosen = targets[start : start + len(x)]
+        drops = np.empty((len(x), n_units))
+        for first in range(0, n_units, unit_block):
+            block = np.arange(first, min(first + unit_block, n_units))
+            covered = units[None, :] == block[:, None]  # (units of the block, features)
+            copies = np.where(covered[None], base[None, None], x[:, None, :])
+            out = model(copies.reshape(-1, n_features)).reshape(len(x), len(block), -1)
+            drops[:, block] = (
+                at_image[start : start + len(x), None]
+                - np.take_along_axis(out, chosen[:, None, None], axis=2)[..., 0]
+            )
+        sums.add(start, chosen, (drops / sizes)[:, units])
+
+
+def _image_maps(values: np.ndarray, shape) -> np.ndarray:
+    """Flat ``(..., features)`` values as ``(..., height, width[, channels])`` images."""
+    height, width, channels = shape
+    maps = values.reshape(*values.shape[:-1], height, width, channels)
+    return maps[..., 0] if channels == 1 else maps

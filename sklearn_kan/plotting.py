@@ -5,8 +5,8 @@ Each figure is a display object in scikit-learn's convention (like
 computes the data from a fitted estimator and draws it; the display holds that data
 as attributes and :meth:`plot` draws it again (``plot(ax=...)``, other axes), setting
 ``figure_`` and ``axes_``. The functions :func:`plot_activations`,
-:func:`plot_pixel_importance` and :func:`plot_history` are shortcuts that return the
-display's figure.
+:func:`plot_pixel_importance`, :func:`plot_pixel_map` and :func:`plot_history` are
+shortcuts that return the display's figure.
 
 matplotlib is optional (``pip install "sklearn-kan[plot]"``): it is imported only when
 something is drawn, so importing this module never needs it. Nothing calls
@@ -33,15 +33,18 @@ from .inspection import (
     _sample_edges,
     activation_curves,
     pixel_importance,
+    pixel_map,
 )
 
 __all__ = [
     "ActivationsDisplay",
     "HistoryDisplay",
     "PixelImportanceDisplay",
+    "PixelMapDisplay",
     "plot_activations",
     "plot_history",
     "plot_pixel_importance",
+    "plot_pixel_map",
 ]
 
 # Panels drawn by default (inputs x outputs) when a layer is larger: the most
@@ -286,6 +289,7 @@ class PixelImportanceDisplay:
     sklearn_kan.inspection.pixel_importance : The maps as arrays.
     sklearn_kan.inspection.input_importance : The same scores as a vector.
     plot_pixel_importance : Draw them and return the figure.
+    PixelMapDisplay : Pixel maps of any image model.
 
     Examples
     --------
@@ -360,39 +364,147 @@ class PixelImportanceDisplay:
         display : PixelImportanceDisplay
             ``self``, with ``figure_``, ``axes_`` and ``images_`` set.
         """
-        plt = _pyplot()
-        maps = np.asarray(self.maps)
-        n_maps = len(maps)
-        if ax is None:
-            cols = min(n_maps, 5)
-            rows = math.ceil(n_maps / cols)
-            fig, axes = plt.subplots(
-                rows, cols, figsize=(2.2 * cols + 1.8, 2.2 * rows + 0.6), layout="constrained"
-            )
-            axes = np.atleast_1d(axes).ravel()
-        else:
-            axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
-            if len(axes) < n_maps:
-                raise ValueError(f"ax holds {len(axes)} axes, but {n_maps} maps are drawn.")
-            fig = axes[0].figure
-        vmax = float(maps.max()) or 1.0
-        images = []
-        for k, panel in enumerate(axes):
-            if k >= n_maps:
-                panel.set_visible(False)
-                continue
-            images.append(panel.imshow(maps[k], cmap=cmap, vmin=0, vmax=vmax))
-            panel.set_xticks([])
-            panel.set_yticks([])
-            if self.names is not None:
-                panel.set_title(str(self.names[k]), fontsize=9)
-        fig.colorbar(
-            images[-1], ax=list(axes[:n_maps]), shrink=0.8, label="share of output variation"
-        )
         title = "Pixel importance" + (" per class" if self.names is not None else "")
-        fig.suptitle(f"{title} ({maps.shape[1]} x {maps.shape[2]} pixels)", fontsize=10)
-        self.figure_, self.axes_, self.images_ = fig, axes[:n_maps], images
-        return self
+        return _draw_maps(self, ax, cmap, title, "share of output variation")
+
+
+@_display
+class PixelMapDisplay:
+    """Pixel maps of any image model, one per class or their mean, on one colour scale.
+
+    The maps of :func:`~sklearn_kan.inspection.pixel_map`: the KAN's own scores,
+    integrated gradients, gradient x input or occlusion (see there for what each
+    means). Build it with :meth:`from_estimator`.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_maps, height, width)
+        Each map's share of each pixel (summed over channels), summing to 1; a map of
+        NaN (a class that no sample targets) is drawn blank.
+    names : array-like of str or None, default=None
+        A title per map (the class names when ``per_class``), or None.
+    method : str, default="integrated_gradients"
+        The method that made the maps, for the title and the colour bar.
+
+    Attributes
+    ----------
+    figure_ : matplotlib Figure
+        The figure drawn into by :meth:`plot`.
+    axes_ : ndarray of matplotlib Axes
+        The axes the maps are in (extra axes given to :meth:`plot` are hidden).
+    images_ : list of matplotlib AxesImage
+        One image per map.
+
+    See Also
+    --------
+    sklearn_kan.inspection.pixel_map : The maps as arrays, and the attributions.
+    PixelImportanceDisplay : The KAN's own scores, as this display draws them.
+    plot_pixel_map : Draw them and return the figure.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_kan import HybridKANClassifier
+    >>> from sklearn_kan.plotting import PixelMapDisplay
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = HybridKANClassifier("linear", max_epochs=3, random_state=0).fit(X / 16, y)
+    >>> display = PixelMapDisplay.from_estimator(clf, X[:200] / 16, y[:200], per_class=True)
+    >>> display.maps.shape, display.names[3], display.method
+    ((10, 8, 8), 'class 3', 'integrated_gradients')
+    """
+
+    maps: np.ndarray
+    names: Sequence[str] | None = None
+    method: str = "integrated_gradients"
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y=None,
+        *,
+        method: str = "auto",
+        per_class: bool = False,
+        baseline=0.0,
+        n_steps: int = 32,
+        patch_size=None,
+        image_shape: Sequence[int] | None = None,
+        ax=None,
+    ) -> PixelMapDisplay:
+        """Compute :func:`~sklearn_kan.inspection.pixel_map` and draw it.
+
+        Parameters
+        ----------
+        estimator : fitted estimator or Pipeline
+            Any fitted classifier or single-output regressor that takes images, or a
+            pipeline ending in one.
+        X : array-like
+            Images as the estimator (or pipeline) takes them.
+        y : array-like of shape (n_samples,), default=None
+            The class to attribute for each image; None takes the predicted class.
+        method : {"auto", "kan", "integrated_gradients", "gradient_x_input", \
+                "occlusion"}, default="auto"
+            Passed to :func:`~sklearn_kan.inspection.pixel_map`.
+        per_class : bool, default=False
+            One map per class instead of their mean.
+        baseline : float, "mean" or array-like, default=0.0
+            Passed to :func:`~sklearn_kan.inspection.pixel_map`.
+        n_steps : int, default=32
+            Passed to :func:`~sklearn_kan.inspection.pixel_map`.
+        patch_size : int, (int, int) or None, default=None
+            Passed to :func:`~sklearn_kan.inspection.pixel_map`.
+        image_shape : tuple of int, default=None
+            Passed to :func:`~sklearn_kan.inspection.pixel_map`.
+        ax : matplotlib Axes or array of Axes, default=None
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : PixelMapDisplay
+            Holding the maps, drawn.
+        """
+        result = pixel_map(
+            estimator,
+            X,
+            y,
+            method=method,
+            baseline=baseline,
+            n_steps=n_steps,
+            patch_size=patch_size,
+            image_shape=image_shape,
+        )
+        maps = result.maps if per_class else result.average[np.newaxis]
+        if maps.ndim == 4:  # channels: a pixel's share is that of its channels
+            maps = maps.sum(axis=-1)
+        names = None
+        if per_class:
+            if result.classes is None:
+                names = np.asarray(["output 0"], dtype=object)
+            else:
+                names = np.asarray([f"class {c}" for c in result.classes], dtype=object)
+        return cls(maps, names, result.method).plot(ax=ax)
+
+    def plot(self, ax=None, cmap: str = "magma") -> PixelMapDisplay:
+        """Draw the maps.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or array of Axes, default=None
+            One axes per map at least (filled in order; extra axes are hidden).
+            None makes a new figure, five maps to a row.
+        cmap : str, default="magma"
+            The colour map.
+
+        Returns
+        -------
+        display : PixelMapDisplay
+            ``self``, with ``figure_``, ``axes_`` and ``images_`` set.
+        """
+        title = _METHOD_TITLES.get(self.method, self.method)
+        title += " per class" if self.names is not None else ""
+        label = "share of output variation" if self.method == "kan" else "share of |attribution|"
+        return _draw_maps(self, ax, cmap, title, label)
 
 
 @_display
@@ -558,6 +670,23 @@ def plot_pixel_importance(
     return display.figure_
 
 
+def plot_pixel_map(estimator, X, y=None, *, method: str = "auto", per_class: bool = False, ax=None):
+    """Show :func:`~sklearn_kan.inspection.pixel_map` as images.
+
+    A shortcut for ``PixelMapDisplay.from_estimator(...).figure_`` with the default
+    baseline, steps and patches; see :class:`PixelMapDisplay` for the parameters.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure holding the map(s).
+    """
+    display = PixelMapDisplay.from_estimator(
+        estimator, X, y, method=method, per_class=per_class, ax=ax
+    )
+    return display.figure_
+
+
 def plot_history(estimator, ax=None):
     """Plot the loss (and accuracy, when recorded) of every training epoch.
 
@@ -584,6 +713,52 @@ def _pyplot():
             'plotting extra: pip install "sklearn-kan[plot]"'
         ) from exc
     return plt
+
+
+_METHOD_TITLES = {
+    "kan": "Pixel importance (KAN scores)",
+    "integrated_gradients": "Integrated gradients",
+    "gradient_x_input": "Gradient x input",
+    "occlusion": "Occlusion",
+}
+
+
+def _draw_maps(display, ax, cmap: str, title: str, label: str):
+    """Draw ``display.maps`` (titled by ``display.names``) on one colour scale."""
+    plt = _pyplot()
+    maps = np.asarray(display.maps, dtype=float)
+    n_maps = len(maps)
+    if ax is None:
+        cols = min(n_maps, 5)
+        rows = math.ceil(n_maps / cols)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(2.2 * cols + 1.8, 2.2 * rows + 0.6), layout="constrained"
+        )
+        axes = np.atleast_1d(axes).ravel()
+    else:
+        axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
+        if len(axes) < n_maps:
+            raise ValueError(f"ax holds {len(axes)} axes, but {n_maps} maps are drawn.")
+        fig = axes[0].figure
+    finite = maps[np.isfinite(maps)]
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    images = []
+    for k, panel in enumerate(axes):
+        if k >= n_maps:
+            panel.set_visible(False)
+            continue
+        images.append(panel.imshow(maps[k], cmap=cmap, vmin=0, vmax=vmax))
+        panel.set_xticks([])
+        panel.set_yticks([])
+        if display.names is not None:
+            name = str(display.names[k])
+            if not np.isfinite(maps[k]).any():
+                name += " (no samples)"
+            panel.set_title(name, fontsize=9)
+    fig.colorbar(images[-1], ax=list(axes[:n_maps]), shrink=0.8, label=label)
+    fig.suptitle(f"{title} ({maps.shape[1]} x {maps.shape[2]} pixels)", fontsize=10)
+    display.figure_, display.axes_, display.images_ = fig, axes[:n_maps], images
+    return display
 
 
 def _default_nodes(nodes, n: int, node_scores, position: int, name: str) -> np.ndarray:

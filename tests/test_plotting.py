@@ -5,21 +5,23 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 
-from sklearn_kan import KANClassifier, KANRegressor
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
 from sklearn_kan.preprocessing import Downsample
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sklearn_kan.inspection import activation_curves, pixel_importance  # noqa: E402
+from sklearn_kan.inspection import activation_curves, pixel_importance, pixel_map  # noqa: E402
 from sklearn_kan.plotting import (  # noqa: E402
     ActivationsDisplay,
     HistoryDisplay,
     PixelImportanceDisplay,
+    PixelMapDisplay,
     plot_activations,
     plot_history,
     plot_pixel_importance,
+    plot_pixel_map,
 )
 
 
@@ -134,6 +136,58 @@ def test_plot_pixel_importance(digits, tmp_path):
     _saved(fig, tmp_path, "pixels_per_class")
     fig, ax = plt.subplots()
     assert plot_pixel_importance(model, X, ax=ax) is fig
+
+
+@pytest.fixture(scope="module")
+def two_channel_hybrid():
+    """A "conv" hybrid on 8 x 8 two-channel images, three classes."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 0.5, size=(300, 8, 8, 2))
+    y = rng.randint(3, size=300)
+    for k in range(3):
+        X[y == k, 2 * k : 2 * k + 2, 3:5, 0] = 1.0
+    clf = HybridKANClassifier("conv", frontend_features=16, conv_channels=(8,), max_epochs=5)
+    return clf.set_params(random_state=0).fit(X, y), X[:40], y[:40]
+
+
+def test_pixel_map_display_holds_the_maps_and_draws_them(two_channel_hybrid, tmp_path):
+    clf, X, y = two_channel_hybrid
+    display = PixelMapDisplay.from_estimator(clf, X, y, per_class=True)
+    result = pixel_map(clf, X, y)
+    # A pixel's share is the sum of its channels' shares.
+    np.testing.assert_allclose(display.maps, result.maps.sum(axis=-1))
+    assert display.method == "integrated_gradients" and display.names[2] == "class 2"
+    assert len(display.images_) == 3
+    np.testing.assert_allclose(display.images_[1].get_array(), display.maps[1])
+    assert display.figure_.axes[-1].get_ylabel() == "share of |attribution|"  # colour bar
+    title = "Integrated gradients per class (8 x 8 pixels)"
+    assert title in [text.get_text() for text in display.figure_.texts]  # the suptitle
+    _saved(display.figure_, tmp_path, "pixel_map")
+    fig, axes = plt.subplots(2, 2)  # one axes too many: hidden
+    display.plot(ax=axes, cmap="gray")
+    assert display.figure_ is fig and sum(ax.get_visible() for ax in axes.ravel()) == 3
+    with pytest.raises(ValueError, match="ax holds 2 axes, but 3 maps"):
+        display.plot(ax=axes[0])
+    mean = PixelMapDisplay.from_estimator(clf, X, method="occlusion", patch_size=2)
+    assert mean.maps.shape == (1, 8, 8) and mean.names is None
+    assert "Occlusion (8 x 8 pixels)" in [text.get_text() for text in mean.figure_.texts]
+
+
+def test_pixel_map_display_of_a_class_without_samples_and_the_kan_scores(digits, tmp_path):
+    model, X, y = digits
+    display = PixelMapDisplay.from_estimator(model, X[y < 9], y[y < 9], per_class=True)
+    assert display.method == "kan"  # the KAN reads the pixels (through Downsample)
+    np.testing.assert_allclose(display.maps, pixel_importance(model, X[y < 9], per_class=True))
+    assert display.figure_.axes[-1].get_ylabel() == "share of output variation"
+    ig = PixelMapDisplay.from_estimator(
+        model, X[y < 9], y[y < 9], method="integrated_gradients", per_class=True
+    )
+    assert np.isnan(ig.maps[9]).all() and ig.axes_[9].get_title() == "class 9 (no samples)"
+    _saved(ig.figure_, tmp_path, "no_samples")
+    fig = plot_pixel_map(model, X, method="gradient_x_input")
+    assert fig.axes[0].images[0].get_array().shape == (8, 8)
+    fig, ax = plt.subplots()
+    assert plot_pixel_map(model, X, ax=ax) is fig
 
 
 def test_plot_history_with_and_without_accuracy(digits, tmp_path):
