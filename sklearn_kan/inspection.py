@@ -47,7 +47,6 @@ from ._flops import count_flops
 from ._images import as_images, flat_image_shape
 from ._threads import plan_threads, using_threads
 from .feature_extraction import ConvFeatures, VAEFeatures
-from .nn import compiling
 from .nn.basis import get_basis
 from .nn.layers import KANLinear
 from .nn.models import KAN, ScaledKAN
@@ -1266,7 +1265,7 @@ class _TorchForm:
         for m in self.modules:
             m.eval()
         try:
-            with using_threads(self.threads), compiling(False):
+            with using_threads(self.threads):
                 yield
         finally:
             for m, was in zip(self.modules, training):
