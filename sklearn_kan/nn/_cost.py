@@ -39,7 +39,9 @@ def row_macs(module: nn.Module, x, call=None) -> float:
     macs = [0.0]
 
     def count(layer, args, out):
-        macs[0] += macs_per_output(layer) * out.numel()
+        per_out = macs_per_output(layer)  # 0 for containers, whose output may be a tuple
+        if per_out:
+            macs[0] += per_out * out.numel()
 
     handles = [m.register_forward_hook(count) for m in module.modules()]
     training = module.training
