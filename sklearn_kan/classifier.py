@@ -62,7 +62,9 @@ _PARAMS_DOC = """
         1024 training rows) and its coefficients refit so the functions are kept.
     grid_eps : float, default=0.02
         Weight of a uniform grid mixed with the data quantiles by a grid update
-        (1 is fully uniform, 0 fully adaptive).
+        (1 is fully uniform, 0 fully adaptive). Inputs whose functions that mix
+        would change by more than 1% (mostly blank pixels) get a more uniform
+        one (see ``sklearn_kan.nn.KANLinear.update_grid``).
     grid_schedule : sequence of int or None, default=None
         Grid sizes to extend to during training, coarse to fine (the KAN
         paper's grid extension): with ``grid_size=3, grid_schedule=(5, 10)`` the
