@@ -15,7 +15,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
-from ._base import BaseKAN, _as_float32, _fit_scaler, _KANClassifierNet, _store_params
+from ._base import (
+    BaseKAN,
+    _as_float32,
+    _fit_channel_scaler,
+    _KANClassifierNet,
+    _store_params,
+)
 from ._images import validate_images
 from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
 
@@ -46,8 +52,15 @@ _PARAMS_DOC = """
         How inputs are mapped into ``grid_range`` before the first layer:
         ``"minmax"`` maps each feature's training range onto it, ``"standard"``
         puts each feature's mean at the centre and two standard deviations at the
-        ends, ``None`` feeds the inputs unchanged. The scaling is part of the
-        fitted module (``module_.scale`` and ``module_.shift``).
+        ends, ``None`` feeds the inputs unchanged. A feature constant in
+        training is mapped to one point, whatever its value (a pixel blank in
+        every training image changes nothing when lit), and every scaled input
+        is clipped to its training range or ``grid_range``, whichever reaches
+        further, widened by a tenth of the grid range's width on each side, so
+        that values never seen in training stay near the grid. The scaling is
+        part of the fitted module (``module_.scale``, ``module_.shift`` and the
+        bounds ``module_.low``, ``module_.high``), so an exported model clips
+        too; ``partial_fit`` fits it on the data of its first call.
     hidden_norm : {"batchnorm", "layernorm", "tanh"} or None, default="batchnorm"
         What maps each hidden layer's outputs onto the next layer's grid (see
         :class:`~sklearn_kan.nn.KAN`): ``"batchnorm"`` and ``"layernorm"``
@@ -464,8 +477,12 @@ _HYBRID_SCALING_DOC = """    input_scaling : {"minmax", "standard"} or None, def
         0-255 or 0-16 images work as given): ``"minmax"`` maps the channel's
         training range onto ``grid_range``, ``"standard"`` puts its mean at the
         centre and two standard deviations at the ends, ``None`` feeds the
-        pixels unchanged. Part of the fitted module (``module_.scale``,
-        ``module_.shift``).
+        pixels unchanged. The scaled pixels are clipped to the channel's training
+        range or ``grid_range``, whichever reaches further, widened by a tenth of
+        the grid range's width on each side (a 255 in an image of a model trained
+        on 0-16 images stays near the brightest training pixel). Part of the
+        fitted module (``module_.scale``, ``module_.shift``, ``module_.low``,
+        ``module_.high``).
 """
 
 
@@ -630,12 +647,12 @@ class HybridKANClassifier(KANClassifier):
             hidden_norm=self.hidden_norm,
             **layer_kwargs,
         )
-        pixels = X.transpose(0, 2, 3, 1).reshape(-1, channels)
-        if sample_weight is not None:
-            sample_weight = np.repeat(sample_weight, height * width)
-        scaler = _fit_scaler(pixels, self.input_scaling, self._grid_range(), sample_weight)
-        shift, scale = scaler or (None, None)
-        return HybridKAN(frontend, head, (channels, height, width), shift=shift, scale=scale)
+        (shift, scale), bounds = _fit_channel_scaler(
+            X, self.input_scaling, self._grid_range(), sample_weight
+        )
+        return HybridKAN(
+            frontend, head, (channels, height, width), shift, scale, input_bounds=bounds
+        )
 
     def _conv_channels(self) -> tuple[int, ...]:
         channels = self.conv_channels

@@ -84,8 +84,9 @@ def activation_curves(
             ``y[a, b, p] = phi_{outputs[b], inputs[a]}(x[a, p])``.
         x_original : ndarray of shape (n_inputs, n_points) or None
             For layer 0, ``x`` mapped back to the units of the estimator's features
-            (the inverse of its input scaling); None for later layers and when the
-            KAN does not read the features directly (a hybrid's head).
+            (the inverse of its input scaling; NaN for a feature that was constant
+            in training, whose values all map to one point); None for later layers
+            and when the KAN does not read the features directly (a hybrid's head).
         inputs, outputs : ndarray of int
             The chosen node indices.
         input_names : ndarray of str
@@ -478,10 +479,13 @@ class _KANView:
     def to_feature_units(self, values: np.ndarray, inputs: np.ndarray) -> np.ndarray:
         """Map first-layer input values back to feature units (invert the scaling).
 
-        ``values`` has shape ``(len(inputs), ...)``: rows are the chosen inputs.
+        ``values`` has shape ``(len(inputs), ...)``: rows are the chosen inputs. NaN
+        for a feature that was constant in training (its scale is 0: every value
+        maps to one point, so none maps back).
         """
         shift, scale = (v[inputs].reshape(-1, *[1] * (values.ndim - 1)) for v in self.scaler)
-        return (values - shift) / scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(scale != 0, (values - shift) / scale, np.nan)
 
     def feature_names(self) -> np.ndarray:
         """Names of the KAN's inputs when they are the estimator's features."""

@@ -1,4 +1,4 @@
-"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks."""
+"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks, input scaling."""
 
 import numpy as np
 import pytest
@@ -68,3 +68,34 @@ def test_a_hybrids_prediction_does_not_depend_on_its_batch(frontend):
     full = clf.predict_proba(X[:300])
     for rows in (slice(0, 1), slice(37, 38), slice(5, 260)):
         np.testing.assert_array_equal(clf.predict_proba(X[rows]), full[rows])
+
+
+# -- input scaling --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["minmax", "standard", None])
+def test_fit_scaler_maps_a_constant_column_to_a_fixed_point_and_bounds_the_rest(method):
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(0, 16, 100), np.zeros(100), np.full(100, 7.0)])
+    (shift, scale), (low, high) = _base._fit_scaler(X, method, (-1.0, 1.0))
+    if method is not None:
+        # Constant columns: every value maps where the training value did (-1 for
+        # minmax, the centre for standard), so a value never seen changes nothing.
+        np.testing.assert_array_equal(scale[1:], 0.0)
+        np.testing.assert_allclose(shift[1:], -1.0 if method == "minmax" else 0.0)
+    scaled = X * scale + shift
+    # The bounds hold the training data and the grid range, and a tenth of its width more.
+    np.testing.assert_allclose(low, np.minimum(scaled.min(0), -1) - 0.2)
+    np.testing.assert_allclose(high, np.maximum(scaled.max(0), 1) + 0.2)
+    if method == "minmax":
+        np.testing.assert_allclose([low[0], high[0]], [-1.2, 1.2])
+
+
+@pytest.mark.parametrize("method", ["minmax", "standard"])
+@pytest.mark.parametrize("size", [1e300, 1e-300])
+def test_fit_scaler_neither_overflows_nor_underflows(method, size):
+    X = np.linspace(-1, 1, 11)[:, None] * size
+    (shift, scale), _ = _base._fit_scaler(X, method, (-1.0, 1.0))
+    scaled = X[:, 0] * scale[0] + shift[0]
+    expected = np.linspace(-1, 1, 11) if method == "minmax" else np.linspace(-1, 1, 11) / 2 / 0.6325
+    np.testing.assert_allclose(scaled, expected, rtol=1e-3, atol=1e-12)

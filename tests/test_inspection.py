@@ -134,10 +134,15 @@ def test_activation_curves_select_edges_and_give_feature_units(digits):
     np.testing.assert_allclose(some.y, full.y[[20, 3]][:, [5]], atol=1e-6)
     np.testing.assert_array_equal(some.input_names, ["x20", "x3"])
     # x_original is the inverse of the input scaling: scaling it gives x back, and the
-    # grid range [-1, 1] corresponds to the feature's training range.
-    scaled = clf.module_.scale_inputs(torch.as_tensor(full.x_original.T, dtype=torch.float32))
-    np.testing.assert_allclose(scaled.numpy().T, full.x, atol=1e-5)
+    # grid range [-1, 1] corresponds to the feature's training range. A feature constant
+    # in training maps every value to one point: it has no inverse (NaN).
     varying = X_train.max(0) > X_train.min(0)
+    assert not varying.all()
+    assert np.isnan(full.x_original[~varying]).all()
+    assert np.isfinite(full.x_original[varying]).all()
+    back = np.where(varying[:, None], full.x_original, 0.0)
+    scaled = clf.module_.scale_inputs(torch.as_tensor(back.T, dtype=torch.float32))
+    np.testing.assert_allclose(scaled.numpy().T[varying], full.x[varying], atol=1e-5)
     np.testing.assert_allclose(full.x_original[varying, 0], X_train.min(0)[varying], atol=1e-4)
     np.testing.assert_allclose(full.x_original[varying, -1], X_train.max(0)[varying], atol=1e-4)
     assert activation_curves(clf, layer=1).x_original is None

@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 
-from sklearn_kan import KANClassifier, KANRegressor
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
+from sklearn_kan.baselines import CNNClassifier, TorchMLPClassifier
 from sklearn_kan.preprocessing import Downsample, Flatten
 
 FAST = dict(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
@@ -167,6 +168,75 @@ def test_far_out_of_range_inputs_give_finite_outputs(fitted, digits, name):
     for scale in (-1e9, 1e9):
         out = est.predict_proba(X * scale) if name == "classifier" else est.predict(X * scale)
         assert np.isfinite(out).all()
+
+
+def _light_unseen_pixels(X_train, X, value):
+    """``X`` with the pixels that are blank in every training image set to ``value``."""
+    X = X.copy()
+    X[:, X_train.max(0) == X_train.min(0)] = value
+    return X
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KANClassifier(**FAST),
+        lambda: KANRegressor(**FAST),
+        lambda: TorchMLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=0),
+    ],
+    ids=["KANClassifier", "KANRegressor", "TorchMLPClassifier"],
+)
+def test_a_pixel_blank_in_training_changes_nothing_when_lit(digits, make):
+    X, y = digits
+    assert (X.max(0) == X.min(0)).sum() >= 3  # digits has always-blank pixels
+    est = make().fit(X, y)
+    method = est.predict_proba if hasattr(est, "predict_proba") else est.predict
+    expected = method(X)
+    for value in (16.0, 255.0, 1e9):
+        np.testing.assert_array_equal(method(_light_unseen_pixels(X, X, value)), expected)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KANClassifier(**FAST),
+        lambda: KANClassifier(**FAST, input_scaling="standard"),
+        lambda: KANClassifier(**FAST, input_scaling=None),
+        lambda: KANRegressor(**FAST),
+        lambda: HybridKANClassifier(frontend="kanconv", conv_channels=(4,), **FAST),
+        lambda: CNNClassifier(conv_channels=(4,), max_epochs=2, random_state=0),
+    ],
+    ids=["minmax", "standard", "unscaled", "KANRegressor", "HybridKANClassifier", "CNN"],
+)
+def test_values_far_beyond_the_training_range_are_clipped_near_it(digits, make):
+    X, y = digits
+    est = make().fit(X, y)
+    method = est.predict_proba if hasattr(est, "predict_proba") else est.predict
+    # Every input is clipped a little beyond the training range (and the grid range):
+    # 1e4 and 1e9 both reach the network as that bound, so they predict alike.
+    rows = X[:20].copy()
+    rows[:, 30:34] = 1e4
+    far = rows.copy()
+    far[:, 30:34] = 1e9
+    np.testing.assert_allclose(method(far), method(rows), rtol=1e-6, atol=1e-6)
+
+
+def test_the_exported_model_clips_as_the_estimator_does(digits):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from sklearn_kan.export import to_onnx
+
+    X, y = digits
+    clf = KANClassifier(**FAST).fit(X, y)
+    lit = _light_unseen_pixels(X, X, 255.0)
+    lit[:, 30] = 1e6
+    session = ort.InferenceSession(
+        to_onnx(clf, X[:3]).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    labels, proba = session.run(None, {"X": lit.astype(np.float32)})
+    np.testing.assert_allclose(proba, clf.predict_proba(lit), atol=1e-5)
+    np.testing.assert_array_equal(labels, clf.predict(lit))
 
 
 def test_divergence_on_a_regressor_keeps_the_last_finite_model(digits):
