@@ -302,7 +302,10 @@ class BaseKAN(BaseTorchEstimator):
     )
 
     def _encode_y(self, y, reset: bool, classes=None, sample_weight=None):  # pragma: no cover
-        """Return ``(y_encoded, n_outputs)``; set fitted target attributes if reset."""
+        """Return ``(y_encoded, n_outputs)``; set fitted target attributes if reset.
+
+        Float targets may be float64: ``_fit`` casts them to the network's precision.
+        """
         raise NotImplementedError
 
     def _criterion(self) -> type[nn.Module]:  # pragma: no cover - abstract
@@ -313,7 +316,7 @@ class BaseKAN(BaseTorchEstimator):
         return sample_weight
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` once and return it as a float32 array of flat rows."""
+        """Validate ``X`` once and return it as flat rows in the network's precision."""
         ndim = input_ndim(X)
         if ndim > 2:
             raise ValueError(
@@ -323,6 +326,21 @@ class BaseKAN(BaseTorchEstimator):
                 "Downsample() in a pipeline, or use HybridKANClassifier, which takes images."
             )
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return self._as_net_dtype(X, reset)
+
+    def _as_net_dtype(self, X, reset: bool) -> np.ndarray:
+        """A fresh copy of validated ``X`` in the network's precision.
+
+        float32 (with the check that it holds the values), or float64 for a
+        ``dtype="float64"`` network: the precision of the fitted module once there
+        is one, of ``dtype`` for the fit that builds it.
+        """
+        if reset or not hasattr(self, "net_"):
+            double = self.dtype == "float64"
+        else:
+            double = next(self.net_.module_.parameters()).dtype == torch.float64
+        if double:
+            return np.array(X, dtype=np.float64, order="C", copy=True)
         return _as_float32(X)
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
@@ -386,9 +404,8 @@ class BaseKAN(BaseTorchEstimator):
         self._warn_lbfgs_minibatches(X.shape[0])
         if self.early_stopping:
             self._check_validation_split(y, sample_weight)
-        if self.dtype == "float64":  # y: the regressor's float targets, not class indices
-            X = X.astype(np.float64)
-            y = y.astype(np.float64) if y.dtype == np.float32 else y
+        if y.dtype.kind == "f":  # the regressor's targets (class indices stay integers)
+            y = y.astype(X.dtype)
         fit_X, weight_scale = X, None
         if sample_weight is not None:
             # The weights travel with the rows (a dict X, which skorch's Dataset,
@@ -1059,9 +1076,11 @@ def _as_float32(X: np.ndarray, name: str = "X") -> np.ndarray:
     A copy: torch.from_numpy warns on read-only arrays (memory maps) and skorch
     would otherwise share memory. The networks compute in float32, so values
     finite in float64 but beyond float32's range (|x| > 3.4e38) are an error here
-    rather than infinities that would turn into NaN predictions.
+    rather than infinities that would turn into NaN predictions (``dtype="float64"``
+    networks read float64 and have no such limit).
     """
-    X32 = np.array(X, dtype=np.float32, order="C", copy=True)
+    with np.errstate(over="ignore"):  # overflow is the error below, not a warning
+        X32 = np.array(X, dtype=np.float32, order="C", copy=True)
     if not np.isfinite(X32).all() and np.isfinite(np.asarray(X)).all():
         raise ValueError(
             f"{name} contains values beyond the float32 range (largest magnitude "

@@ -15,13 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
-from ._base import (
-    BaseKAN,
-    _as_float32,
-    _fit_channel_scaler,
-    _KANClassifierNet,
-    _store_params,
-)
+from ._base import BaseKAN, _fit_channel_scaler, _KANClassifierNet, _store_params
 from ._images import validate_images
 from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
 
@@ -129,8 +123,11 @@ _PARAMS_DOC = """
         (double precision, as pykan uses for its symbolic-regression examples)
         is slower (2 to 5 times on digits) but its results do not depend on float32
         rounding, e.g. on the order of the rows in a batch (so ``sample_weight``
-        matches repeated rows to 1e-7). Inputs are read through float32 either
-        way. Prediction runs in the same precision, in chunks of 256 rows.
+        matches repeated rows to 1e-7). Inputs, targets and the input scaling
+        are kept in that precision too (features such as ``1e8 + x`` keep their
+        digits; float32 models refuse values beyond the float32 range, float64
+        models do not). Prediction runs in the same precision, in chunks of 256
+        rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the shuffling and the validation split. An
         int makes fits on the CPU reproducible; the caller's global torch and
@@ -611,7 +608,7 @@ class HybridKANClassifier(KANClassifier):
         _store_params(self, locals())
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` and return it as float32 images ``(n, C, H, W)``."""
+        """Validate ``X`` and return it as images ``(n, C, H, W)`` in the network's precision."""
         try:
             images = validate_images(
                 self, X, reset=reset, image_shape=self.image_shape if reset else self.image_shape_
@@ -629,7 +626,7 @@ class HybridKANClassifier(KANClassifier):
         if reset:
             self.image_shape_ = tuple(int(d) for d in images.shape[1:])
         # Channels-last images become the (n, C, H, W) tensors torch convolutions take.
-        return _as_float32(images.transpose(0, 3, 1, 2))
+        return self._as_net_dtype(images.transpose(0, 3, 1, 2), reset)
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         """Front end + KAN head, with a per-channel input scaling fitted on ``X``."""

@@ -154,7 +154,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
                 f"y has {y2.shape[1]} targets, but {type(self).__name__} was fitted with "
                 f"{self._y_mean.shape[0]}."
             )
-        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32), y2.shape[1]
+        return (y2 - self._y_mean) / self._y_scale, y2.shape[1]
 
     def _net_class(self):
         return _KANRegressorNet

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_kan import KANClassifier, KANRegressor, _base
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor, _base
 from sklearn_kan.nn import compile_info
 
 
@@ -99,3 +99,36 @@ def test_fit_scaler_neither_overflows_nor_underflows(method, size):
     scaled = X[:, 0] * scale[0] + shift[0]
     expected = np.linspace(-1, 1, 11) if method == "minmax" else np.linspace(-1, 1, 11) / 2 / 0.6325
     np.testing.assert_allclose(scaled, expected, rtol=1e-3, atol=1e-12)
+
+
+# -- precision --------------------------------------------------------------------------
+
+
+def test_float64_models_read_their_inputs_in_float64():
+    X = 1e8 + np.linspace(0, 100, 2000)[:, None]  # 13 distinct values in float32
+    y = np.sin(X[:, 0] - 1e8)
+    reg = KANRegressor((4,), max_epochs=1, dtype="float64", random_state=0).fit(X, y)
+    seen = reg._validate_X(X, reset=False)
+    assert seen.dtype == np.float64 and len(np.unique(seen)) == 2000
+    scaled = reg.module_.scale_inputs(torch.as_tensor(seen)).numpy()
+    np.testing.assert_allclose(scaled[:, 0], np.linspace(-1, 1, 2000), atol=1e-9)
+    # float32 models read float32, and refuse what float32 cannot hold.
+    assert (
+        KANRegressor((4,), max_epochs=1).fit(X, y)._validate_X(X, reset=False).dtype == np.float32
+    )
+    huge = np.array([[1e39], [2e39], [3e39]])
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        KANRegressor((4,), max_epochs=1).fit(huge, [0.0, 1.0, 2.0])
+    big = KANRegressor((4,), max_epochs=1, dtype="float64", random_state=0).fit(
+        huge, [0.0, 1.0, 2.0]
+    )
+    assert np.isfinite(big.predict(huge)).all()
+
+
+def test_float64_hybrids_read_their_images_in_float64():
+    rng = np.random.RandomState(0)
+    X = 1e8 + rng.rand(40, 4, 4)
+    y = np.arange(40) % 2
+    clf = HybridKANClassifier("linear", max_epochs=1, dtype="float64", random_state=0).fit(X, y)
+    seen = clf._validate_X(X, reset=False)
+    assert seen.dtype == np.float64 and len(np.unique(seen)) == X.size

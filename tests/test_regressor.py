@@ -75,3 +75,14 @@ def test_r2_epoch_scoring_and_sample_weight_in_partial_fit():
     assert reg.history_[-1, "train_r2"] == pytest.approx(reg.score(X, y), abs=1e-4)
     reg.partial_fit(X, y, sample_weight=np.ones(len(y)))
     assert len(reg.history_) == 6
+
+
+def test_float64_fits_features_far_from_zero_as_well_as_near_it():
+    # 1e8 + x keeps 13 distinct values of 2000 in float32, all in float64.
+    x = np.linspace(0, 100, 2000)[:, None]
+    y = np.sin(x[:, 0] / 16)
+    params = dict(hidden_layer_sizes=(8,), max_epochs=20, dtype="float64", random_state=0)
+    near = KANRegressor(**params).fit(x, y).score(x, y)
+    far = KANRegressor(**params).fit(x + 1e8, y).score(x + 1e8, y)
+    assert near > 0.99
+    assert abs(far - near) < 1e-6
