@@ -456,9 +456,10 @@ class BaseKAN(BaseTorchEstimator):
             schedule = LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1)
             callbacks.append(("lr_schedule", schedule))
         if self.grid_update_epochs is not None:
-            callbacks.append(
-                ("grid_update", GridUpdate(tuple(self.grid_update_epochs), self.grid_eps, seed))
+            update = GridUpdate(
+                tuple(self.grid_update_epochs), self.grid_eps, seed, per_fit=not partial
             )
+            callbacks.append(("grid_update", update))
         if self.grid_schedule is not None:
             callbacks.append(
                 ("grid_schedule", GridSchedule(tuple(self.grid_schedule), self.max_epochs))

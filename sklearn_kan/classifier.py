@@ -67,6 +67,8 @@ _PARAMS_DOC = """
     grid_update_epochs : sequence of int or None, default=None
         Epochs (1-based) after which every grid is re-placed on the data (up to
         1024 training rows) and its coefficients refit so the functions are kept.
+        They count from the start of each ``fit``, a warm-started one included;
+        ``partial_fit`` trains one epoch per call, and counts its calls.
     grid_eps : float, default=0.02
         Weight of a uniform grid mixed with the data quantiles by a grid update
         (1 is fully uniform, 0 fully adaptive). Inputs whose functions that mix
