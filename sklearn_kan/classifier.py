@@ -159,9 +159,10 @@ _PARAMS_DOC = """
 
 _CLASS_WEIGHT_DOC = """    class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, ``{label: weight}`` (missing
-        classes weigh 1), or ``"balanced"`` for ``n_samples / (n_classes *
-        np.bincount(y))``. Multiplied with ``sample_weight``. ``partial_fit``
-        accepts only a dict, since it does not see all the data at once.
+        classes weigh 1; non-negative and finite, 0 leaves a class out), or
+        ``"balanced"`` for ``n_samples / (n_classes * np.bincount(y))``.
+        Multiplied with ``sample_weight``. ``partial_fit`` accepts only a dict,
+        since it does not see all the data at once.
 """
 
 _ATTRS_DOC = """
@@ -403,6 +404,16 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             per_class = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=self.classes_[y]
             )
+            bad = ~(np.isfinite(per_class) & (per_class >= 0))
+            if bad.any():
+                # A negative weight would flip the class's gradient, NaN poison the
+                # loss; _fit leaves the rows of weight <= 0 out, so either would
+                # silently remove the class. Refused, as negative sample_weight is.
+                values = {k.item(): float(w) for k, w in zip(self.classes_[bad], per_class[bad])}
+                raise ValueError(
+                    f"class_weight must hold non-negative and finite weights, got {values}. "
+                    "A weight of 0 leaves a class out of training."
+                )
             weights = per_class[y] if weights is None else weights * per_class[y]
         if weights is None:
             return None

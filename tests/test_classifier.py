@@ -508,6 +508,30 @@ def test_class_weight_balanced_raises_minority_recall():
         KANClassifier(class_weight="balanced").partial_fit(X_train, y_train, classes=[0, 1])
 
 
+@pytest.mark.parametrize("weight", [-1.0, np.nan, np.inf])
+def test_class_weight_must_be_non_negative_and_finite(small, weight):
+    X, y = small
+    labels = np.unique(y).tolist()
+    clf = KANClassifier(class_weight={labels[0]: 1.0, labels[1]: weight}, max_epochs=1)
+    with pytest.raises(ValueError, match=rf"class_weight.*\{{{labels[1]}: {weight}\}}"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+    with pytest.raises(ValueError, match="non-negative and finite"):
+        clf.partial_fit(X, y, classes=labels)
+
+
+def test_a_class_weight_of_zero_leaves_the_class_out(small):
+    X, y = small
+    labels = np.unique(y)
+    kw = dict(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    zero = KANClassifier(class_weight={labels[0]: 0.0}, **kw).fit(X, y)
+    keep = y != labels[0]
+    np.testing.assert_array_equal(
+        zero.predict_proba(X),
+        KANClassifier(**kw).fit(X, y, sample_weight=keep * 1.0).predict_proba(X),
+    )
+
+
 def test_sample_weight_errors(small):
     X, y = small
     with pytest.raises(ValueError, match="non-zero"):
