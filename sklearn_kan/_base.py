@@ -43,7 +43,7 @@ from .callbacks import GridSchedule, GridUpdate, PrintLog
 from .nn import compile_info, compiling
 from .nn._cost import row_cost
 from .nn._fused import COMPILE_SECONDS
-from .nn.basis import BASES
+from .nn.basis import BASES, get_basis
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 from .nn.models import ScaledKAN, batch_weights, has_batch_norm, set_batch_norm_statistics
 
@@ -87,8 +87,8 @@ class BaseTorchEstimator(BaseEstimator):
     (:meth:`_make_net` makes the package's net) to :meth:`_train`, which seeds
     from ``random_state`` (the caller's random state is left untouched), uses a
     joblib or Dask worker's share of the cores, stops with a clear
-    ``FloatingPointError`` when the loss becomes non-finite (keeping the last
-    finite parameters) and sets ``net_``, ``module_``, ``history_``,
+    ``FloatingPointError`` when the loss becomes non-finite (see :meth:`_diverged`)
+    and sets ``net_``, ``module_``, ``history_``,
     ``n_params_`` and ``n_threads_``. Pickling stores the module once, inside
     the net. :meth:`_run_module` predicts in batches.
 
@@ -116,12 +116,16 @@ class BaseTorchEstimator(BaseEstimator):
         y,
         *,
         epochs: int | None = None,
+        first: bool = True,
     ) -> None:
         """Build a net with ``make_net(seed, device)`` and train it on ``(X, y)``.
 
         ``make_net`` is called inside the block seeded from ``random_state``, so
         that the initial weights are reproducible too, not only the shuffling.
-        ``epochs=None`` trains for the net's ``max_epochs``.
+        ``epochs=None`` trains for the net's ``max_epochs``. ``first`` says that
+        the net is a new one (not a warm start or ``partial_fit`` continuing a
+        fitted one): if it diverges, the estimator is left unfitted (see
+        :meth:`_diverged`).
         """
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = resolve_device(self.device)
@@ -139,14 +143,7 @@ class BaseTorchEstimator(BaseEstimator):
                 with using_threads(threads), compiling(compile_kernels):
                     net.partial_fit(X, y, epochs=epochs)
             except _Diverged as exc:
-                guard.restore(net)
-                self.net_ = net
-                self._set_fitted_attributes()
-                raise FloatingPointError(
-                    f"{type(self).__name__} diverged: the training loss became {exc.loss} at "
-                    f"epoch {exc.epoch}. The model keeps the parameters it had at the start of "
-                    f"that epoch (finite). {self._divergence_advice()}"
-                ) from None
+                raise self._diverged(exc, net, guard, rows, first) from None
         self.net_ = net
         self._set_fitted_attributes()
 
@@ -175,6 +172,55 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _divergence_advice(self) -> str:
         return f"Lower `lr` (now {self.lr})."
+
+    # Fitted state whose name does not end in "_" (scikit-learn's mark of fitted
+    # attributes), removed with the rest when a fit fails.
+    _private_fit_attributes: tuple[str, ...] = ()
+
+    def _diverged(self, exc: _Diverged, net: NeuralNet, guard, rows, first: bool):
+        """The ``FloatingPointError`` of a diverged fit, the estimator left in a sound state.
+
+        A failed new fit leaves the estimator unfitted, as every scikit-learn
+        estimator whose ``fit`` raised. A warm start or ``partial_fit`` continued a
+        fitted model: it keeps the parameters of the start of the diverging epoch
+        (finite, and trained), if they predict finite values on the training rows;
+        otherwise it is left unfitted too, never fitted and predicting NaN.
+        """
+        guard.restore(net)
+        keep = not first and self._predicts_finite(net.module_, rows)
+        if keep:
+            self.net_ = net
+            self._set_fitted_attributes()
+            state = (
+                "It keeps the parameters it had at the start of that epoch (they predict "
+                "finite values)."
+            )
+        else:
+            self._forget_fit()
+            state = (
+                "It is left unfitted."
+                if first
+                else (
+                    "The parameters of the start of that epoch do not predict finite values "
+                    "either, so it is left unfitted."
+                )
+            )
+        return FloatingPointError(
+            f"{type(self).__name__} diverged: the training loss became {exc.loss} at epoch "
+            f"{exc.epoch}. {state} {self._divergence_advice()}"
+        )
+
+    def _predicts_finite(self, module: nn.Module, rows) -> bool:
+        out = self._run_module(module, "forward", np.asarray(rows[:PREDICT_CHUNK]))
+        return all(np.isfinite(o).all() for o in out)
+
+    def _forget_fit(self) -> None:
+        """Remove every fitted attribute: the estimator is as it was before its first fit."""
+        params = self.get_params(deep=False)
+        for name in list(vars(self)):
+            fitted = name.endswith("_") and not name.startswith("__")
+            if name not in params and (fitted or name in self._private_fit_attributes):
+                delattr(self, name)
 
     def _trained_module(self, module: nn.Module) -> nn.Module:
         """The part of the trained module that ``module_`` holds (all of it by default)."""
@@ -286,6 +332,9 @@ class BaseKAN(BaseTorchEstimator):
     }
 
     # -- what subclasses provide -------------------------------------------------
+
+    # Set by _encode_y (classifier: the label encoder; regressor: the target scaling).
+    _private_fit_attributes = ("_label_encoder", "_y_mean", "_y_scale", "_y_1d")
 
     # Parameters fixed by the network once it is built: a warm-started fit or
     # partial_fit refuses to continue when one of them changed (see _fit).
@@ -430,7 +479,7 @@ class BaseKAN(BaseTorchEstimator):
                 _carry_optimizer_state(old, net)
             return net
 
-        self._train(make_net, fit_X, y, epochs=1 if partial else self.max_epochs)
+        self._train(make_net, fit_X, y, epochs=1 if partial else self.max_epochs, first=first)
         if first:
             self._architecture_ = self._architecture()
         self.grid_size_ = _module_grid_size(self.module_, self.grid_size)
@@ -617,7 +666,7 @@ class BaseKAN(BaseTorchEstimator):
         if isinstance(sizes, numbers.Integral):
             sizes = [sizes]
         sizes = list(sizes)
-        if any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+        if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
             )
@@ -630,8 +679,10 @@ class BaseKAN(BaseTorchEstimator):
             raise ValueError(
                 f"grid_range must be a pair (low, high), got {self.grid_range!r}."
             ) from None
-        if not lo < hi:
-            raise ValueError(f"grid_range must have low < high, got {self.grid_range!r}.")
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(
+                f"grid_range must be finite numbers with low < high, got {self.grid_range!r}."
+            )
         return lo, hi
 
     def _layer_kwargs(self) -> dict:
@@ -646,6 +697,8 @@ class BaseKAN(BaseTorchEstimator):
         """Checks that ``_parameter_constraints`` cannot express."""
         self._hidden_sizes()
         self._grid_range()
+        # rbf and fourier need two functions per edge (one gives 0/0: a NaN model).
+        get_basis(self.basis).check_size(self.grid_size, self.spline_order)
         if self.grid_update_epochs is not None:
             epochs = list(self.grid_update_epochs)
             if any(not isinstance(e, numbers.Integral) or e < 1 for e in epochs):

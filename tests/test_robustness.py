@@ -5,11 +5,13 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 
 from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
 from sklearn_kan.baselines import CNNClassifier, TorchMLPClassifier
@@ -113,7 +115,15 @@ def test_y_of_a_different_length(digits, Est):
     "params, match",
     [
         ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (True,)}, "hidden_layer_sizes must be positive integers"),
+        ({"hidden_layer_sizes": True}, "hidden_layer_sizes must be positive integers"),
         ({"grid_size": 0}, "grid_size"),
+        ({"grid_size": 2.5}, "grid_size"),
+        # One function per edge: the Gaussians' width and the Fourier period are 0/0.
+        ({"basis": "rbf", "grid_size": 1, "spline_order": 0}, "needs at least 2 functions"),
+        ({"basis": "fourier", "grid_size": 1, "spline_order": 0}, "needs at least 2 functions"),
+        ({"grid_range": (-np.inf, 1.0)}, "grid_range must be finite"),
+        ({"grid_range": (0.0, np.nan)}, "grid_range must be finite"),
         ({"spline_order": -1}, "spline_order"),
         ({"basis": "wavelet"}, "basis"),
         ({"optimizer": "rmsprop"}, "optimizer"),
@@ -239,12 +249,37 @@ def test_the_exported_model_clips_as_the_estimator_does(digits):
     np.testing.assert_array_equal(labels, clf.predict(lit))
 
 
-def test_divergence_on_a_regressor_keeps_the_last_finite_model(digits):
+@pytest.mark.parametrize("Est", [KANClassifier, KANRegressor])
+def test_a_diverged_fit_leaves_the_estimator_unfitted(digits, Est):
     X, y = digits
-    reg = KANRegressor(optimizer="sgd", lr=1e30, max_epochs=3, random_state=0)
-    with pytest.raises(FloatingPointError, match="diverged"):
+    est = Est(optimizer="sgd", lr=1e30, max_epochs=3, random_state=0)
+    with pytest.raises(FloatingPointError, match="diverged.*It is left unfitted"):
+        est.fit(X * 1e3, y)
+    assert not [name for name in vars(est) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    est.set_params(lr=1e-3, optimizer="adam").fit(X, y)  # and it fits again
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_a_diverged_warm_start_keeps_the_last_finite_model(digits):
+    X, y = digits
+    reg = KANRegressor(**FAST).fit(X, y.astype(float))
+    reg.set_params(warm_start=True, optimizer="sgd", lr=1e30)
+    with pytest.raises(FloatingPointError, match="keeps the parameters it had at the start"):
         reg.fit(X * 1e3, y.astype(float))
     assert np.isfinite(reg.predict(X)).all()
+
+
+def test_a_continued_fit_that_predicts_nan_is_left_unfitted(digits):
+    X, y = digits
+    clf = KANClassifier(**FAST).fit(X, y)
+    with torch.no_grad():
+        clf.module_.kan.layers[0].weight[0, 0, 0] = float("nan")  # a corrupted model
+    with pytest.raises(FloatingPointError, match="do not predict finite values either"):
+        clf.partial_fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)  # rather than NaN scores, i.e. class 0 for every row
 
 
 # -- fuzz ------------------------------------------------------------------------
