@@ -86,3 +86,28 @@ def test_float64_fits_features_far_from_zero_as_well_as_near_it():
     far = KANRegressor(**params).fit(x + 1e8, y).score(x + 1e8, y)
     assert near > 0.99
     assert abs(far - near) < 1e-6
+
+
+@pytest.mark.parametrize("size", [1e160, 1e-200])
+def test_targets_of_any_magnitude_fit_as_their_standardised_values_do(size):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(200, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1]
+    params = dict(hidden_layer_sizes=(4,), max_epochs=10, random_state=0)
+    unit = KANRegressor(**params).fit(X, y)
+    scaled = KANRegressor(**params).fit(X, y * size)
+    prediction = scaled.predict(X)
+    assert np.isfinite(prediction).all()
+    # (scikit-learn's r2_score itself overflows at 1e160: compare in unit scale.)
+    np.testing.assert_allclose(prediction / size, unit.predict(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1e-200, -3e150])
+def test_a_constant_target_is_predicted_in_its_own_magnitude(value):
+    # The network learns the standardised target, 0 here, only approximately (its
+    # residual, in units of the target's scale, shrinks with training); the scale
+    # of a constant target is its magnitude, so the residual is relative to it.
+    X = np.random.RandomState(0).uniform(-1, 1, size=(100, 2))
+    reg = KANRegressor(hidden_layer_sizes=(4,), max_epochs=100, random_state=0)
+    prediction = reg.fit(X, np.full(100, value)).predict(X)
+    np.testing.assert_allclose(prediction, value, rtol=0.1)
