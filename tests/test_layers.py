@@ -277,3 +277,38 @@ def test_inference_mode_forward_then_training():
         layer(x)
     layer(x).sum().backward()
     assert layer.weight.grad is not None
+
+
+def _step(layer, optimizer, x, y):
+    optimizer.zero_grad()
+    ((layer(x) - y) ** 2).mean().backward()
+    optimizer.step()
+
+
+def test_extend_grid_keeps_an_optimizer_built_before_it_training_the_layer():
+    torch.manual_seed(0)
+    layer = KANLinear(3, 2)
+    x, y = torch.randn(64, 3), torch.randn(64, 2)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    _step(layer, optimizer, x, y)
+    weight = layer.weight
+    layer.extend_grid(8)
+    assert layer.weight is weight and weight.shape == (2, 8 + 3 + 1, 3)  # resized in place
+    before = layer.weight.detach().clone()
+    _step(layer, optimizer, x, y)
+    assert not torch.equal(layer.weight, before)  # the optimizer still trains the layer
+
+
+def test_extend_grid_with_an_optimizer_holding_state_of_the_old_shape_fails_loudly():
+    torch.manual_seed(0)
+    layer = KANLinear(3, 2)
+    x, y = torch.randn(64, 3), torch.randn(64, 2)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.01)
+    _step(layer, optimizer, x, y)
+    layer.extend_grid(8)
+    with pytest.raises(RuntimeError, match="size"):  # Adam's moments have the old shape
+        _step(layer, optimizer, x, y)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.01)  # the documented remedy
+    before = layer.weight.detach().clone()
+    _step(layer, optimizer, x, y)
+    assert not torch.equal(layer.weight, before)

@@ -132,6 +132,13 @@ class _GridLayer(nn.Module):
         coefficients are the least-squares fit of the old functions on points
         spread over that interval.
 
+        The number of basis functions changes, so ``weight`` changes shape. It
+        stays the same :class:`~torch.nn.Parameter` object, resized in place (its
+        gradient cleared), so an optimizer built before keeps training the layer.
+        Optimizers with per-parameter state of the old shape (Adam's moments,
+        SGD's momentum) raise a size mismatch at their next step: build a new
+        one after ``extend_grid``, as the estimators' ``grid_schedule`` does.
+
         Parameters
         ----------
         new_grid_size : int
@@ -171,13 +178,15 @@ class _GridLayer(nn.Module):
         self._set_coefficients(coef)
 
     def _replace_weight(self, weight: Tensor) -> None:
-        # A new Parameter object when the width changes; callers that hold an
-        # optimizer must rebuild it (the estimators do).
+        # The same Parameter object, resized in place when the width changes: an
+        # optimizer built before keeps updating it (a new Parameter would leave it
+        # stepping a tensor the layer no longer uses, silently).
         weight = weight.to(self.weight)
         if weight.shape == self.weight.shape:
             self.weight.copy_(weight)
         else:
-            self.weight = nn.Parameter(weight.contiguous())
+            self.weight.data = weight.contiguous()
+            self.weight.grad = None  # of the old shape
 
     def _grid_samples(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Samples of every input, ``(n_samples, in)``."""

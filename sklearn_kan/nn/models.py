@@ -132,7 +132,11 @@ class KAN(nn.Module):
 
     @torch.no_grad()
     def extend_grid(self, new_grid_size: int) -> None:
-        """Refine every layer's grid to ``new_grid_size`` intervals (coarse to fine)."""
+        """Refine every layer's grid to ``new_grid_size`` intervals (coarse to fine).
+
+        The weights are resized in place (see :meth:`KANLinear.extend_grid`): an
+        optimizer with per-parameter state (Adam) must be built anew afterwards.
+        """
         for layer in self.layers:
             layer.extend_grid(new_grid_size)
 
