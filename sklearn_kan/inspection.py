@@ -159,7 +159,8 @@ def edge_importance(estimator, X, *, centered: bool = True) -> list[np.ndarray]:
         A fitted KAN estimator, or a pipeline ending in one.
     X : array-like
         Samples, as the estimator (or pipeline) takes them. A few thousand
-        representative rows are enough.
+        representative rows are enough; with ``centered=True``, at least two that
+        give the KAN different inputs (else a ``ValueError``: every score would be 0).
     centered : bool, default=True
         Whether to measure each edge around its mean (see above).
 
@@ -184,7 +185,7 @@ def edge_importance(estimator, X, *, centered: bool = True) -> list[np.ndarray]:
     True
     """
     view = _locate(estimator)
-    return _edge_scores(view.kan, view.kan_inputs(X), centered)
+    return _edge_scores(view.kan, _varied_inputs(view, X, centered, "edge_importance"), centered)
 
 
 def input_importance(
@@ -212,7 +213,9 @@ def input_importance(
     estimator : fitted estimator or Pipeline
         A fitted KAN estimator, or a pipeline ending in one.
     X : array-like
-        Samples, as the estimator (or pipeline) takes them.
+        Samples, as the estimator (or pipeline) takes them; with ``centered=True``
+        at least two that give the KAN different inputs, as for
+        :func:`edge_importance`.
     per_output : bool, default=False
         Return the scores of each output (class) separately instead of their mean.
     centered : bool, default=True
@@ -239,7 +242,8 @@ def input_importance(
     (True, 2)
     """
     view = _locate(estimator)
-    nodes, _ = _attribution(_edge_scores(view.kan, view.kan_inputs(X), centered))
+    x = _varied_inputs(view, X, centered, "input_importance")
+    nodes, _ = _attribution(_edge_scores(view.kan, x, centered))
     return nodes[0] if per_output else nodes[0].mean(axis=0)
 
 
@@ -349,7 +353,8 @@ def prune(estimator, X, y=None, *, threshold: float = 1e-2):
         A fitted KAN estimator, or a pipeline ending in one.
     X : array-like
         Samples on which the scores and the replacement means are measured,
-        usually the training data.
+        usually the training data: at least two that give the KAN different
+        inputs (one sample would score every edge 0).
     y : array-like, default=None
         Targets for the report's scores (``estimator.score(X, y)`` before and after).
         Pass held-out data to both ``X`` and ``y`` for an honest comparison.
@@ -387,6 +392,8 @@ def prune(estimator, X, y=None, *, threshold: float = 1e-2):
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}.")
     before = _locate(estimator)
+    # The copy's KAN receives the same inputs as the original's.
+    x = _varied_inputs(before, X, True, "prune")
     widths_before = _widths(before.kan)
     n_edges_before = _n_edges(before.kan)
     n_params_before = int(before.estimator.n_params_)
@@ -394,7 +401,6 @@ def prune(estimator, X, y=None, *, threshold: float = 1e-2):
 
     pruned = copy.deepcopy(estimator)
     view = _locate(pruned)
-    x = view.kan_inputs(X)
     scores = _edge_scores(view.kan, x, centered=True)
     keep_edges, keep_nodes = _pruning_masks(view.kan, scores, threshold)
     with torch.no_grad():
@@ -499,6 +505,30 @@ class _KANView:
         if names is None or len(names) != n:
             names = [f"x{i}" for i in range(n)]
         return np.asarray(names, dtype=object)
+
+
+def _varied_inputs(view: _KANView, X, centered: bool, what: str) -> Tensor:
+    """The KAN's inputs for ``X``; for centred scores, refuse ``X`` that does not vary.
+
+    A centred score is how much an edge varies over ``X``: one sample, or rows that
+    all give the KAN the same inputs, would score every edge 0 (all-zero importances,
+    a pruning that removes nothing), silently.
+    """
+    x = view.kan_inputs(X)
+    if centered and len(x) < 2:
+        raise ValueError(
+            f"Found array with {len(x)} sample(s) (shape={tuple(np.shape(X))}) while a "
+            f"minimum of 2 is required by {what}: it measures how much each edge varies "
+            "over X, and one sample does not vary. Pass several samples (the training "
+            "data, say)."
+        )
+    if centered and bool((x == x[:1]).all()):
+        raise ValueError(
+            f"{what} needs samples that differ: the {len(x)} rows of X give the KAN the "
+            "same inputs, so no edge varies over them and every score would be 0. Pass "
+            "varied samples (the training data, say)."
+        )
+    return x
 
 
 def _locate(estimator) -> _KANView:

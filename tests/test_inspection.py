@@ -356,3 +356,21 @@ def _kept_units(full, pruned):
     before = full.module_.kan.layers[0].bias.detach().numpy()
     after = pruned.module_.kan.layers[0].bias.detach().numpy()
     return [int(np.argmin(np.abs(before - b))) for b in after]
+
+
+@pytest.mark.parametrize("function", [input_importance, edge_importance, prune])
+def test_importance_needs_samples_that_vary(regression, function):
+    reg, X, _ = regression
+    with pytest.raises(
+        ValueError, match=r"Found array with 1 sample\(s\).*minimum of 2 is required"
+    ):
+        function(reg, X[:1])
+    with pytest.raises(ValueError, match="needs samples that differ"):
+        function(reg, np.repeat(X[:1], 5, axis=0))
+    assert len(reg.history_) == 30  # nothing was modified on the way
+
+
+def test_uncentred_scores_take_a_single_sample(regression):
+    reg, X, _ = regression
+    importance = input_importance(reg, X[:1], centered=False)
+    assert importance.shape == (4,) and np.isclose(importance.sum(), 1.0)
