@@ -433,21 +433,23 @@ class _GridRefit:
 
     def best(self, grid_eps: float) -> tuple[Tensor, Tensor]:
         """The grid of every input (see ``update_grid``) and its coefficient map."""
-        layer = self.layer
+        layer, device = self.layer, self.samples.device
+        # The inputs still to place, as CPU indices (of the float64 refits); grids and
+        # samples live on the layer's device.
         todo = torch.arange(self.samples.shape[1])
         grid = proj = change = previous = None
         for eps in [grid_eps, *(m for m in self.mixes if m > grid_eps)]:
             full = layer._basis.adapt_grid(self.sorted, layer.grid_size, layer.spline_order, eps)
             if previous is not None and torch.equal(full, previous):
                 continue  # a basis whose grid does not depend on the mix
-            previous, cand = full, full[todo]
+            previous, cand = full, full[todo.to(device)]
             cand_proj, cand_change = self._refit(cand, todo)
             if grid is None:
                 grid, proj, change = cand.clone(), cand_proj, cand_change
             else:
                 better = cand_change < change[todo]
                 rows = todo[better]
-                grid[rows] = cand[better]
+                grid[rows.to(device)] = cand[better.to(device)]
                 proj[rows] = cand_proj[better]
                 change[rows] = cand_change[better]
             todo = torch.nonzero(change > self.tolerance).flatten()
@@ -456,14 +458,16 @@ class _GridRefit:
         return grid, proj
 
     def _refit(self, grid: Tensor, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        """Coefficient map onto ``grid`` (of ``inputs``) and the relative change it makes."""
+        """Coefficient map onto ``grid`` (of ``inputs``, CPU indices) and the change it makes."""
         layer, n = self.layer, self.samples.shape[0]
+        on_device = inputs.to(self.samples.device)
         mids = ((grid[:, 1:] + grid[:, :-1]) / 2).t()
-        lo, hi = self.lo[inputs], self.hi[inputs]
-        points = torch.cat([self.points[:, inputs], torch.minimum(torch.maximum(mids, lo), hi)])
+        lo, hi = self.lo[on_device], self.hi[on_device]
+        points = torch.cat([self.points[:, on_device], torch.minimum(torch.maximum(mids, lo), hi)])
         weight = math.sqrt(self.between_weight * n / points.shape[0])
-        old = torch.cat([self.old[inputs], self._basis_on(points, layer.grid[inputs]) * weight], 1)
-        new = self._basis_on(torch.cat([self.samples[:, inputs], points]), grid)
+        old = self._basis_on(points, layer.grid[on_device]) * weight
+        old = torch.cat([self.old[inputs], old], 1)
+        new = self._basis_on(torch.cat([self.samples[:, on_device], points]), grid)
         new[:, n:] *= weight
         # Ridge rows sqrt(lambda) * I under the design, zeros under the target.
         n_new = new.shape[-1]
