@@ -293,8 +293,8 @@ def test_widths_must_be_positive_integers():
 
 def test_hybrid_inputs_of_the_wrong_shape_are_a_clear_error():
     net = _hybrid()  # (2, 6, 6) images: flat rows of 72 values
-    for bad in (torch.zeros(3, 71), torch.zeros(3, 2, 6, 5), torch.zeros(3, 6, 6, 2)):
-        with pytest.raises(ValueError, match=r"HybridKAN expected images of shape \(N, 2, 6, 6\)"):
+    for bad in (torch.zeros(3, 71), torch.zeros(3, 3, 6, 6), torch.zeros(3, 6, 6, 2)):
+        with pytest.raises(ValueError, match=r"HybridKAN expected images of shape \(N, 2, H, W\)"):
             net(bad)
     with pytest.raises(ValueError, match="image_shape must be"):
         HybridKAN(make_frontend("linear", (1, 3, 3)), KAN([64, 2]), (3, 3))

@@ -191,7 +191,7 @@ class _InputScaling:
         return torch.minimum(torch.maximum(x, self.low.to(dtype)), self.high.to(dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # A state_dict saved without bounds (clipping was added later) loads unclipped.
+        # A state_dict without bounds (saved by a module that did not clip) loads unclipped.
         for name in ("low", "high"):
             state_dict.setdefault(prefix + name, getattr(self, name).clone())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -543,11 +543,13 @@ class HybridKAN(_InputScaling, nn.Module):
         channels, height, width = self.image_shape
         if x.dim() == 2 and x.shape[1] == channels * height * width:
             x = x.reshape(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
-        elif x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+        elif x.dim() != 4 or x.shape[1] != channels:
+            # (Images of another height and width pass: the convolutional front ends
+            # take any size.)
             raise ValueError(
-                f"HybridKAN expected images of shape (N, {channels}, {height}, {width}) or flat "
-                f"rows of {channels * height * width} values (height, width, channels), got "
-                f"shape {tuple(x.shape)}."
+                f"HybridKAN expected images of shape (N, {channels}, H, W) (image_shape "
+                f"{self.image_shape}) or flat rows of {channels * height * width} values "
+                f"(height, width, channels), got shape {tuple(x.shape)}."
             )
         return self._scaled(x)
 
