@@ -1,6 +1,8 @@
 """Bad input, persistence, out-of-range inputs and a fuzz test of the public estimators."""
 
+import os
 import pickle
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -229,6 +231,35 @@ def test_values_far_beyond_the_training_range_are_clipped_near_it(digits, make):
     far = rows.copy()
     far[:, 30:34] = 1e9
     np.testing.assert_allclose(method(far), method(rows), rtol=1e-6, atol=1e-6)
+
+
+def _mnist_home():
+    """The shared copy of MNIST ($SKLEARN_KAN_DATA or ../shared/data), or None."""
+    for folder in (os.environ.get("SKLEARN_KAN_DATA"), Path(__file__).parents[2] / "shared/data"):
+        files = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+        if folder and all((Path(folder) / "mnist" / f).is_file() for f in files):
+            return str(folder)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_mnist_home() is None, reason="no MNIST in $SKLEARN_KAN_DATA or ../shared/data")
+def test_mnist_pixel_blank_in_training_lit_at_255_changes_no_prediction():
+    from sklearn_kan.datasets import fetch_mnist
+
+    home = _mnist_home()
+    X, y = fetch_mnist(data_home=home, download_if_missing=False, return_X_y=True)
+    X_test, _ = fetch_mnist(
+        data_home=home, subset="test", download_if_missing=False, return_X_y=True
+    )
+    X, y, X_test = X[:8000].reshape(8000, -1), y[:8000], X_test[:2000].reshape(2000, -1)
+    clf = KANClassifier(random_state=0).fit(X, y)  # the defaults: 30 epochs, (64,)
+    expected = clf.predict(X_test)
+    blank = np.flatnonzero(X.max(0) == 0)
+    assert len(blank) > 100
+    lit = X_test.copy()
+    lit[:, blank[len(blank) // 2]] = 255  # mapped to 509 on a grid of [-1, 1], were it not fixed
+    np.testing.assert_array_equal(clf.predict(lit), expected)
 
 
 def test_the_exported_model_clips_as_the_estimator_does(digits):
