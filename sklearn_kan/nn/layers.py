@@ -401,11 +401,13 @@ class KANLinear(_GridLayer):
 class _GridRefit:
     """The grid update of one layer: candidate grids, their refits and how much they keep.
 
-    The design matrices are ``(in, rows, n_basis)``, in float64 on the CPU (see
-    :func:`_lstsq`): the basis on the samples, then on the points between them
-    (evenly spread over the samples' range, and the midpoints of the candidate
-    grid's intervals inside it, so that every new function has some), their rows
-    scaled by the square root of their weight.
+    Each input's samples are reduced to their distinct values and how often each
+    occurs (a pixel column has at most 256): every sum over samples is a weighted
+    sum over those, and the change of a function is the same at equal values. The
+    least squares is solved in float64 on the CPU, by its normal equations: the
+    samples, the points between them (evenly spread over the samples' range, and
+    the midpoints of the candidate grid's intervals inside it, so that every new
+    function has some) at ``between_weight``, and a ridge term.
     """
 
     #: Most a refit may change an edge on the samples, relative to the largest
@@ -413,30 +415,41 @@ class _GridRefit:
     tolerance = 0.01
     #: Total weight of the points between the samples, relative to the samples'.
     between_weight = 0.01
-    #: Ridge weight, relative to the squared norm of each design matrix.
+    #: Ridge weight, relative to the trace of each system's matrix (it keeps the
+    #: coefficients bounded where new functions are nearly collinear, and the
+    #: systems' condition below about 1e8, harmless in float64).
     ridge = 1e-8
     #: The mixes tried after the caller's ``grid_eps``, more uniform each time.
     mixes = (0.25, 0.5, 1.0)
 
     def __init__(self, layer: _GridLayer, samples: Tensor) -> None:
         self.layer = layer
-        self.samples = samples
+        self.n_samples = samples.shape[0]
         self.sorted = torch.sort(samples, dim=0).values
         self.lo, self.hi = self.sorted[0], self.sorted[-1]
+        # Distinct values of every input (padded with its largest one) and their counts.
+        first = torch.ones_like(self.sorted, dtype=torch.bool)
+        first[1:] = self.sorted[1:] != self.sorted[:-1]
+        rank = torch.cumsum(first, 0) - 1
+        n_values = int(rank[-1].max()) + 1
+        self.values = self.sorted[-1:].repeat(n_values, 1).scatter_(0, rank, self.sorted)
+        counts = torch.zeros(n_values, samples.shape[1], dtype=torch.float64)
+        counts.scatter_add_(0, rank.cpu(), torch.ones_like(counts[:1]).expand_as(rank))
+        self.counts = counts.t().unsqueeze(-1)  # (in, values, 1)
         ticks = torch.linspace(
             0, 1, max(32, 4 * layer.n_basis), dtype=samples.dtype, device=samples.device
         )
         self.points = self.lo + (self.hi - self.lo) * ticks.unsqueeze(1)  # (points, in)
         self.coef = layer._coefficients().detach().to("cpu", torch.float64)  # (in, n, edges)
-        self.old = self._basis_on(samples, layer.grid)  # (in, samples, n_basis)
+        self.old = self._basis_on(self.values, layer.grid)  # (in, values, n_basis)
         self.scale = _max_abs_product(self.old, self.coef)
 
     def best(self, grid_eps: float) -> tuple[Tensor, Tensor]:
         """The grid of every input (see ``update_grid``) and its coefficient map."""
-        layer, device = self.layer, self.samples.device
+        layer, device = self.layer, self.values.device
         # The inputs still to place, as CPU indices (of the float64 refits); grids and
         # samples live on the layer's device.
-        todo = torch.arange(self.samples.shape[1])
+        todo = torch.arange(self.values.shape[1])
         grid = proj = change = previous = None
         for eps in [grid_eps, *(m for m in self.mixes if m > grid_eps)]:
             full = layer._basis.adapt_grid(self.sorted, layer.grid_size, layer.spline_order, eps)
@@ -459,25 +472,23 @@ class _GridRefit:
 
     def _refit(self, grid: Tensor, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Coefficient map onto ``grid`` (of ``inputs``, CPU indices) and the change it makes."""
-        layer, n = self.layer, self.samples.shape[0]
-        on_device = inputs.to(self.samples.device)
+        layer = self.layer
+        on_device = inputs.to(self.values.device)
         mids = ((grid[:, 1:] + grid[:, :-1]) / 2).t()
         lo, hi = self.lo[on_device], self.hi[on_device]
         points = torch.cat([self.points[:, on_device], torch.minimum(torch.maximum(mids, lo), hi)])
-        weight = math.sqrt(self.between_weight * n / points.shape[0])
-        old = self._basis_on(points, layer.grid[on_device]) * weight
-        old = torch.cat([self.old[inputs], old], 1)
-        new = self._basis_on(torch.cat([self.samples[:, on_device], points]), grid)
-        new[:, n:] *= weight
-        # Ridge rows sqrt(lambda) * I under the design, zeros under the target.
-        n_new = new.shape[-1]
-        lam = (self.ridge * new.square().sum(dim=(1, 2))).sqrt()
-        eye = torch.eye(n_new, dtype=new.dtype).expand(new.shape[0], -1, -1)
-        proj = _lstsq(
-            torch.cat([new, lam[:, None, None] * eye], 1),
-            torch.cat([old, old.new_zeros(old.shape[0], n_new, old.shape[2])], 1),
+        weight = self.between_weight * self.n_samples / points.shape[0]
+        old, old_points = self.old[inputs], self._basis_on(points, layer.grid[on_device])
+        new, new_points = (
+            self._basis_on(self.values[:, on_device], grid),
+            self._basis_on(points, grid),
         )
-        residual = new[:, :n] @ proj - old[:, :n]
+        weighted = new * self.counts[inputs]
+        gram = weighted.mT @ new + weight * new_points.mT @ new_points
+        lam = self.ridge * gram.diagonal(dim1=1, dim2=2).sum(1).clamp_min(1e-300)
+        gram = gram + lam[:, None, None] * torch.eye(gram.shape[-1], dtype=gram.dtype)
+        proj = torch.linalg.solve(gram, weighted.mT @ old + weight * new_points.mT @ old_points)
+        residual = new @ proj - old
         scale = self.scale[inputs]
         # |residual_s . c_e| <= |residual_s| |c_e|: where that bound is within the
         # tolerance (the new basis reproduces the old one), the exact change is not needed.
