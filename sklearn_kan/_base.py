@@ -42,7 +42,7 @@ from ._threads import plan_threads, using_threads
 from .callbacks import GridSchedule, GridUpdate, PrintLog
 from .nn import kernel_info
 from .nn._cost import row_macs
-from .nn.basis import BASES
+from .nn.basis import BASES, get_basis
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 from .nn.models import ScaledKAN, batch_weights, has_batch_norm, set_batch_norm_statistics
 
@@ -62,6 +62,15 @@ PREDICT_CHUNK = 256
 NORM_STATISTICS_ROWS = 2**14
 NORM_STATISTICS_ROWS_EPOCH = 2**12
 
+# How far (a fraction of the grid range's width) beyond the training range, or the
+# grid range where that reaches further, the modules let a scaled input go before
+# clipping it (see _fit_scaler): a little extrapolation (10% beyond a feature's
+# training range with minmax scaling), never the far values that swamp the splines
+# (a 255 on a pixel scaled for 0-16). On digits, lighting the 8 rarely lit pixels at
+# 255 changed 10% of a KANClassifier's predictions clipped here, 9% clipped at the
+# training range itself, 23% at a whole grid width beyond it.
+INPUT_MARGIN = 0.1
+
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -77,9 +86,9 @@ class BaseTorchEstimator(BaseEstimator):
     (:meth:`_make_net` makes the package's net) to :meth:`_train`, which seeds
     from ``random_state`` (the caller's random state is left untouched), uses a
     joblib or Dask worker's share of the cores, stops with a clear
-    ``FloatingPointError`` when the loss becomes non-finite (keeping the last
-    finite parameters), lets a ``KeyboardInterrupt`` propagate (after undoing the
-    interrupted fit, see ``_Undo``) and sets ``net_``, ``module_``, ``history_``,
+    ``FloatingPointError`` when the loss becomes non-finite (see :meth:`_diverged`),
+    lets a ``KeyboardInterrupt`` propagate (after undoing the interrupted fit, see
+    ``_Undo``) and sets ``net_``, ``module_``, ``history_``,
     ``n_params_`` and ``n_threads_``. Pickling stores the module once, inside
     the net. :meth:`_run_module` predicts in batches.
 
@@ -107,12 +116,16 @@ class BaseTorchEstimator(BaseEstimator):
         y,
         *,
         epochs: int | None = None,
+        first: bool = True,
     ) -> None:
         """Build a net with ``make_net(seed, device)`` and train it on ``(X, y)``.
 
         ``make_net`` is called inside the block seeded from ``random_state``, so
         that the initial weights are reproducible too, not only the shuffling.
-        ``epochs=None`` trains for the net's ``max_epochs``.
+        ``epochs=None`` trains for the net's ``max_epochs``. ``first`` says that
+        the net is a new one (not a warm start or ``partial_fit`` continuing a
+        fitted one): if it diverges, the estimator is left unfitted (see
+        :meth:`_diverged`).
         """
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         device = resolve_device(self.device)
@@ -132,14 +145,7 @@ class BaseTorchEstimator(BaseEstimator):
                 undo()
                 raise exc.interrupt from None
             except _Diverged as exc:
-                guard.restore(net)
-                self.net_ = net
-                self._set_fitted_attributes()
-                raise FloatingPointError(
-                    f"{type(self).__name__} diverged: the training loss became {exc.loss} at "
-                    f"epoch {exc.epoch}. The model keeps the parameters it had at the start of "
-                    f"that epoch (finite). {self._divergence_advice()}"
-                ) from None
+                raise self._diverged(exc, net, guard, rows, first) from None
         self.net_ = net
         self._set_fitted_attributes()
 
@@ -165,6 +171,55 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _divergence_advice(self) -> str:
         return f"Lower `lr` (now {self.lr})."
+
+    # Fitted state whose name does not end in "_" (scikit-learn's mark of fitted
+    # attributes), removed with the rest when a fit fails.
+    _private_fit_attributes: tuple[str, ...] = ()
+
+    def _diverged(self, exc: _Diverged, net: NeuralNet, guard, rows, first: bool):
+        """The ``FloatingPointError`` of a diverged fit, the estimator left in a sound state.
+
+        A failed new fit leaves the estimator unfitted, as every scikit-learn
+        estimator whose ``fit`` raised. A warm start or ``partial_fit`` continued a
+        fitted model: it keeps the parameters of the start of the diverging epoch
+        (finite, and trained), if they predict finite values on the training rows;
+        otherwise it is left unfitted too, never fitted and predicting NaN.
+        """
+        guard.restore(net)
+        keep = not first and self._predicts_finite(net.module_, rows)
+        if keep:
+            self.net_ = net
+            self._set_fitted_attributes()
+            state = (
+                "It keeps the parameters it had at the start of that epoch (they predict "
+                "finite values)."
+            )
+        else:
+            self._forget_fit()
+            state = (
+                "It is left unfitted."
+                if first
+                else (
+                    "The parameters of the start of that epoch do not predict finite values "
+                    "either, so it is left unfitted."
+                )
+            )
+        return FloatingPointError(
+            f"{type(self).__name__} diverged: the training loss became {exc.loss} at epoch "
+            f"{exc.epoch}. {state} {self._divergence_advice()}"
+        )
+
+    def _predicts_finite(self, module: nn.Module, rows) -> bool:
+        out = self._run_module(module, "forward", np.asarray(rows[:PREDICT_CHUNK]))
+        return all(np.isfinite(o).all() for o in out)
+
+    def _forget_fit(self) -> None:
+        """Remove every fitted attribute: the estimator is as it was before its first fit."""
+        params = self.get_params(deep=False)
+        for name in list(vars(self)):
+            fitted = name.endswith("_") and not name.startswith("__")
+            if name not in params and (fitted or name in self._private_fit_attributes):
+                delattr(self, name)
 
     def _trained_module(self, module: nn.Module) -> nn.Module:
         """The part of the trained module that ``module_`` holds (all of it by default)."""
@@ -275,6 +330,9 @@ class BaseKAN(BaseTorchEstimator):
 
     # -- what subclasses provide -------------------------------------------------
 
+    # Set by _encode_y (classifier: the label encoder; regressor: the target scaling).
+    _private_fit_attributes = ("_label_encoder", "_y_mean", "_y_scale", "_y_1d")
+
     # Parameters fixed by the network once it is built: a warm-started fit or
     # partial_fit refuses to continue when one of them changed (see _fit).
     _architecture_params: tuple[str, ...] = (
@@ -290,7 +348,10 @@ class BaseKAN(BaseTorchEstimator):
     )
 
     def _encode_y(self, y, reset: bool, classes=None, sample_weight=None):  # pragma: no cover
-        """Return ``(y_encoded, n_outputs)``; set fitted target attributes if reset."""
+        """Return ``(y_encoded, n_outputs)``; set fitted target attributes if reset.
+
+        Float targets may be float64: ``_fit`` casts them to the network's precision.
+        """
         raise NotImplementedError
 
     def _criterion(self) -> type[nn.Module]:  # pragma: no cover - abstract
@@ -301,7 +362,7 @@ class BaseKAN(BaseTorchEstimator):
         return sample_weight
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` once and return it as a float32 array of flat rows."""
+        """Validate ``X`` once and return it as flat rows in the network's precision."""
         ndim = input_ndim(X)
         if ndim > 2:
             raise ValueError(
@@ -311,14 +372,31 @@ class BaseKAN(BaseTorchEstimator):
                 "Downsample() in a pipeline, or use HybridKANClassifier, which takes images."
             )
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return self._as_net_dtype(X, reset)
+
+    def _as_net_dtype(self, X, reset: bool) -> np.ndarray:
+        """A fresh copy of validated ``X`` in the network's precision.
+
+        float32 (with the check that it holds the values), or float64 for a
+        ``dtype="float64"`` network: the precision of the fitted module once there
+        is one, of ``dtype`` for the fit that builds it.
+        """
+        if reset or not hasattr(self, "net_"):
+            double = self.dtype == "float64"
+        else:
+            double = next(self.net_.module_.parameters()).dtype == torch.float64
+        if double:
+            return np.array(X, dtype=np.float64, order="C", copy=True)
         return _as_float32(X)
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         """Input scaling + KAN, widths from the data and ``hidden_layer_sizes``."""
         widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
+        scaler, bounds = _fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight)
         return ScaledKAN(
             widths,
-            scaler=_fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight),
+            scaler=scaler,
+            input_bounds=bounds,
             hidden_norm=self.hidden_norm,
             **self._layer_kwargs(),
         )
@@ -372,9 +450,8 @@ class BaseKAN(BaseTorchEstimator):
         self._warn_lbfgs_minibatches(X.shape[0])
         if self.early_stopping:
             self._check_validation_split(y, sample_weight)
-        if self.dtype == "float64":  # y: the regressor's float targets, not class indices
-            X = X.astype(np.float64)
-            y = y.astype(np.float64) if y.dtype == np.float32 else y
+        if y.dtype.kind == "f":  # the regressor's targets (class indices stay integers)
+            y = y.astype(X.dtype)
         fit_X, weight_scale = X, None
         if sample_weight is not None:
             # The weights travel with the rows (a dict X, which skorch's Dataset,
@@ -399,7 +476,7 @@ class BaseKAN(BaseTorchEstimator):
                 _carry_optimizer_state(old, net)
             return net
 
-        self._train(make_net, fit_X, y, epochs=1 if partial else self.max_epochs)
+        self._train(make_net, fit_X, y, epochs=1 if partial else self.max_epochs, first=first)
         if first:
             self._architecture_ = self._architecture()
         self.grid_size_ = _module_grid_size(self.module_, self.grid_size)
@@ -425,9 +502,10 @@ class BaseKAN(BaseTorchEstimator):
             schedule = LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1)
             callbacks.append(("lr_schedule", schedule))
         if self.grid_update_epochs is not None:
-            callbacks.append(
-                ("grid_update", GridUpdate(tuple(self.grid_update_epochs), self.grid_eps, seed))
+            update = GridUpdate(
+                tuple(self.grid_update_epochs), self.grid_eps, seed, per_fit=not partial
             )
+            callbacks.append(("grid_update", update))
         if self.grid_schedule is not None:
             callbacks.append(
                 ("grid_schedule", GridSchedule(tuple(self.grid_schedule), self.max_epochs))
@@ -585,7 +663,7 @@ class BaseKAN(BaseTorchEstimator):
         if isinstance(sizes, numbers.Integral):
             sizes = [sizes]
         sizes = list(sizes)
-        if any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+        if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
             )
@@ -598,8 +676,10 @@ class BaseKAN(BaseTorchEstimator):
             raise ValueError(
                 f"grid_range must be a pair (low, high), got {self.grid_range!r}."
             ) from None
-        if not lo < hi:
-            raise ValueError(f"grid_range must have low < high, got {self.grid_range!r}.")
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(
+                f"grid_range must be finite numbers with low < high, got {self.grid_range!r}."
+            )
         return lo, hi
 
     def _layer_kwargs(self) -> dict:
@@ -614,6 +694,8 @@ class BaseKAN(BaseTorchEstimator):
         """Checks that ``_parameter_constraints`` cannot express."""
         self._hidden_sizes()
         self._grid_range()
+        # rbf and fourier need two functions per edge (one gives 0/0: a NaN model).
+        get_basis(self.basis).check_size(self.grid_size, self.spline_order)
         if self.grid_update_epochs is not None:
             epochs = list(self.grid_update_epochs)
             if any(not isinstance(e, numbers.Integral) or e < 1 for e in epochs):
@@ -1014,31 +1096,71 @@ class _seeded:
 
 
 def _fit_scaler(X: np.ndarray, method, grid_range, sample_weight=None):
-    """``(shift, scale)`` of the input scaling, from the rows of positive weight.
+    """``((shift, scale), (low, high))``: the input scaling and the bounds of its output.
 
-    Computed in float64 (float32 sums of large inputs overflow) and weighted, so
-    that a weight of 0 is the same as leaving the row out.
+    From the rows of positive weight, in float64, one value per column:
+
+    - ``x * scale + shift`` maps the column into ``grid_range`` (``"minmax"``: its
+      range onto the grid range; ``"standard"``: its mean to the centre, two standard
+      deviations to the ends; ``None``: the identity). A column constant in training
+      gets ``scale = 0``: every value maps to the point its training value mapped to,
+      so a value never seen there (a pixel blank in every training image, lit at
+      predict time) changes nothing.
+    - ``[low, high]``, where the modules clip the scaled inputs: the scaled training
+      range or the grid range, whichever reaches further, widened on each side by
+      :data:`INPUT_MARGIN` of the grid range's width.
+
+    Weighted, so that a weight of 0 is the same as leaving the row out; computed
+    without overflow or underflow (columns of 1e300 or 1e-300 are scaled, not lost).
     """
-    if method is None:
-        return None
     lo, hi = grid_range
     X = np.asarray(X, dtype=np.float64)
     if sample_weight is not None:
         keep = sample_weight > 0
         X, sample_weight = X[keep], sample_weight[keep]
-    if method == "minmax":
-        xmin, xmax = X.min(axis=0), X.max(axis=0)
-        span = xmax - xmin
-        span[~(span > 0) | ~np.isfinite(span)] = 1.0
-        scale = (hi - lo) / span
+    xmin, xmax = X.min(axis=0), X.max(axis=0)
+    if method is None:
+        shift, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    elif method == "minmax":
+        # Halves: the span of columns near the float64 limit does not overflow (and
+        # halving is exact, so the scale is the one (hi - lo) / span gives).
+        half_span = xmax / 2 - xmin / 2
+        constant = ~(half_span > 0)
+        scale = np.where(constant, 0.0, (hi - lo) / 2 / np.where(constant, 1.0, half_span))
         shift = lo - xmin * scale
     else:  # standard: mean to the centre of the grid, one std to a quarter of its width
-        mean = np.average(X, axis=0, weights=sample_weight)
-        std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
-        std[~(std > 0) | ~np.isfinite(std)] = 1.0
-        scale = (hi - lo) / 4 / std
+        mean, std = _mean_std(X, sample_weight)
+        constant = ~(std > 0)
+        scale = np.where(constant, 0.0, (hi - lo) / 4 / np.where(constant, 1.0, std))
         shift = (lo + hi) / 2 - mean * scale
-    return shift.astype(np.float32), scale.astype(np.float32)
+    margin = INPUT_MARGIN * (hi - lo)
+    low = np.minimum(xmin * scale + shift, lo) - margin
+    high = np.maximum(xmax * scale + shift, hi) + margin
+    return (shift, scale), (low, high)
+
+
+def _fit_channel_scaler(images: np.ndarray, method, grid_range, sample_weight=None):
+    """:func:`_fit_scaler` per channel of ``(n, C, H, W)`` images, over all their pixels."""
+    n, channels, height, width = images.shape
+    pixels = images.transpose(0, 2, 3, 1).reshape(-1, channels)
+    if sample_weight is not None:
+        sample_weight = np.repeat(sample_weight, height * width)
+    return _fit_scaler(pixels, method, grid_range, sample_weight)
+
+
+def _mean_std(A: np.ndarray, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation of every column of ``A``, in float64.
+
+    Computed on the columns divided by their largest magnitude, so that squares
+    neither overflow (values of 1e160) nor underflow (values of 1e-200).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    size = np.max(np.abs(A), axis=0)
+    size = np.where(size > 0, size, 1.0)
+    unit = A / size
+    mean = np.average(unit, axis=0, weights=weights)
+    std = np.sqrt(np.average((unit - mean) ** 2, axis=0, weights=weights))
+    return mean * size, std * size
 
 
 def _store_params(estimator: BaseEstimator, params: dict) -> None:
@@ -1059,9 +1181,11 @@ def _as_float32(X: np.ndarray, name: str = "X") -> np.ndarray:
     A copy: torch.from_numpy warns on read-only arrays (memory maps) and skorch
     would otherwise share memory. The networks compute in float32, so values
     finite in float64 but beyond float32's range (|x| > 3.4e38) are an error here
-    rather than infinities that would turn into NaN predictions.
+    rather than infinities that would turn into NaN predictions (``dtype="float64"``
+    networks read float64 and have no such limit).
     """
-    X32 = np.array(X, dtype=np.float32, order="C", copy=True)
+    with np.errstate(over="ignore"):  # overflow is the error below, not a warning
+        X32 = np.array(X, dtype=np.float32, order="C", copy=True)
     if not np.isfinite(X32).all() and np.isfinite(np.asarray(X)).all():
         raise ValueError(
             f"{name} contains values beyond the float32 range (largest magnitude "

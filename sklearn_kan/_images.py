@@ -4,7 +4,9 @@ Every object that takes images (``Flatten``, ``Downsample``, ``ConvFeatures``,
 ``VAEFeatures``, ``HybridKANClassifier``, ``pixel_importance``, ``pixel_map``) calls
 this module, so they all read an input array the same way:
 
-- ``(n_samples, height, width, channels)``: images, channels last;
+- ``(n_samples, height, width, channels)``: images, channels last (an array that
+  reads like channels-first images, ``(n, 1 to 4, > 4, > 4)``, is an error that says
+  how to transpose it, unless ``image_shape`` confirms the channels-last reading);
 - ``(n_samples, height, width)``: one-channel images;
 - flat rows ``(n_samples, n_features)``, in row-major ``(height, width, channels)``
   order (the order of ``images.reshape(n_samples, -1)`` on channels-last images, so a
@@ -104,7 +106,7 @@ def validate_images(estimator, X, *, reset, image_shape=None, dtype=FLOAT_DTYPES
             f"X holds images of shape {shape} (height, width, channels), but {name} is "
             f"expecting images of shape {tuple(image_shape)} as input."
         )
-    return as_images(X)
+    return as_images(X, image_shape)
 
 
 def as_images(X, image_shape=None) -> np.ndarray:
@@ -129,7 +131,9 @@ def as_images(X, image_shape=None) -> np.ndarray:
     ------
     ValueError
         If ``X`` has another number of dimensions, if flat rows cannot be read with
-        ``image_shape``, or if the images do not have shape ``image_shape``.
+        ``image_shape``, if the images do not have shape ``image_shape``, or if,
+        without ``image_shape``, a 4-D ``X`` reads like channels-first images
+        (``(n, C, H, W)`` with ``C <= 4 < H, W``).
     """
     X = np.asarray(X)
     if X.ndim == 2:
@@ -141,6 +145,15 @@ def as_images(X, image_shape=None) -> np.ndarray:
             raise ValueError(
                 f"X holds images of shape {shape}, but every image needs at least one "
                 "row, column and channel."
+            )
+        if image_shape is None and X.ndim == 4 and _looks_channels_first(shape):
+            c, h, w = shape
+            raise ValueError(
+                f"X has shape {X.shape}, which looks like channels-first images (n_samples, "
+                f"channels, height, width): {c} channel(s) of {h} x {w}. 4-D arrays are read "
+                "channels-last, (n_samples, height, width, channels); pass "
+                "X.transpose(0, 2, 3, 1). If they are channels-last images of height "
+                f"{c} with {w} channels, say so with image_shape={shape}."
             )
         if image_shape is not None and not _shape_matches(shape, check_image_shape(image_shape)):
             raise ValueError(
@@ -219,6 +232,17 @@ def pixel_names(shape) -> np.ndarray:
             f"px_{i}_{j}_c{c}" for i in range(height) for j in range(width) for c in range(channels)
         ]
     return np.asarray(names, dtype=object)
+
+
+def _looks_channels_first(shape) -> bool:
+    """Whether channels-last ``(H, W, C)`` reads like a channels-first ``(C, H, W)`` stack.
+
+    An image at most 4 pixels high with more than 4 columns and more than 4
+    channels is rare; 1 to 4 channels of a larger image (grey, RGB, RGBA) stored
+    channels-first, as torch and many loaders do, are common.
+    """
+    first, second, last = shape
+    return first <= 4 < min(second, last)
 
 
 def _shape_matches(shape, wanted) -> bool:

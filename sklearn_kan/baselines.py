@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ._base import BaseKAN, _fit_scaler, _store_params
+from ._base import BaseKAN, _fit_channel_scaler, _fit_scaler, _store_params
 from .classifier import _ATTRS_DOC, _PARAMS_DOC, HybridKANClassifier, KANClassifier
 from .nn.models import MLP, HybridKAN, make_frontend
 from .regressor import KANRegressor
@@ -55,7 +55,9 @@ _MLP_PARAMS_DOC = """
         The KAN estimators' input scaling, so that both see the same inputs:
         ``"minmax"`` maps each feature's training range onto ``[-1, 1]``,
         ``"standard"`` its mean to 0 and two standard deviations to -1 and 1,
-        ``None`` feeds the inputs unchanged. Part of the fitted module.
+        ``None`` feeds the inputs unchanged; constant features map to one point
+        and the scaled inputs are clipped near their training range, as for the
+        KAN estimators. Part of the fitted module.
 """
 
 
@@ -118,9 +120,10 @@ class _MLPBaseline(_NotAKAN):
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
-        scaler = _fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight)
-        shift, scale = scaler or (None, None)
-        return MLP(widths, activation=self.activation, shift=shift, scale=scale)
+        (shift, scale), bounds = _fit_scaler(
+            X, self.input_scaling, self._grid_range(), sample_weight
+        )
+        return MLP(widths, self.activation, shift, scale, input_bounds=bounds)
 
 
 class TorchMLPClassifier(_MLPBaseline, KANClassifier):
@@ -311,9 +314,9 @@ class CNNClassifier(_NotAKAN, HybridKANClassifier):
             "conv", (channels, height, width), self.frontend_features, self._conv_channels()
         )
         head = nn.Sequential(nn.ReLU(), nn.Linear(frontend.out_features, n_outputs))
-        pixels = X.transpose(0, 2, 3, 1).reshape(-1, channels)
-        if sample_weight is not None:
-            sample_weight = np.repeat(sample_weight, height * width)
-        scaler = _fit_scaler(pixels, self.input_scaling, self._grid_range(), sample_weight)
-        shift, scale = scaler or (None, None)
-        return HybridKAN(frontend, head, (channels, height, width), shift=shift, scale=scale)
+        (shift, scale), bounds = _fit_channel_scaler(
+            X, self.input_scaling, self._grid_range(), sample_weight
+        )
+        return HybridKAN(
+            frontend, head, (channels, height, width), shift, scale, input_bounds=bounds
+        )

@@ -28,13 +28,19 @@ class GridUpdate(Callback):
     Parameters
     ----------
     epochs : sequence of int
-        Epoch numbers (1-based) after which the grids are updated.
+        Epoch numbers (1-based) after which the grids are updated, counted from
+        the start of each fit (a warm-started fit counts its own epochs), or over
+        the net's whole history with ``per_fit=False``.
     grid_eps : float, default=0.02
         Weight of the uniform grid mixed with the data quantiles.
     random_state : int, default=0
         Seed of the subsample of training rows used for the update.
     max_samples : int, default=1024
         Rows of the training data used to place the grid.
+    per_fit : bool, default=True
+        Whether ``epochs`` count from the start of each fit. ``partial_fit``
+        trains one epoch per call; the estimators pass False for it, so that its
+        calls count as the network's epochs (``(2,)``: after the second call).
     """
 
     def __init__(
@@ -43,14 +49,18 @@ class GridUpdate(Callback):
         grid_eps: float = 0.02,
         random_state: int = 0,
         max_samples: int = 1024,
+        per_fit: bool = True,
     ) -> None:
         self.epochs = epochs
         self.grid_eps = grid_eps
         self.random_state = random_state
         self.max_samples = max_samples
+        self.per_fit = per_fit
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         _check_placeable(net.module_, "grid_update_epochs (update_grid)")
+        # The epochs already in the history (a warm start continues it).
+        self.first_epoch_ = len(net.history) if self.per_fit else 0
         if isinstance(X, Mapping):  # inputs with sample weights: rows of weight 0 are left out
             X = np.asarray(X["X"])[np.asarray(X["sample_weight"]) > 0]
         X = np.asarray(X)
@@ -60,7 +70,7 @@ class GridUpdate(Callback):
         self.sample_ = X
 
     def on_epoch_end(self, net, **kwargs):
-        if len(net.history) in set(self.epochs):
+        if len(net.history) - self.first_epoch_ in set(self.epochs):
             module = net.module_
             device = next(module.parameters()).device
             with torch.no_grad():

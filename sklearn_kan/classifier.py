@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 from torch import nn
 
-from ._base import BaseKAN, _as_float32, _fit_scaler, _KANClassifierNet, _store_params
+from ._base import BaseKAN, _fit_channel_scaler, _KANClassifierNet, _store_params
 from ._images import validate_images
 from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
 
@@ -46,8 +46,15 @@ _PARAMS_DOC = """
         How inputs are mapped into ``grid_range`` before the first layer:
         ``"minmax"`` maps each feature's training range onto it, ``"standard"``
         puts each feature's mean at the centre and two standard deviations at the
-        ends, ``None`` feeds the inputs unchanged. The scaling is part of the
-        fitted module (``module_.scale`` and ``module_.shift``).
+        ends, ``None`` feeds the inputs unchanged. A feature constant in
+        training is mapped to one point, whatever its value (a pixel blank in
+        every training image changes nothing when lit), and every scaled input
+        is clipped to its training range or ``grid_range``, whichever reaches
+        further, widened by a tenth of the grid range's width on each side, so
+        that values never seen in training stay near the grid. The scaling is
+        part of the fitted module (``module_.scale``, ``module_.shift`` and the
+        bounds ``module_.low``, ``module_.high``), so an exported model clips
+        too; ``partial_fit`` fits it on the data of its first call.
     hidden_norm : {"batchnorm", "layernorm", "tanh"} or None, default="batchnorm"
         What maps each hidden layer's outputs onto the next layer's grid (see
         :class:`~sklearn_kan.nn.KAN`): ``"batchnorm"`` and ``"layernorm"``
@@ -60,9 +67,13 @@ _PARAMS_DOC = """
     grid_update_epochs : sequence of int or None, default=None
         Epochs (1-based) after which every grid is re-placed on the data (up to
         1024 training rows) and its coefficients refit so the functions are kept.
+        They count from the start of each ``fit``, a warm-started one included;
+        ``partial_fit`` trains one epoch per call, and counts its calls.
     grid_eps : float, default=0.02
         Weight of a uniform grid mixed with the data quantiles by a grid update
-        (1 is fully uniform, 0 fully adaptive).
+        (1 is fully uniform, 0 fully adaptive). Inputs whose functions that mix
+        would change by more than 1% (mostly blank pixels) get a more uniform
+        one (see ``sklearn_kan.nn.KANLinear.update_grid``).
     grid_schedule : sequence of int or None, default=None
         Grid sizes to extend to during training, coarse to fine (the KAN
         paper's grid extension): with ``grid_size=3, grid_schedule=(5, 10)`` the
@@ -114,8 +125,11 @@ _PARAMS_DOC = """
         (double precision, as pykan uses for its symbolic-regression examples)
         is slower (2 to 5 times on digits) but its results do not depend on float32
         rounding, e.g. on the order of the rows in a batch (so ``sample_weight``
-        matches repeated rows to 1e-7). Inputs are read through float32 either
-        way. Prediction runs in the same precision, in chunks of 256 rows.
+        matches repeated rows to 1e-7). Inputs, targets and the input scaling
+        are kept in that precision too (features such as ``1e8 + x`` keep their
+        digits; float32 models refuse values beyond the float32 range, float64
+        models do not). Prediction runs in the same precision, in chunks of 256
+        rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the shuffling and the validation split. An
         int makes fits on the CPU reproducible; the caller's global torch and
@@ -145,9 +159,10 @@ _PARAMS_DOC = """
 
 _CLASS_WEIGHT_DOC = """    class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, ``{label: weight}`` (missing
-        classes weigh 1), or ``"balanced"`` for ``n_samples / (n_classes *
-        np.bincount(y))``. Multiplied with ``sample_weight``. ``partial_fit``
-        accepts only a dict, since it does not see all the data at once.
+        classes weigh 1; non-negative and finite, 0 leaves a class out), or
+        ``"balanced"`` for ``n_samples / (n_classes * np.bincount(y))``.
+        Multiplied with ``sample_weight``. ``partial_fit`` accepts only a dict,
+        since it does not see all the data at once.
 """
 
 _ATTRS_DOC = """
@@ -389,6 +404,16 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             per_class = compute_class_weight(
                 self.class_weight, classes=self.classes_, y=self.classes_[y]
             )
+            bad = ~(np.isfinite(per_class) & (per_class >= 0))
+            if bad.any():
+                # A negative weight would flip the class's gradient, NaN poison the
+                # loss; _fit leaves the rows of weight <= 0 out, so either would
+                # silently remove the class. Refused, as negative sample_weight is.
+                values = {k.item(): float(w) for k, w in zip(self.classes_[bad], per_class[bad])}
+                raise ValueError(
+                    f"class_weight must hold non-negative and finite weights, got {values}. "
+                    "A weight of 0 leaves a class out of training."
+                )
             weights = per_class[y] if weights is None else weights * per_class[y]
         if weights is None:
             return None
@@ -462,8 +487,12 @@ _HYBRID_SCALING_DOC = """    input_scaling : {"minmax", "standard"} or None, def
         0-255 or 0-16 images work as given): ``"minmax"`` maps the channel's
         training range onto ``grid_range``, ``"standard"`` puts its mean at the
         centre and two standard deviations at the ends, ``None`` feeds the
-        pixels unchanged. Part of the fitted module (``module_.scale``,
-        ``module_.shift``).
+        pixels unchanged. The scaled pixels are clipped to the channel's training
+        range or ``grid_range``, whichever reaches further, widened by a tenth of
+        the grid range's width on each side (a 255 in an image of a model trained
+        on 0-16 images stays near the brightest training pixel). Part of the
+        fitted module (``module_.scale``, ``module_.shift``, ``module_.low``,
+        ``module_.high``).
 """
 
 
@@ -592,7 +621,7 @@ class HybridKANClassifier(KANClassifier):
         _store_params(self, locals())
 
     def _validate_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` and return it as float32 images ``(n, C, H, W)``."""
+        """Validate ``X`` and return it as images ``(n, C, H, W)`` in the network's precision."""
         try:
             images = validate_images(
                 self, X, reset=reset, image_shape=self.image_shape if reset else self.image_shape_
@@ -610,7 +639,7 @@ class HybridKANClassifier(KANClassifier):
         if reset:
             self.image_shape_ = tuple(int(d) for d in images.shape[1:])
         # Channels-last images become the (n, C, H, W) tensors torch convolutions take.
-        return _as_float32(images.transpose(0, 3, 1, 2))
+        return self._as_net_dtype(images.transpose(0, 3, 1, 2), reset)
 
     def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
         """Front end + KAN head, with a per-channel input scaling fitted on ``X``."""
@@ -628,12 +657,12 @@ class HybridKANClassifier(KANClassifier):
             hidden_norm=self.hidden_norm,
             **layer_kwargs,
         )
-        pixels = X.transpose(0, 2, 3, 1).reshape(-1, channels)
-        if sample_weight is not None:
-            sample_weight = np.repeat(sample_weight, height * width)
-        scaler = _fit_scaler(pixels, self.input_scaling, self._grid_range(), sample_weight)
-        shift, scale = scaler or (None, None)
-        return HybridKAN(frontend, head, (channels, height, width), shift=shift, scale=scale)
+        (shift, scale), bounds = _fit_channel_scaler(
+            X, self.input_scaling, self._grid_range(), sample_weight
+        )
+        return HybridKAN(
+            frontend, head, (channels, height, width), shift, scale, input_bounds=bounds
+        )
 
     def _conv_channels(self) -> tuple[int, ...]:
         channels = self.conv_channels

@@ -14,7 +14,8 @@ The networks are built so that such tiny images work: a pooling step only halves
 side that is at least 2 pixels long.
 
 Pixels are scaled into ``[0, 1]`` with the minimum and maximum of the training data
-(one pair for the whole image, so relative intensities are kept), and reconstructions
+(one pair for the whole image, so relative intensities are kept; values beyond that
+range at ``transform`` are clipped to it), and reconstructions
 are trained with a Bernoulli likelihood (binary cross-entropy on those scaled pixels),
 the usual choice for MNIST-like images whose pixels sit mostly at the two ends.
 
@@ -119,7 +120,10 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
             self.data_min_ = float(images.min())
             self.data_max_ = float(images.max())
         span = self.data_max_ - self.data_min_
-        return (images.astype(np.float64) - self.data_min_) / (span if span > 0 else 1.0)
+        scaled = (images.astype(np.float64) - self.data_min_) / (span if span > 0 else 1.0)
+        # Values beyond the training range (a 255 for a model trained on 0-16 images)
+        # are clipped to it, as the pixels the encoder and decoder were trained on.
+        return np.clip(scaled, 0.0, 1.0)
 
     def _train_module(
         self, build: Callable[[], nn.Module], criterion, X: np.ndarray, y: np.ndarray, **kwargs

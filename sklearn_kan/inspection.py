@@ -100,8 +100,9 @@ def activation_curves(
             ``y[a, b, p] = phi_{outputs[b], inputs[a]}(x[a, p])``.
         x_original : ndarray of shape (n_inputs, n_points) or None
             For layer 0, ``x`` mapped back to the units of the estimator's features
-            (the inverse of its input scaling); None for later layers and when the
-            KAN does not read the features directly (a hybrid's head).
+            (the inverse of its input scaling; NaN for a feature that was constant
+            in training, whose values all map to one point); None for later layers
+            and when the KAN does not read the features directly (a hybrid's head).
         inputs, outputs : ndarray of int
             The chosen node indices.
         input_names : ndarray of str
@@ -174,7 +175,8 @@ def edge_importance(estimator, X, *, centered: bool = True) -> list[np.ndarray]:
         A fitted KAN estimator, or a pipeline ending in one.
     X : array-like
         Samples, as the estimator (or pipeline) takes them. A few thousand
-        representative rows are enough.
+        representative rows are enough; with ``centered=True``, at least two that
+        give the KAN different inputs (else a ``ValueError``: every score would be 0).
     centered : bool, default=True
         Whether to measure each edge around its mean (see above).
 
@@ -199,7 +201,7 @@ def edge_importance(estimator, X, *, centered: bool = True) -> list[np.ndarray]:
     True
     """
     view = _locate(estimator)
-    return _edge_scores(view.kan, view.kan_inputs(X), centered)
+    return _edge_scores(view.kan, _varied_inputs(view, X, centered, "edge_importance"), centered)
 
 
 def input_importance(
@@ -227,7 +229,9 @@ def input_importance(
     estimator : fitted estimator or Pipeline
         A fitted KAN estimator, or a pipeline ending in one.
     X : array-like
-        Samples, as the estimator (or pipeline) takes them.
+        Samples, as the estimator (or pipeline) takes them; with ``centered=True``
+        at least two that give the KAN different inputs, as for
+        :func:`edge_importance`.
     per_output : bool, default=False
         Return the scores of each output (class) separately instead of their mean.
     centered : bool, default=True
@@ -254,7 +258,8 @@ def input_importance(
     (True, 2)
     """
     view = _locate(estimator)
-    nodes, _ = _attribution(_edge_scores(view.kan, view.kan_inputs(X), centered))
+    x = _varied_inputs(view, X, centered, "input_importance")
+    nodes, _ = _attribution(_edge_scores(view.kan, x, centered))
     return nodes[0] if per_output else nodes[0].mean(axis=0)
 
 
@@ -628,7 +633,8 @@ def prune(estimator, X, y=None, *, threshold: float = 1e-2):
         A fitted KAN estimator, or a pipeline ending in one.
     X : array-like
         Samples on which the scores and the replacement means are measured,
-        usually the training data.
+        usually the training data: at least two that give the KAN different
+        inputs (one sample would score every edge 0).
     y : array-like, default=None
         Targets for the report's scores (``estimator.score(X, y)`` before and after).
         Pass held-out data to both ``X`` and ``y`` for an honest comparison.
@@ -666,6 +672,8 @@ def prune(estimator, X, y=None, *, threshold: float = 1e-2):
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}.")
     before = _locate(estimator)
+    # The copy's KAN receives the same inputs as the original's.
+    x = _varied_inputs(before, X, True, "prune")
     widths_before = _widths(before.kan)
     n_edges_before = _n_edges(before.kan)
     n_params_before = int(before.estimator.n_params_)
@@ -673,7 +681,6 @@ def prune(estimator, X, y=None, *, threshold: float = 1e-2):
 
     pruned = copy.deepcopy(estimator)
     view = _locate(pruned)
-    x = view.kan_inputs(X)
     scores = _edge_scores(view.kan, x, centered=True)
     keep_edges, keep_nodes = _pruning_masks(view.kan, scores, threshold)
     with torch.no_grad():
@@ -758,10 +765,13 @@ class _KANView:
     def to_feature_units(self, values: np.ndarray, inputs: np.ndarray) -> np.ndarray:
         """Map first-layer input values back to feature units (invert the scaling).
 
-        ``values`` has shape ``(len(inputs), ...)``: rows are the chosen inputs.
+        ``values`` has shape ``(len(inputs), ...)``: rows are the chosen inputs. NaN
+        for a feature that was constant in training (its scale is 0: every value
+        maps to one point, so none maps back).
         """
         shift, scale = (v[inputs].reshape(-1, *[1] * (values.ndim - 1)) for v in self.scaler)
-        return (values - shift) / scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(scale != 0, (values - shift) / scale, np.nan)
 
     def feature_names(self) -> np.ndarray:
         """Names of the KAN's inputs when they are the estimator's features."""
@@ -775,6 +785,30 @@ class _KANView:
         if names is None or len(names) != n:
             names = [f"x{i}" for i in range(n)]
         return np.asarray(names, dtype=object)
+
+
+def _varied_inputs(view: _KANView, X, centered: bool, what: str) -> Tensor:
+    """The KAN's inputs for ``X``; for centred scores, refuse ``X`` that does not vary.
+
+    A centred score is how much an edge varies over ``X``: one sample, or rows that
+    all give the KAN the same inputs, would score every edge 0 (all-zero importances,
+    a pruning that removes nothing), silently.
+    """
+    x = view.kan_inputs(X)
+    if centered and len(x) < 2:
+        raise ValueError(
+            f"Found array with {len(x)} sample(s) (shape={tuple(np.shape(X))}) while a "
+            f"minimum of 2 is required by {what}: it measures how much each edge varies "
+            "over X, and one sample does not vary. Pass several samples (the training "
+            "data, say)."
+        )
+    if centered and bool((x == x[:1]).all()):
+        raise ValueError(
+            f"{what} needs samples that differ: the {len(x)} rows of X give the KAN the "
+            "same inputs, so no edge varies over them and every score would be 0. Pass "
+            "varied samples (the training data, say)."
+        )
+    return x
 
 
 def _locate(estimator) -> _KANView:

@@ -7,7 +7,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from ._base import BaseKAN, _KANRegressorNet, _store_params
+from ._base import BaseKAN, _KANRegressorNet, _mean_std, _store_params
 from .classifier import _ATTRS_DOC, _PARAMS_DOC
 
 __all__ = ["KANRegressor"]
@@ -19,8 +19,10 @@ class KANRegressor(RegressorMixin, BaseKAN):
 
     The same network as :class:`KANClassifier`, trained with a mean squared
     error loss. Targets are standardised for training and mapped back in
-    ``predict``; several targets at once (``y`` of shape ``(n, k)``) are
-    supported.
+    ``predict`` (in float64, without overflow or underflow: targets of 1e160 or
+    1e-200 fit as their standardised values do; a constant target is measured
+    in its own magnitude); several targets at once (``y`` of shape ``(n, k)``)
+    are supported.
 """
         + _PARAMS_DOC
         + _ATTRS_DOC
@@ -140,13 +142,17 @@ class KANRegressor(RegressorMixin, BaseKAN):
         y2 = y.reshape(len(y), -1)
         if reset:
             self._y_1d = y.ndim == 1
-            # Weighted, so that a weight of 0 is the same as leaving the row out.
-            if sample_weight is not None and len(sample_weight) == len(y2):
-                self._y_mean = np.average(y2, axis=0, weights=sample_weight)
-                scale = np.sqrt(np.average((y2 - self._y_mean) ** 2, axis=0, weights=sample_weight))
-            else:
-                self._y_mean = y2.mean(axis=0)
-                scale = y2.std(axis=0)
+            # Weighted, so that a weight of 0 is the same as leaving the row out, and
+            # computed without overflow (targets of 1e160) or underflow (1e-200).
+            weights = (
+                sample_weight
+                if sample_weight is not None and len(sample_weight) == len(y2)
+                else None
+            )
+            self._y_mean, scale = _mean_std(y2, weights)
+            # A constant target is measured in its own magnitude (1 for zeros), so that
+            # the network's small residual is small relative to it.
+            scale = np.where(scale > 0, scale, np.abs(self._y_mean))
             scale[~(scale > 0)] = 1.0
             self._y_scale = scale
         elif y2.shape[1] != self._y_mean.shape[0]:
@@ -154,7 +160,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
                 f"y has {y2.shape[1]} targets, but {type(self).__name__} was fitted with "
                 f"{self._y_mean.shape[0]}."
             )
-        return ((y2 - self._y_mean) / self._y_scale).astype(np.float32), y2.shape[1]
+        return (y2 - self._y_mean) / self._y_scale, y2.shape[1]
 
     def _net_class(self):
         return _KANRegressorNet

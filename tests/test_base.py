@@ -1,4 +1,5 @@
-"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks, Ctrl-C."""
+"""Shared estimator machinery (sklearn_kan._base): prediction in fixed chunks, input
+scaling, Ctrl-C."""
 
 import numpy as np
 import pytest
@@ -195,3 +196,65 @@ def test_skorchs_early_stopping_still_ends_training_quietly():
     check_is_fitted(est)
     est = KANClassifier((8,), max_epochs=20, early_stopping=True, n_iter_no_change=1, tol=1.0)
     assert len(est.fit(X, y).history_) < 20
+# -- input scaling --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["minmax", "standard", None])
+def test_fit_scaler_maps_a_constant_column_to_a_fixed_point_and_bounds_the_rest(method):
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.uniform(0, 16, 100), np.zeros(100), np.full(100, 7.0)])
+    (shift, scale), (low, high) = _base._fit_scaler(X, method, (-1.0, 1.0))
+    if method is not None:
+        # Constant columns: every value maps where the training value did (-1 for
+        # minmax, the centre for standard), so a value never seen changes nothing.
+        np.testing.assert_array_equal(scale[1:], 0.0)
+        np.testing.assert_allclose(shift[1:], -1.0 if method == "minmax" else 0.0)
+    scaled = X * scale + shift
+    # The bounds hold the training data and the grid range, and a tenth of its width more.
+    np.testing.assert_allclose(low, np.minimum(scaled.min(0), -1) - 0.2)
+    np.testing.assert_allclose(high, np.maximum(scaled.max(0), 1) + 0.2)
+    if method == "minmax":
+        np.testing.assert_allclose([low[0], high[0]], [-1.2, 1.2])
+
+
+@pytest.mark.parametrize("method", ["minmax", "standard"])
+@pytest.mark.parametrize("size", [1e300, 1e-300])
+def test_fit_scaler_neither_overflows_nor_underflows(method, size):
+    X = np.linspace(-1, 1, 11)[:, None] * size
+    (shift, scale), _ = _base._fit_scaler(X, method, (-1.0, 1.0))
+    scaled = X[:, 0] * scale[0] + shift[0]
+    expected = np.linspace(-1, 1, 11) if method == "minmax" else np.linspace(-1, 1, 11) / 2 / 0.6325
+    np.testing.assert_allclose(scaled, expected, rtol=1e-3, atol=1e-12)
+
+
+# -- precision --------------------------------------------------------------------------
+
+
+def test_float64_models_read_their_inputs_in_float64():
+    X = 1e8 + np.linspace(0, 100, 2000)[:, None]  # 13 distinct values in float32
+    y = np.sin(X[:, 0] - 1e8)
+    reg = KANRegressor((4,), max_epochs=1, dtype="float64", random_state=0).fit(X, y)
+    seen = reg._validate_X(X, reset=False)
+    assert seen.dtype == np.float64 and len(np.unique(seen)) == 2000
+    scaled = reg.module_.scale_inputs(torch.as_tensor(seen)).numpy()
+    np.testing.assert_allclose(scaled[:, 0], np.linspace(-1, 1, 2000), atol=1e-9)
+    # float32 models read float32, and refuse what float32 cannot hold.
+    assert (
+        KANRegressor((4,), max_epochs=1).fit(X, y)._validate_X(X, reset=False).dtype == np.float32
+    )
+    huge = np.array([[1e39], [2e39], [3e39]])
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        KANRegressor((4,), max_epochs=1).fit(huge, [0.0, 1.0, 2.0])
+    big = KANRegressor((4,), max_epochs=1, dtype="float64", random_state=0).fit(
+        huge, [0.0, 1.0, 2.0]
+    )
+    assert np.isfinite(big.predict(huge)).all()
+
+
+def test_float64_hybrids_read_their_images_in_float64():
+    rng = np.random.RandomState(0)
+    X = 1e8 + rng.rand(40, 4, 4)
+    y = np.arange(40) % 2
+    clf = HybridKANClassifier("linear", max_epochs=1, dtype="float64", random_state=0).fit(X, y)
+    seen = clf._validate_X(X, reset=False)
+    assert seen.dtype == np.float64 and len(np.unique(seen)) == X.size

@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -236,13 +237,13 @@ def test_pickle_round_trip(digits):
     np.testing.assert_array_equal(back.predict_proba(X_test), clf.predict_proba(X_test))
 
 
-def test_divergence_stops_with_a_clear_error_and_a_finite_model(digits):
+def test_divergence_stops_with_a_clear_error_and_no_nan_model(digits):
     X_train, X_test, y_train, _ = digits
     clf = KANClassifier(optimizer="sgd", lr=1e30, max_epochs=5, random_state=0)
     with pytest.raises(FloatingPointError, match="diverged.*Lower `lr`"):
         clf.fit(X_train * 1e3, y_train)
-    proba = clf.predict_proba(X_test)
-    assert np.isfinite(proba).all()
+    with pytest.raises(NotFittedError):  # a failed fit: unfitted, as in scikit-learn
+        clf.predict_proba(X_test)
 
 
 def test_out_of_range_inputs_give_finite_outputs(digits):
@@ -506,6 +507,30 @@ def test_class_weight_balanced_raises_minority_recall():
     np.testing.assert_allclose(as_dict.predict_proba(X_test), as_weights.predict_proba(X_test))
     with pytest.raises(ValueError, match="'balanced' is not supported by partial_fit"):
         KANClassifier(class_weight="balanced").partial_fit(X_train, y_train, classes=[0, 1])
+
+
+@pytest.mark.parametrize("weight", [-1.0, np.nan, np.inf])
+def test_class_weight_must_be_non_negative_and_finite(small, weight):
+    X, y = small
+    labels = np.unique(y).tolist()
+    clf = KANClassifier(class_weight={labels[0]: 1.0, labels[1]: weight}, max_epochs=1)
+    with pytest.raises(ValueError, match=rf"class_weight.*\{{{labels[1]}: {weight}\}}"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+    with pytest.raises(ValueError, match="non-negative and finite"):
+        clf.partial_fit(X, y, classes=labels)
+
+
+def test_a_class_weight_of_zero_leaves_the_class_out(small):
+    X, y = small
+    labels = np.unique(y)
+    kw = dict(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    zero = KANClassifier(class_weight={labels[0]: 0.0}, **kw).fit(X, y)
+    keep = y != labels[0]
+    np.testing.assert_array_equal(
+        zero.predict_proba(X),
+        KANClassifier(**kw).fit(X, y, sample_weight=keep * 1.0).predict_proba(X),
+    )
 
 
 def test_sample_weight_errors(small):

@@ -21,13 +21,22 @@ def _edge_maps(layer, x, o, c_in, c_w, i, j, weight):
     return (coef[0] * F.silu(v[:, 0]) + b @ coef[1:]).reshape(n, h, w)
 
 
-def _slow_layer(layer, x, local: bool):
-    """Sum of edge functions position by position; padded positions add nothing."""
+def _slow_layer(layer, x, local: bool, same: bool = False):
+    """Sum of edge functions position by position; padded positions add nothing.
+
+    ``same``: padding="same" as torch.nn.Conv2d has it, half of ``d * (k - 1)`` on
+    the left and top, the rest on the right and bottom; the output has the input's size.
+    """
     kh, kw = layer.kernel_size
-    (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
+    (sh, sw), (dh, dw) = layer.stride, layer.dilation
     n, c_total, h, w = x.shape
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if same:
+        ph, pw = dh * (kh - 1) // 2, dw * (kw - 1) // 2
+        ho, wo = h, w
+    else:
+        ph, pw = layer.padding
+        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     groups = getattr(layer, "groups", 1)
     cg, og = c_total // groups, layer.out_channels // groups
     out = torch.zeros(n, layer.out_channels, ho, wo, dtype=x.dtype)
@@ -62,6 +71,10 @@ CONV_CASES = [
     {"kernel_size": 3, "stride": 2, "padding": 1},
     {"kernel_size": (2, 3), "padding": (1, 2), "dilation": (2, 1)},
     {"kernel_size": 3, "padding": 1, "groups": 2},
+    {"kernel_size": 3, "padding": "same"},
+    # An even extent (2 - 1 rows) puts the odd padding row at the bottom.
+    {"kernel_size": (2, 3), "padding": "same", "dilation": (1, 2)},
+    {"kernel_size": 3, "padding": "valid"},
 ]
 
 
@@ -70,7 +83,10 @@ CONV_CASES = [
 def test_conv_equals_the_sum_of_its_edge_functions(kwargs, basis):
     layer = _randomise(KANConv2d(4, 6, basis=basis, grid_size=3, **kwargs).double())
     x = torch.randn(2, 4, 7, 6, dtype=torch.float64)
-    torch.testing.assert_close(layer(x), _slow_layer(layer, x, local=False))
+    same = kwargs.get("padding") == "same"
+    torch.testing.assert_close(layer(x), _slow_layer(layer, x, local=False, same=same))
+    if same:
+        assert layer(x).shape[-2:] == x.shape[-2:]
 
 
 @pytest.mark.parametrize(
@@ -79,6 +95,7 @@ def test_conv_equals_the_sum_of_its_edge_functions(kwargs, basis):
         {"kernel_size": 3},
         {"kernel_size": 3, "stride": 2, "padding": 1},
         {"kernel_size": (2, 3), "padding": (1, 0), "dilation": (1, 2), "stride": (1, 2)},
+        {"kernel_size": (2, 3), "padding": "same"},
     ],
 )
 @pytest.mark.parametrize("basis", ["bspline", "gram", "rational"])
@@ -86,7 +103,10 @@ def test_local_equals_the_sum_of_its_edge_functions(kwargs, basis):
     layer = KANLocal2d(2, 3, input_size=(6, 7), grid_size=3, basis=basis, **kwargs)
     layer = _randomise(layer.double())
     x = torch.randn(2, 2, 6, 7, dtype=torch.float64)
-    torch.testing.assert_close(layer(x), _slow_layer(layer, x, local=True))
+    same = kwargs.get("padding") == "same"
+    torch.testing.assert_close(layer(x), _slow_layer(layer, x, local=True, same=same))
+    if same:
+        assert layer.output_size == (6, 7)
 
 
 def test_local_with_tied_weights_is_the_conv():
@@ -195,15 +215,44 @@ def test_local_regularization_is_the_mean_edge_activation():
     "make, match",
     [
         (lambda: KANConv2d(3, 4, 3, groups=2), "groups must be >= 1 and divide"),
-        (lambda: KANConv2d(2, 4, 0), "kernel_size, stride and dilation must be >= 1"),
+        (lambda: KANConv2d(2, 4, 0), "kernel_size must be >= 1"),
+        (lambda: KANConv2d(2, 4, 3, stride=(1, 0)), "stride must be >= 1"),
         (lambda: KANConv2d(2, 4, 3, padding=-1), "padding must be >= 0"),
+        (lambda: KANConv2d(2, 4, 3, padding="full"), "padding must be an int, a pair"),
+        (lambda: KANConv2d(2, 4, 3, stride=2, padding="same"), "padding='same' needs stride=1"),
+        (lambda: KANLocal2d(1, 2, 5, 3, stride=2, padding="same"), "needs stride=1"),
+        (lambda: KANConv2d(2, 4, (3, 3, 3)), "kernel_size must be an int or a pair"),
         (lambda: KANConv2d(2, 4, 3, grid_range=(1, 0)), "low < high"),
+        (lambda: KANConv2d(2, 4, 3, basis="rbf", grid_size=1, spline_order=0), "at least 2"),
         (lambda: KANLocal2d(1, 2, input_size=2, kernel_size=3), "too small"),
     ],
 )
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: KANConv2d(2, 4, 2.5), "kernel_size must be an int, got 2.5"),
+        (lambda: KANConv2d(2.0, 4, 3), "in_channels must be an int"),
+        (lambda: KANLocal2d(1, 2, input_size=5, kernel_size=3, grid_size=2.5), "grid_size"),
+    ],
+)
+def test_arguments_of_the_wrong_type(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("cls", [KANConv2d, KANLocal2d])
+def test_empty_batches(cls):
+    extra = {"input_size": 5} if cls is KANLocal2d else {}
+    layer = cls(2, 3, kernel_size=3, padding=1, **extra)
+    empty = torch.zeros(0, 2, 5, 5)
+    assert layer(empty).shape == (0, 3, 5, 5)
+    with pytest.raises(ValueError, match="regularization_loss needs a batch of at least one"):
+        layer.regularization_loss(empty)
 
 
 def test_wrong_inputs():

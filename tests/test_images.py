@@ -81,3 +81,31 @@ def test_every_image_consumer_reads_flat_rows_the_same_way(n_features, image_sha
         hybrid.module_.eval()
         flat_out = hybrid.module_(torch.as_tensor(X, dtype=torch.float32))
         torch.testing.assert_close(flat_out, hybrid.module_(nchw))
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 8, 8), (5, 3, 8, 8), (5, 2, 28, 28)])
+def test_channels_first_arrays_are_a_clear_error(shape):
+    X = np.random.RandomState(0).uniform(size=shape)
+    with pytest.raises(ValueError, match=r"looks like channels-first.*X\.transpose\(0, 2, 3, 1\)"):
+        as_images(X)
+    # Every image consumer reads through that rule, so each refuses it before training.
+    y = np.arange(shape[0]) % 2
+    tiny = dict(max_epochs=1, random_state=0)
+    for est in (
+        Flatten(),
+        Downsample(size=2),
+        ConvFeatures(n_components=2, channels=(2,), **tiny),
+        HybridKANClassifier(frontend_features=4, conv_channels=(2,), **tiny),
+    ):
+        with pytest.raises(ValueError, match="image_shape="):
+            est.fit(X, y)
+        assert not hasattr(est, "image_shape_")
+    # Channels-last images of 1, 2 or 3 rows with many channels exist: image_shape says so.
+    assert as_images(X, shape[1:]).shape == shape
+    flat = Flatten(image_shape=shape[1:]).fit(X)
+    assert flat.transform(X).shape == (shape[0], int(np.prod(shape[1:])))
+
+
+@pytest.mark.parametrize("shape", [(5, 8, 8, 1), (5, 8, 8, 3), (5, 4, 4, 16), (5, 1, 8, 3)])
+def test_channels_last_arrays_are_read_as_they_are(shape):
+    assert as_images(np.zeros(shape)).shape == shape

@@ -139,10 +139,15 @@ def test_activation_curves_select_edges_and_give_feature_units(digits):
     np.testing.assert_allclose(some.y, full.y[[20, 3]][:, [5]], atol=1e-6)
     np.testing.assert_array_equal(some.input_names, ["x20", "x3"])
     # x_original is the inverse of the input scaling: scaling it gives x back, and the
-    # grid range [-1, 1] corresponds to the feature's training range.
-    scaled = clf.module_.scale_inputs(torch.as_tensor(full.x_original.T, dtype=torch.float32))
-    np.testing.assert_allclose(scaled.numpy().T, full.x, atol=1e-5)
+    # grid range [-1, 1] corresponds to the feature's training range. A feature constant
+    # in training maps every value to one point: it has no inverse (NaN).
     varying = X_train.max(0) > X_train.min(0)
+    assert not varying.all()
+    assert np.isnan(full.x_original[~varying]).all()
+    assert np.isfinite(full.x_original[varying]).all()
+    back = np.where(varying[:, None], full.x_original, 0.0)
+    scaled = clf.module_.scale_inputs(torch.as_tensor(back.T, dtype=torch.float32))
+    np.testing.assert_allclose(scaled.numpy().T[varying], full.x[varying], atol=1e-5)
     np.testing.assert_allclose(full.x_original[varying, 0], X_train.min(0)[varying], atol=1e-4)
     np.testing.assert_allclose(full.x_original[varying, -1], X_train.max(0)[varying], atol=1e-4)
     assert activation_curves(clf, layer=1).x_original is None
@@ -723,3 +728,19 @@ def test_pixel_map_refuses_a_torch_form_that_disagrees_with_the_model(
     monkeypatch.setattr(inspection, "_step_as_torch", shifted)
     with pytest.raises(RuntimeError, match="does not give its predictions"):
         pixel_map(model, patch_data[2], method="integrated_gradients")
+@pytest.mark.parametrize("function", [input_importance, edge_importance, prune])
+def test_importance_needs_samples_that_vary(regression, function):
+    reg, X, _ = regression
+    with pytest.raises(
+        ValueError, match=r"Found array with 1 sample\(s\).*minimum of 2 is required"
+    ):
+        function(reg, X[:1])
+    with pytest.raises(ValueError, match="needs samples that differ"):
+        function(reg, np.repeat(X[:1], 5, axis=0))
+    assert len(reg.history_) == 30  # nothing was modified on the way
+
+
+def test_uncentred_scores_take_a_single_sample(regression):
+    reg, X, _ = regression
+    importance = input_importance(reg, X[:1], centered=False)
+    assert importance.shape == (4,) and np.isclose(importance.sum(), 1.0)

@@ -74,6 +74,45 @@ def test_update_grid_keeps_outputs_and_follows_the_data():
     assert (interior < 0).sum() > (interior > 0).sum()
 
 
+def _pixel_columns(n: int = 1000) -> torch.Tensor:
+    """Columns like scaled image pixels: mostly blank (-1), a few grey levels.
+
+    Column 0 is lit in 2% of the rows, column 1 in 10%, both at the 17 levels of
+    a 0-16 image scaled onto [-1, 1]; column 2 only ever reaches the dark levels
+    (up to -0.5); column 3 is lit once.
+    """
+    gen = torch.Generator().manual_seed(0)
+    levels = torch.randint(1, 17, (n, 4), generator=gen).double() / 8 - 1
+    levels[:, 2] = torch.randint(1, 5, (n,), generator=gen).double() / 8 - 1
+    lit = torch.rand(n, 4, generator=gen) < torch.tensor([0.02, 0.1, 0.1, 0.0])
+    lit[0, 3] = True
+    return torch.where(lit, levels, torch.tensor(-1.0, dtype=torch.float64))
+
+
+def _smooth_data(n: int = 1000) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(n, 4, generator=gen, dtype=torch.float64) ** 2 * 1.6 - 0.8
+
+
+@pytest.mark.parametrize("data", [_smooth_data, _pixel_columns], ids=["smooth", "pixels"])
+@pytest.mark.parametrize("basis", ["bspline", "rbf", "chebyshev", "gram", "fourier"])
+def test_update_grid_keeps_every_function_on_its_samples_and_between_them(basis, data):
+    layer = _smooth_layer(in_features=4, out_features=3, basis=basis)
+    x = data()
+    lo, hi = x.amin(0), x.amax(0)
+    between = lo + (hi - lo) * torch.linspace(0, 1, 401, dtype=torch.float64).unsqueeze(1)
+    before, before_between = layer(x), layer(between)
+    largest_weight = layer.weight.abs().max()
+    layer.update_grid(x)
+    spread = before.amax(0) - before.amin(0)
+    # On the samples the update refits to: every output within 2% of its spread.
+    assert ((layer(x) - before).abs().amax(0) / spread).max() < 0.02
+    # Between the samples (the gaps of blank-heavy columns) the change stays bounded,
+    # and so do the weights (an ill-conditioned refit gave weights of 1e8).
+    assert ((layer(between) - before_between).abs().amax(0) / spread).max() < 0.05
+    assert layer.weight.abs().max() < 100 * largest_weight
+
+
 @pytest.mark.parametrize("basis", ["bspline", "rbf"])
 def test_update_grid_is_finite_with_constant_inputs(basis):
     layer = KANLinear(2, 2, basis=basis)
@@ -137,12 +176,82 @@ def test_kan_stack_and_grid_methods():
         ({"grid_size": 0}, "grid_size must be >= 1"),
         ({"spline_order": -1}, "spline_order must be >= 0"),
         ({"grid_range": (1, -1)}, "low < high"),
+        ({"grid_range": (-np.inf, 1)}, "finite numbers"),
+        ({"grid_range": (0, np.nan)}, "finite numbers"),
+        ({"grid_range": (0, 1, 2)}, "grid_range must be a pair"),
         ({"basis": "nope"}, "Unknown basis"),
+        # One function: no range for the Gaussians' width or the Fourier period (0/0).
+        ({"basis": "rbf", "grid_size": 1, "spline_order": 0}, "needs at least 2 functions"),
+        ({"basis": "fourier", "grid_size": 1, "spline_order": 0}, "needs at least 2 functions"),
     ],
 )
 def test_bad_layer_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         KANLinear(2, 2, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((2, 2), {"grid_size": 2.5}, "grid_size must be an int, got 2.5"),
+        ((2, 2), {"grid_size": True}, "grid_size must be an int"),
+        ((2, 2), {"spline_order": 1.5}, "spline_order must be an int"),
+        ((2.0, 2), {}, "in_features must be an int"),
+        ((2, True), {}, "out_features must be an int"),
+    ],
+)
+def test_layer_arguments_of_the_wrong_type(args, kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        KANLinear(*args, **kwargs)
+
+
+@pytest.mark.parametrize("basis", ["bspline", "chebyshev", "gram", "rational"])
+def test_one_function_per_edge_is_finite_where_the_basis_allows_it(basis):
+    layer = KANLinear(2, 2, basis=basis, grid_size=1, spline_order=0)
+    assert torch.isfinite(layer(torch.randn(5, 2))).all()
+
+
+def test_extend_grid_refuses_a_size_that_is_not_an_int():
+    layer = KANLinear(2, 2)
+    with pytest.raises(TypeError, match="new_grid_size must be an int, got 2.5"):
+        layer.extend_grid(2.5)
+    with pytest.raises(ValueError, match="new_grid_size must be >= 1"):
+        layer.extend_grid(0)
+
+
+@pytest.mark.parametrize("basis", sorted(BASES))
+def test_an_empty_batch_gives_empty_outputs_as_torch_linear_does(basis):
+    layer = KANLinear(4, 3, basis=basis)
+    out = layer(torch.randn(0, 4))
+    assert out.shape == torch.nn.Linear(4, 3)(torch.randn(0, 4)).shape == (0, 3)
+    out.sum().backward()  # part of the graph, as an ordinary layer's output
+    assert layer(torch.randn(2, 0, 4)).shape == (2, 0, 3)
+    with torch.no_grad():
+        assert layer(torch.randn(0, 4)).shape == (0, 3)
+
+
+def test_regularization_loss_on_an_empty_batch_is_a_clear_error():
+    with pytest.raises(ValueError, match="regularization_loss needs a batch of at least one"):
+        KANLinear(4, 3).regularization_loss(torch.randn(0, 4))
+    with pytest.raises(ValueError, match="regularization_loss needs a batch of at least one"):
+        KAN([4, 5, 3]).regularization_loss(torch.randn(0, 4))
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.rand(100, 3), "expected inputs with 2 features, got 3"),
+        (torch.rand(100, 4).reshape(200, 2)[:, :1], "expected inputs with 2 features, got 1"),
+        (torch.rand(7, 2), "at least n_basis=8 samples of every input"),
+        (torch.tensor([[0.1, float("nan")]] * 20), "NaN or infinity"),
+    ],
+)
+def test_update_grid_refuses_inputs_it_cannot_place_a_grid_on(x, match):
+    layer = KANLinear(2, 2)
+    grid = layer.grid.clone()
+    with pytest.raises(ValueError, match=match):
+        layer.update_grid(x)
+    torch.testing.assert_close(layer.grid, grid)  # nothing changed
 
 
 def test_wrong_input_width():
@@ -168,3 +277,38 @@ def test_inference_mode_forward_then_training():
         layer(x)
     layer(x).sum().backward()
     assert layer.weight.grad is not None
+
+
+def _step(layer, optimizer, x, y):
+    optimizer.zero_grad()
+    ((layer(x) - y) ** 2).mean().backward()
+    optimizer.step()
+
+
+def test_extend_grid_keeps_an_optimizer_built_before_it_training_the_layer():
+    torch.manual_seed(0)
+    layer = KANLinear(3, 2)
+    x, y = torch.randn(64, 3), torch.randn(64, 2)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    _step(layer, optimizer, x, y)
+    weight = layer.weight
+    layer.extend_grid(8)
+    assert layer.weight is weight and weight.shape == (2, 8 + 3 + 1, 3)  # resized in place
+    before = layer.weight.detach().clone()
+    _step(layer, optimizer, x, y)
+    assert not torch.equal(layer.weight, before)  # the optimizer still trains the layer
+
+
+def test_extend_grid_with_an_optimizer_holding_state_of_the_old_shape_fails_loudly():
+    torch.manual_seed(0)
+    layer = KANLinear(3, 2)
+    x, y = torch.randn(64, 3), torch.randn(64, 2)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.01)
+    _step(layer, optimizer, x, y)
+    layer.extend_grid(8)
+    with pytest.raises(RuntimeError, match="size"):  # Adam's moments have the old shape
+        _step(layer, optimizer, x, y)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.01)  # the documented remedy
+    before = layer.weight.detach().clone()
+    _step(layer, optimizer, x, y)
+    assert not torch.equal(layer.weight, before)

@@ -1,8 +1,9 @@
-"""Front ends (the FRONTENDS registry) and HybridKAN."""
+"""Front ends (the FRONTENDS registry), HybridKAN, and the input scaling of the models."""
 
 import copy
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,10 +11,12 @@ from torch import nn
 from sklearn_kan.nn import (
     FRONTENDS,
     KAN,
+    MLP,
     HybridKAN,
     KANConv2d,
     KANLinear,
     KANLocal2d,
+    ScaledKAN,
     make_frontend,
 )
 from sklearn_kan.nn import models as models_module
@@ -218,3 +221,94 @@ def test_set_batch_norm_statistics_gives_every_layer_its_inputs_statistics():
         torch.testing.assert_close(norm.running_mean, seen.mean(0))
         torch.testing.assert_close(norm.running_var, seen.var(0))
     assert models_module.set_batch_norm_statistics(KAN([4, 2]), x.float()) == 0
+
+
+# -- the input scaling of ScaledKAN, HybridKAN and MLP ---------------------------------
+
+
+def _scaled_modules(shift=(1.0, 0.0, 0.0)):
+    shift, scale, bounds = list(shift), [0.5, 2.0, 0.0], ([-1.2, -1.2, 0.0], [1.2, 1.2, 0.0])
+    return {
+        "ScaledKAN": ScaledKAN([3, 4, 2], scaler=(shift, scale), input_bounds=bounds),
+        "MLP": MLP([3, 4, 2], shift=shift, scale=scale, input_bounds=bounds),
+        "HybridKAN": HybridKAN(
+            make_frontend("linear", (3, 1, 1), features=4),
+            KAN([4, 2]),
+            (3, 1, 1),
+            shift=shift,
+            scale=scale,
+            input_bounds=bounds,
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["ScaledKAN", "MLP", "HybridKAN"])
+def test_the_input_scaling_clips_to_its_bounds_and_a_zero_scale_is_a_fixed_point(name):
+    module = _scaled_modules()[name].eval()
+    x = torch.tensor([[0.2, 0.1, 5.0], [-1e9, 1e9, -1e9], [1e9, -0.3, 255.0]])
+    scaled = module.scale_inputs(x).reshape(3, 3)
+    expected = torch.tensor([[1.1, 0.2, 0.0], [-1.2, 1.2, 0.0], [1.2, -0.6, 0.0]])
+    torch.testing.assert_close(scaled, expected)
+    # The third input had scale 0 (constant in training): nothing it takes moves the output.
+    out = module(x)
+    torch.testing.assert_close(module(torch.cat([x[:, :2], torch.zeros(3, 1)], 1)), out)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["ScaledKAN", "MLP", "HybridKAN"])
+def test_the_input_scaling_keeps_float64_values_exactly(name):
+    module = _scaled_modules(shift=np.array([1e8 + 0.25, 0.0, 0.0]))[name]
+    assert module.double().shift.flatten()[0] == 1e8 + 0.25  # not rounded through float32
+    assert module.float().shift.dtype == torch.float32
+
+
+def test_input_scaling_of_the_wrong_length_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match=r"ScaledKAN: shift must have shape \(4,\).*got shape \(3,\)"
+    ):
+        ScaledKAN([4, 2], scaler=([0.0] * 3, [1.0] * 4))
+    with pytest.raises(
+        ValueError, match=r"ScaledKAN: scale must have shape \(4,\).*got shape \(\)"
+    ):
+        ScaledKAN([4, 2], scaler=([0.0] * 4, 2.0))
+    with pytest.raises(ValueError, match=r"ScaledKAN: high must have shape \(4,\)"):
+        ScaledKAN([4, 2], input_bounds=([0.0] * 4, [1.0] * 5))
+    with pytest.raises(ValueError, match="low <= high"):
+        ScaledKAN([2, 2], input_bounds=([0.0, 1.0], [1.0, 0.0]))
+    with pytest.raises(ValueError, match="scale must be finite"):
+        MLP([2, 2], scale=[1.0, float("nan")])
+    with pytest.raises(
+        ValueError, match=r"HybridKAN: shift must have shape \(2,\), one value per input channel"
+    ):
+        HybridKAN(make_frontend("linear", (2, 3, 3)), KAN([64, 2]), (2, 3, 3), shift=[0.0])
+
+
+def test_widths_must_be_positive_integers():
+    for widths in ([4, True, 3], [4, 2.5, 3], [4, 0, 3]):
+        with pytest.raises(ValueError, match="widths must be positive integers"):
+            KAN(widths)
+    with pytest.raises(ValueError, match="widths must be positive integers"):
+        ScaledKAN([4, True, 3])
+
+
+def test_hybrid_inputs_of_the_wrong_shape_are_a_clear_error():
+    net = _hybrid()  # (2, 6, 6) images: flat rows of 72 values
+    for bad in (torch.zeros(3, 71), torch.zeros(3, 3, 6, 6), torch.zeros(3, 6, 6, 2)):
+        with pytest.raises(ValueError, match=r"HybridKAN expected images of shape \(N, 2, H, W\)"):
+            net(bad)
+    with pytest.raises(ValueError, match="image_shape must be"):
+        HybridKAN(make_frontend("linear", (1, 3, 3)), KAN([64, 2]), (3, 3))
+
+
+def test_modules_saved_without_input_bounds_load_unclipped():
+    module = _scaled_modules()["ScaledKAN"]
+    state = {k: v for k, v in module.state_dict().items() if k not in ("low", "high")}
+    copy_ = ScaledKAN([3, 4, 2])
+    copy_.load_state_dict(state)  # strict: the bounds default to none
+    assert torch.isinf(copy_.high).all() and torch.isinf(copy_.low).all()
+    old = copy.deepcopy(module)
+    del old._buffers["low"], old._buffers["high"]  # as pickled before the bounds existed
+    back = pickle.loads(pickle.dumps(old))
+    torch.testing.assert_close(
+        back.scale_inputs(torch.full((1, 3), 1e9))[0, 0], torch.tensor(5e8 + 1)
+    )

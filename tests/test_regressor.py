@@ -75,3 +75,39 @@ def test_r2_epoch_scoring_and_sample_weight_in_partial_fit():
     assert reg.history_[-1, "train_r2"] == pytest.approx(reg.score(X, y), abs=1e-4)
     reg.partial_fit(X, y, sample_weight=np.ones(len(y)))
     assert len(reg.history_) == 6
+
+
+def test_float64_fits_features_far_from_zero_as_well_as_near_it():
+    # 1e8 + x keeps 13 distinct values of 2000 in float32, all in float64.
+    x = np.linspace(0, 100, 2000)[:, None]
+    y = np.sin(x[:, 0] / 16)
+    params = dict(hidden_layer_sizes=(8,), max_epochs=20, dtype="float64", random_state=0)
+    near = KANRegressor(**params).fit(x, y).score(x, y)
+    far = KANRegressor(**params).fit(x + 1e8, y).score(x + 1e8, y)
+    assert near > 0.99
+    assert abs(far - near) < 1e-6
+
+
+@pytest.mark.parametrize("size", [1e160, 1e-200])
+def test_targets_of_any_magnitude_fit_as_their_standardised_values_do(size):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(200, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1]
+    params = dict(hidden_layer_sizes=(4,), max_epochs=10, random_state=0)
+    unit = KANRegressor(**params).fit(X, y)
+    scaled = KANRegressor(**params).fit(X, y * size)
+    prediction = scaled.predict(X)
+    assert np.isfinite(prediction).all()
+    # (scikit-learn's r2_score itself overflows at 1e160: compare in unit scale.)
+    np.testing.assert_allclose(prediction / size, unit.predict(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1e-200, -3e150])
+def test_a_constant_target_is_predicted_in_its_own_magnitude(value):
+    # The network learns the standardised target, 0 here, only approximately (its
+    # residual, in units of the target's scale, shrinks with training); the scale
+    # of a constant target is its magnitude, so the residual is relative to it.
+    X = np.random.RandomState(0).uniform(-1, 1, size=(100, 2))
+    reg = KANRegressor(hidden_layer_sizes=(4,), max_epochs=100, random_state=0)
+    prediction = reg.fit(X, np.full(100, value)).predict(X)
+    np.testing.assert_allclose(prediction, value, rtol=0.1)

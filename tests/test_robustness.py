@@ -1,17 +1,22 @@
 """Bad input, persistence, out-of-range inputs and a fuzz test of the public estimators."""
 
+import os
 import pickle
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 
-from sklearn_kan import KANClassifier, KANRegressor
+from sklearn_kan import HybridKANClassifier, KANClassifier, KANRegressor
+from sklearn_kan.baselines import CNNClassifier, TorchMLPClassifier
 from sklearn_kan.preprocessing import Downsample, Flatten
 
 FAST = dict(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
@@ -112,7 +117,15 @@ def test_y_of_a_different_length(digits, Est):
     "params, match",
     [
         ({"hidden_layer_sizes": (-3,)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (True,)}, "hidden_layer_sizes must be positive integers"),
+        ({"hidden_layer_sizes": True}, "hidden_layer_sizes must be positive integers"),
         ({"grid_size": 0}, "grid_size"),
+        ({"grid_size": 2.5}, "grid_size"),
+        # One function per edge: the Gaussians' width and the Fourier period are 0/0.
+        ({"basis": "rbf", "grid_size": 1, "spline_order": 0}, "needs at least 2 functions"),
+        ({"basis": "fourier", "grid_size": 1, "spline_order": 0}, "needs at least 2 functions"),
+        ({"grid_range": (-np.inf, 1.0)}, "grid_range must be finite"),
+        ({"grid_range": (0.0, np.nan)}, "grid_range must be finite"),
         ({"spline_order": -1}, "spline_order"),
         ({"basis": "wavelet"}, "basis"),
         ({"optimizer": "rmsprop"}, "optimizer"),
@@ -169,12 +182,135 @@ def test_far_out_of_range_inputs_give_finite_outputs(fitted, digits, name):
         assert np.isfinite(out).all()
 
 
-def test_divergence_on_a_regressor_keeps_the_last_finite_model(digits):
+def _light_unseen_pixels(X_train, X, value):
+    """``X`` with the pixels that are blank in every training image set to ``value``."""
+    X = X.copy()
+    X[:, X_train.max(0) == X_train.min(0)] = value
+    return X
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KANClassifier(**FAST),
+        lambda: KANRegressor(**FAST),
+        lambda: TorchMLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=0),
+    ],
+    ids=["KANClassifier", "KANRegressor", "TorchMLPClassifier"],
+)
+def test_a_pixel_blank_in_training_changes_nothing_when_lit(digits, make):
     X, y = digits
-    reg = KANRegressor(optimizer="sgd", lr=1e30, max_epochs=3, random_state=0)
-    with pytest.raises(FloatingPointError, match="diverged"):
+    assert (X.max(0) == X.min(0)).sum() >= 3  # digits has always-blank pixels
+    est = make().fit(X, y)
+    method = est.predict_proba if hasattr(est, "predict_proba") else est.predict
+    expected = method(X)
+    for value in (16.0, 255.0, 1e9):
+        np.testing.assert_array_equal(method(_light_unseen_pixels(X, X, value)), expected)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KANClassifier(**FAST),
+        lambda: KANClassifier(**FAST, input_scaling="standard"),
+        lambda: KANClassifier(**FAST, input_scaling=None),
+        lambda: KANRegressor(**FAST),
+        lambda: HybridKANClassifier(frontend="kanconv", conv_channels=(4,), **FAST),
+        lambda: CNNClassifier(conv_channels=(4,), max_epochs=2, random_state=0),
+    ],
+    ids=["minmax", "standard", "unscaled", "KANRegressor", "HybridKANClassifier", "CNN"],
+)
+def test_values_far_beyond_the_training_range_are_clipped_near_it(digits, make):
+    X, y = digits
+    est = make().fit(X, y)
+    method = est.predict_proba if hasattr(est, "predict_proba") else est.predict
+    # Every input is clipped a little beyond the training range (and the grid range):
+    # 1e4 and 1e9 both reach the network as that bound, so they predict alike.
+    rows = X[:20].copy()
+    rows[:, 30:34] = 1e4
+    far = rows.copy()
+    far[:, 30:34] = 1e9
+    np.testing.assert_allclose(method(far), method(rows), rtol=1e-6, atol=1e-6)
+
+
+def _mnist_home():
+    """The shared copy of MNIST ($SKLEARN_KAN_DATA or ../shared/data), or None."""
+    for folder in (os.environ.get("SKLEARN_KAN_DATA"), Path(__file__).parents[2] / "shared/data"):
+        files = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+        if folder and all((Path(folder) / "mnist" / f).is_file() for f in files):
+            return str(folder)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_mnist_home() is None, reason="no MNIST in $SKLEARN_KAN_DATA or ../shared/data")
+def test_mnist_pixel_blank_in_training_lit_at_255_changes_no_prediction():
+    from sklearn_kan.datasets import fetch_mnist
+
+    home = _mnist_home()
+    X, y = fetch_mnist(data_home=home, download_if_missing=False, return_X_y=True)
+    X_test, _ = fetch_mnist(
+        data_home=home, subset="test", download_if_missing=False, return_X_y=True
+    )
+    X, y, X_test = X[:8000].reshape(8000, -1), y[:8000], X_test[:2000].reshape(2000, -1)
+    clf = KANClassifier(random_state=0).fit(X, y)  # the defaults: 30 epochs, (64,)
+    expected = clf.predict(X_test)
+    blank = np.flatnonzero(X.max(0) == 0)
+    assert len(blank) > 100
+    lit = X_test.copy()
+    lit[:, blank[len(blank) // 2]] = 255  # mapped to 509 on a grid of [-1, 1], were it not fixed
+    np.testing.assert_array_equal(clf.predict(lit), expected)
+
+
+def test_the_exported_model_clips_as_the_estimator_does(digits):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from sklearn_kan.export import to_onnx
+
+    X, y = digits
+    clf = KANClassifier(**FAST).fit(X, y)
+    lit = _light_unseen_pixels(X, X, 255.0)
+    lit[:, 30] = 1e6
+    session = ort.InferenceSession(
+        to_onnx(clf, X[:3]).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    labels, proba = session.run(None, {"X": lit.astype(np.float32)})
+    np.testing.assert_allclose(proba, clf.predict_proba(lit), atol=1e-5)
+    np.testing.assert_array_equal(labels, clf.predict(lit))
+
+
+@pytest.mark.parametrize("Est", [KANClassifier, KANRegressor])
+def test_a_diverged_fit_leaves_the_estimator_unfitted(digits, Est):
+    X, y = digits
+    est = Est(optimizer="sgd", lr=1e30, max_epochs=3, random_state=0)
+    with pytest.raises(FloatingPointError, match="diverged.*It is left unfitted"):
+        est.fit(X * 1e3, y)
+    assert not [name for name in vars(est) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    est.set_params(lr=1e-3, optimizer="adam").fit(X, y)  # and it fits again
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_a_diverged_warm_start_keeps_the_last_finite_model(digits):
+    X, y = digits
+    reg = KANRegressor(**FAST).fit(X, y.astype(float))
+    reg.set_params(warm_start=True, optimizer="sgd", lr=1e30)
+    with pytest.raises(FloatingPointError, match="keeps the parameters it had at the start"):
         reg.fit(X * 1e3, y.astype(float))
     assert np.isfinite(reg.predict(X)).all()
+
+
+def test_a_continued_fit_that_predicts_nan_is_left_unfitted(digits):
+    X, y = digits
+    clf = KANClassifier(**FAST).fit(X, y)
+    with torch.no_grad():
+        clf.module_.kan.layers[0].weight[0, 0, 0] = float("nan")  # a corrupted model
+    with pytest.raises(FloatingPointError, match="do not predict finite values either"):
+        clf.partial_fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)  # rather than NaN scores, i.e. class 0 for every row
 
 
 # -- fuzz ------------------------------------------------------------------------

@@ -72,6 +72,11 @@ class Basis:
         Such a grid is not placed on data: ``adapt_grid`` and ``domain`` raise
         a ``ValueError`` naming the basis, so ``update_grid`` and
         ``extend_grid`` refuse it clearly.
+    min_n_basis : int, default=1
+        The fewest functions per edge that the basis is defined with (the
+        ``"rbf"`` and ``"fourier"`` grids need two points to span a range:
+        with one, their functions divide by zero). :meth:`check_size` and every
+        layer refuse fewer.
     """
 
     name: str
@@ -81,6 +86,25 @@ class Basis:
     domain: Callable[[Tensor, int], tuple[Tensor, Tensor]]
     adapt_grid: Callable[[Tensor, int, int, float], Tensor]
     learnable: bool = False
+    min_n_basis: int = 1
+
+    def check_size(self, grid_size: int, order: int) -> None:
+        """Raise a ``ValueError`` if ``grid_size`` and ``order`` give too few functions.
+
+        Parameters
+        ----------
+        grid_size : int
+            Number of grid intervals.
+        order : int
+            Spline order (``spline_order``).
+        """
+        n = self.n_basis(grid_size, order)
+        if n < self.min_n_basis:
+            raise ValueError(
+                f"basis={self.name!r} needs at least {self.min_n_basis} functions per edge "
+                f"(grid_size + spline_order), got {n} (grid_size={grid_size}, spline_order="
+                f"{order}): with one grid point there is no range to spread its functions over."
+            )
 
 
 def bspline(x: Tensor, grid: Tensor, order: int) -> Tensor:
@@ -532,20 +556,21 @@ def _basis(
     domain: Callable = _centres_domain,
     adapt_grid: Callable = _range_adapt,
     learnable: bool = False,
+    min_n_basis: int = 1,
 ) -> Basis:
     # The package's bases all have ``grid_size + order`` functions per edge, and
     # most a grid of centres that spans the data's range.
-    return Basis(name, evaluate, _n_basis, make_grid, domain, adapt_grid, learnable)
+    return Basis(name, evaluate, _n_basis, make_grid, domain, adapt_grid, learnable, min_n_basis)
 
 
 BASES: dict[str, Basis] = {
     basis.name: basis
     for basis in (
         _basis("bspline", bspline, _bspline_grid, _bspline_domain, _bspline_adapt),
-        _basis("rbf", rbf, adapt_grid=_centres_adapt),
+        _basis("rbf", rbf, adapt_grid=_centres_adapt, min_n_basis=2),
         _basis("chebyshev", chebyshev),
         _basis("gram", gram),
-        _basis("fourier", fourier),
+        _basis("fourier", fourier, min_n_basis=2),
         _basis(
             "rational",
             rational,

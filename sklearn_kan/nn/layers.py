@@ -11,11 +11,11 @@ learned functions) lives once, in :class:`_GridLayer`.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.utils import _pair
 
 from ._fused import kan_linear, predict_product
 from ._threading import using_threads
@@ -35,13 +35,20 @@ class _GridLayer(nn.Module):
     def _init_grid(
         self, n_in: int, grid_size: int, spline_order: int, basis: str, grid_range
     ) -> None:
-        if grid_size < 1:
-            raise ValueError(f"grid_size must be >= 1, got {grid_size}.")
-        if spline_order < 0:
-            raise ValueError(f"spline_order must be >= 0, got {spline_order}.")
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        if not lo < hi:
-            raise ValueError(f"grid_range must be (low, high) with low < high, got {grid_range}.")
+        grid_size = _check_int("grid_size", grid_size, 1)
+        spline_order = _check_int("spline_order", spline_order, 0)
+        try:
+            lo, hi = (float(v) for v in grid_range)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"grid_range must be a pair (low, high), got {grid_range!r}."
+            ) from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(
+                f"grid_range must be (low, high) of finite numbers with low < high, got "
+                f"{grid_range!r}."
+            )
+        get_basis(basis).check_size(grid_size, spline_order)
         self.grid_size = grid_size
         self.spline_order = spline_order
         self.basis = basis
@@ -67,26 +74,53 @@ class _GridLayer(nn.Module):
         New knots are the sample quantiles of every input mixed with a uniform grid
         over its range (``grid_eps=1`` is fully uniform, ``0`` fully adaptive). The
         basis coefficients are then refit by least squares so that every edge
-        keeps its values on those samples.
+        keeps its values on those samples, and, more weakly (1% of the weight),
+        on points spread evenly between the smallest and the largest sample, so
+        that the functions stay bounded in the gaps between samples (a mostly
+        blank pixel column has samples at a few values only); a small ridge term
+        keeps the coefficients bounded where the new functions are nearly
+        collinear.
+
+        An adaptive grid cannot always hold the old functions: where most samples
+        share one value (blank pixels), most quantiles coincide and the few
+        other samples fall into one wide interval. So each input gets the most
+        adaptive of the mixes ``grid_eps``, 0.25, 0.5 and 1 (uniform) whose
+        refit changes every edge of that input, on the samples, by at most 1% of
+        the largest basis term (``sum_j c_j B_j``) of its edges there. Where none
+        does (samples spread far beyond the grid, which then holds more detail
+        than the same number of functions can over the wider range), the mix
+        that changes them least is taken.
 
         Parameters
         ----------
         x : Tensor
             Inputs of this layer, shaped as for ``forward``: ``(batch, in_features)``
-            for :class:`KANLinear` (at least ``n_basis`` rows), ``(N, C, H, W)`` for
-            the image layers (up to 16384 pixels of each channel are used, drawn
-            with a fixed seed).
+            for :class:`KANLinear`, ``(N, C, H, W)`` for the image layers (up to
+            16384 pixels of each channel are used, drawn with a fixed seed). At
+            least ``n_basis`` samples (rows, or pixels of each channel), all finite.
         grid_eps : float, default=0.02
-            Weight of the uniform grid.
+            Weight of the uniform grid in the first (most adaptive) mix tried.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have the shape ``forward`` takes, has fewer than
+            ``n_basis`` samples, or holds non-finite values.
         """
+        samples = self._grid_samples(x)
+        if samples.shape[0] < self.n_basis:
+            raise ValueError(
+                f"update_grid needs at least n_basis={self.n_basis} samples of every input to "
+                f"place the grid, got {samples.shape[0]}."
+            )
+        if not bool(torch.isfinite(samples).all()):
+            raise ValueError("update_grid got inputs that contain NaN or infinity.")
         # Many small least-squares systems: a second thread does not help, and one
         # thread is immune to spinning threads on a busy machine (a [784, 64, 10]
         # update took 20 s instead of under one with torch's two threads spinning).
         with using_threads(1):
-            samples = self._grid_samples(x)
-            x_sorted = torch.sort(samples, dim=0).values
-            new_grid = self._basis.adapt_grid(x_sorted, self.grid_size, self.spline_order, grid_eps)
-            self._refit(samples, new_grid, self.grid_size)
+            grid, proj = _GridRefit(self, samples).best(grid_eps)
+            self._set_grid(grid, proj, self.grid_size)
 
     @torch.no_grad()
     def extend_grid(self, new_grid_size: int, n_samples: int | None = None) -> None:
@@ -98,6 +132,13 @@ class _GridLayer(nn.Module):
         coefficients are the least-squares fit of the old functions on points
         spread over that interval.
 
+        The number of basis functions changes, so ``weight`` changes shape. It
+        stays the same :class:`~torch.nn.Parameter` object, resized in place (its
+        gradient cleared), so an optimizer built before keeps training the layer.
+        Optimizers with per-parameter state of the old shape (Adam's moments,
+        SGD's momentum) raise a size mismatch at their next step: build a new
+        one after ``extend_grid``, as the estimators' ``grid_schedule`` does.
+
         Parameters
         ----------
         new_grid_size : int
@@ -106,8 +147,8 @@ class _GridLayer(nn.Module):
             Points per input used by the fit (default: ``4 * n_basis`` of the new
             grid, at least 32).
         """
-        if new_grid_size < 1:
-            raise ValueError(f"new_grid_size must be >= 1, got {new_grid_size}.")
+        new_grid_size = _check_int("new_grid_size", new_grid_size, 1)
+        self._basis.check_size(new_grid_size, self.spline_order)
         n_new = self._basis.n_basis(new_grid_size, self.spline_order)
         n_samples = n_samples or max(32, 4 * n_new)
         lo, hi = self._basis.domain(self.grid, self.spline_order)
@@ -126,7 +167,10 @@ class _GridLayer(nn.Module):
         # (n_new, n_old) system per input instead of one per edge.
         old = self._basis.evaluate(x, self.grid, self.spline_order).transpose(0, 1)
         new = self._basis.evaluate(x, new_grid, self.spline_order).transpose(0, 1)
-        proj = _lstsq(new, old)  # (in, n_new, n_old), float64
+        self._set_grid(new_grid, _lstsq(new, old), new_grid_size)
+
+    def _set_grid(self, new_grid: Tensor, proj: Tensor, new_grid_size: int) -> None:
+        """Take ``new_grid``, with the coefficients mapped by ``proj`` (in, n_new, n_old)."""
         coef = torch.einsum("cij,cjm->cim", proj, self._coefficients().to(proj))
         self.grid = new_grid.to(self.grid)
         self.grid_size = new_grid_size
@@ -134,13 +178,15 @@ class _GridLayer(nn.Module):
         self._set_coefficients(coef)
 
     def _replace_weight(self, weight: Tensor) -> None:
-        # A new Parameter object when the width changes; callers that hold an
-        # optimizer must rebuild it (the estimators do).
+        # The same Parameter object, resized in place when the width changes: an
+        # optimizer built before keeps updating it (a new Parameter would leave it
+        # stepping a tensor the layer no longer uses, silently).
         weight = weight.to(self.weight)
         if weight.shape == self.weight.shape:
             self.weight.copy_(weight)
         else:
-            self.weight = nn.Parameter(weight.contiguous())
+            self.weight.data = weight.contiguous()
+            self.weight.grad = None  # of the old shape
 
     def _grid_samples(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Samples of every input, ``(n_samples, in)``."""
@@ -217,10 +263,8 @@ class KANLinear(_GridLayer):
         base_activation=F.silu,
     ) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"in_features and out_features must be >= 1, got {in_features} and {out_features}."
-            )
+        in_features = _check_int("in_features", in_features, 1)
+        out_features = _check_int("out_features", out_features, 1)
         self._init_grid(in_features, grid_size, spline_order, basis, grid_range)
         self.in_features = in_features
         self.out_features = out_features
@@ -268,12 +312,14 @@ class KANLinear(_GridLayer):
         return torch.cat([self.base_activation(x).unsqueeze(-1), basis], dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"KANLinear expected inputs with {self.in_features} features, got {x.shape[-1]}."
-            )
+        self._check_input(x)
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
+        w_mat = self.weight.view(self.out_features, -1)
+        if x.shape[0] == 0:  # no rows, no features: torch.nn.Linear's (0, out) result
+            return F.linear(x.new_zeros(0, w_mat.shape[1]), w_mat, self.bias).reshape(
+                *lead, self.out_features
+            )
         out = None
         if self.basis == "bspline" and self.base_activation is F.silu and not is_exporting():
             # Fused features and product (see sklearn_kan.nn._fused); None when the
@@ -282,7 +328,6 @@ class KANLinear(_GridLayer):
         if out is None:
             feats = self.expand(x).transpose(1, 2)  # (rows, n + 1, in), like the weight
             feats = feats.reshape(feats.shape[0], -1)
-            w_mat = self.weight.view(self.out_features, -1)
             if torch.is_grad_enabled():
                 out = F.linear(feats, w_mat, self.bias)
             else:
@@ -322,11 +367,21 @@ class KANLinear(_GridLayer):
         Tensor
             A scalar.
         """
+        self._check_input(x)
+        _check_not_empty(x, "regularization_loss")
         return _l1_entropy(self.edge_activations(x).abs().mean(0), lamb_l1, lamb_entropy)
 
     # -- grid ------------------------------------------------------------------
 
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() < 1 or x.shape[-1] != self.in_features:
+            got = x.shape[-1] if x.dim() else "a scalar"
+            raise ValueError(
+                f"KANLinear expected inputs with {self.in_features} features, got {got}."
+            )
+
     def _grid_samples(self, x: Tensor) -> Tensor:
+        self._check_input(x)
         return x.reshape(-1, self.in_features)
 
     def _coefficients(self) -> Tensor:
@@ -341,6 +396,130 @@ class KANLinear(_GridLayer):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"basis={self.basis!r}, grid_size={self.grid_size}, spline_order={self.spline_order}"
         )
+
+
+class _GridRefit:
+    """The grid update of one layer: candidate grids, their refits and how much they keep.
+
+    Each input's samples are reduced to their distinct values and how often each
+    occurs (a pixel column has at most 256): every sum over samples is a weighted
+    sum over those, and the change of a function is the same at equal values. The
+    least squares is solved in float64 on the CPU, by its normal equations: the
+    samples, the points between them (evenly spread over the samples' range, and
+    the midpoints of the candidate grid's intervals inside it, so that every new
+    function has some) at ``between_weight``, and a ridge term.
+    """
+
+    #: Most a refit may change an edge on the samples, relative to the largest
+    #: basis term of that input's edges there.
+    tolerance = 0.01
+    #: Total weight of the points between the samples, relative to the samples'.
+    between_weight = 0.01
+    #: Ridge weight, relative to the trace of each system's matrix (it keeps the
+    #: coefficients bounded where new functions are nearly collinear, and the
+    #: systems' condition below about 1e8, harmless in float64).
+    ridge = 1e-8
+    #: The mixes tried after the caller's ``grid_eps``, more uniform each time.
+    mixes = (0.25, 0.5, 1.0)
+
+    def __init__(self, layer: _GridLayer, samples: Tensor) -> None:
+        self.layer = layer
+        self.n_samples = samples.shape[0]
+        self.sorted = torch.sort(samples, dim=0).values
+        self.lo, self.hi = self.sorted[0], self.sorted[-1]
+        # Distinct values of every input (padded with its largest one) and their counts.
+        first = torch.ones_like(self.sorted, dtype=torch.bool)
+        first[1:] = self.sorted[1:] != self.sorted[:-1]
+        rank = torch.cumsum(first, 0) - 1
+        n_values = int(rank[-1].max()) + 1
+        self.values = self.sorted[-1:].repeat(n_values, 1).scatter_(0, rank, self.sorted)
+        counts = torch.zeros(n_values, samples.shape[1], dtype=torch.float64)
+        counts.scatter_add_(0, rank.cpu(), torch.ones_like(counts[:1]).expand_as(rank))
+        self.counts = counts.t().unsqueeze(-1)  # (in, values, 1)
+        ticks = torch.linspace(
+            0, 1, max(32, 4 * layer.n_basis), dtype=samples.dtype, device=samples.device
+        )
+        self.points = self.lo + (self.hi - self.lo) * ticks.unsqueeze(1)  # (points, in)
+        self.coef = layer._coefficients().detach().to("cpu", torch.float64)  # (in, n, edges)
+        self.old = self._basis_on(self.values, layer.grid)  # (in, values, n_basis)
+        self.scale = _max_abs_product(self.old, self.coef)
+
+    def best(self, grid_eps: float) -> tuple[Tensor, Tensor]:
+        """The grid of every input (see ``update_grid``) and its coefficient map."""
+        layer, device = self.layer, self.values.device
+        # The inputs still to place, as CPU indices (of the float64 refits); grids and
+        # samples live on the layer's device.
+        todo = torch.arange(self.values.shape[1])
+        grid = proj = change = previous = None
+        for eps in [grid_eps, *(m for m in self.mixes if m > grid_eps)]:
+            full = layer._basis.adapt_grid(self.sorted, layer.grid_size, layer.spline_order, eps)
+            if previous is not None and torch.equal(full, previous):
+                continue  # a basis whose grid does not depend on the mix
+            previous, cand = full, full[todo.to(device)]
+            cand_proj, cand_change = self._refit(cand, todo)
+            if grid is None:
+                grid, proj, change = cand.clone(), cand_proj, cand_change
+            else:
+                better = cand_change < change[todo]
+                rows = todo[better]
+                grid[rows.to(device)] = cand[better.to(device)]
+                proj[rows] = cand_proj[better]
+                change[rows] = cand_change[better]
+            todo = torch.nonzero(change > self.tolerance).flatten()
+            if len(todo) == 0:
+                break
+        return grid, proj
+
+    def _refit(self, grid: Tensor, inputs: Tensor) -> tuple[Tensor, Tensor]:
+        """Coefficient map onto ``grid`` (of ``inputs``, CPU indices) and the change it makes."""
+        layer = self.layer
+        on_device = inputs.to(self.values.device)
+        mids = ((grid[:, 1:] + grid[:, :-1]) / 2).t()
+        lo, hi = self.lo[on_device], self.hi[on_device]
+        points = torch.cat([self.points[:, on_device], torch.minimum(torch.maximum(mids, lo), hi)])
+        weight = self.between_weight * self.n_samples / points.shape[0]
+        old, old_points = self.old[inputs], self._basis_on(points, layer.grid[on_device])
+        new, new_points = (
+            self._basis_on(self.values[:, on_device], grid),
+            self._basis_on(points, grid),
+        )
+        weighted = new * self.counts[inputs]
+        gram = weighted.mT @ new + weight * new_points.mT @ new_points
+        lam = self.ridge * gram.diagonal(dim1=1, dim2=2).sum(1).clamp_min(1e-300)
+        gram = gram + lam[:, None, None] * torch.eye(gram.shape[-1], dtype=gram.dtype)
+        proj = torch.linalg.solve(gram, weighted.mT @ old + weight * new_points.mT @ old_points)
+        residual = new @ proj - old
+        scale = self.scale[inputs]
+        # |residual_s . c_e| <= |residual_s| |c_e|: where that bound is within the
+        # tolerance (the new basis reproduces the old one), the exact change is not needed.
+        bound = residual.norm(dim=2).amax(1) * self.coef[inputs].norm(dim=1).amax(1)
+        exact = torch.nonzero(bound > self.tolerance * scale).flatten()
+        change = bound.clone()
+        if len(exact):
+            change[exact] = _max_abs_product(residual[exact], self.coef[inputs][exact])
+        return proj, torch.where(scale > 0, change / scale, 0.0)
+
+    def _basis_on(self, x: Tensor, grid: Tensor) -> Tensor:
+        features = self.layer._basis.evaluate(x, grid, self.layer.spline_order)
+        return features.transpose(0, 1).to("cpu", torch.float64)
+
+
+def _max_abs_product(a: Tensor, b: Tensor, block: int = 2**22) -> Tensor:
+    """``(a @ b).abs().amax(dim=(1, 2))`` for ``a`` (k, n, m) and ``b`` (k, m, e), in blocks
+    of at most ``block`` values (a conv layer has thousands of edges per input)."""
+    # In float32: a tolerance of 1% needs no more, and it halves the time.
+    a, b = a.float(), b.float()
+    k, n, _ = a.shape
+    e = max(1, b.shape[2])
+    out = a.new_zeros(k)
+    rows = max(1, min(n, block // e))
+    inputs = max(1, block // (rows * e))
+    for i in range(0, k, inputs):
+        for r in range(0, n, rows):
+            part = torch.bmm(a[i : i + inputs, r : r + rows], b[i : i + inputs])
+            low, high = torch.aminmax(part.reshape(part.shape[0], -1), dim=1)
+            out[i : i + inputs] = torch.maximum(out[i : i + inputs], torch.maximum(-low, high))
+    return out.double()
 
 
 def _lstsq(a: Tensor, b: Tensor) -> Tensor:
@@ -410,24 +589,42 @@ class _KANPixelLayer(_GridLayer):
         grid_range: tuple[float, float] = (-1.0, 1.0),
     ) -> None:
         super().__init__()
-        if in_channels < 1 or out_channels < 1:
-            raise ValueError(
-                f"in_channels and out_channels must be >= 1, got {in_channels} and {out_channels}."
-            )
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = _pair(padding)
-        self.dilation = _pair(dilation)
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
-            raise ValueError(
-                "kernel_size, stride and dilation must be >= 1, got "
-                f"{kernel_size}, {stride} and {dilation}."
-            )
-        if min(self.padding) < 0:
-            raise ValueError(f"padding must be >= 0, got {padding}.")
+        in_channels = _check_int("in_channels", in_channels, 1)
+        out_channels = _check_int("out_channels", out_channels, 1)
+        self.kernel_size = _check_pair("kernel_size", kernel_size, 1)
+        self.stride = _check_pair("stride", stride, 1)
+        self.dilation = _check_pair("dilation", dilation, 1)
+        self.padding, self._extra_padding = self._resolve_padding(padding)
         self._init_grid(in_channels, grid_size, spline_order, basis, grid_range)
         self.in_channels = in_channels
         self.out_channels = out_channels
+
+    # The right and bottom padding beyond ``padding`` that padding="same" needs when
+    # a kernel spans an even number of pixels, as (left, right, top, bottom).
+    _extra_padding: tuple[int, int, int, int] | None = None
+
+    def _resolve_padding(self, padding) -> tuple[tuple[int, int], tuple | None]:
+        """``padding`` as symmetric (rows, columns) amounts, and any extra right/bottom padding."""
+        if isinstance(padding, str):
+            if padding == "valid":
+                return (0, 0), None
+            if padding != "same":
+                raise ValueError(
+                    f"padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}."
+                )
+            if self.stride != (1, 1):
+                raise ValueError(
+                    f"padding='same' needs stride=1 (the output then has the input's size), "
+                    f"got stride={self.stride}."
+                )
+            # As torch.nn.Conv2d: half of d * (k - 1) on each side, the odd pixel right/bottom.
+            total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            extra = (0, total[1] % 2, 0, total[0] % 2)
+            return (total[0] // 2, total[1] // 2), (extra if any(extra) else None)
+        return _check_pair("padding", padding, 0), None
+
+    def _pad(self, feats: Tensor) -> Tensor:
+        return feats if self._extra_padding is None else F.pad(feats, self._extra_padding)
 
     @property
     def _n_kernel(self) -> int:
@@ -446,11 +643,7 @@ class _KANPixelLayer(_GridLayer):
             Channel ``c * (n_basis + 1) + j`` holds feature ``j`` of input channel
             ``c`` (``j = 0`` is ``silu``), the layout the weights follow.
         """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expected inputs of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}."
-            )
+        self._check_input(x)
         n, c, h, w = x.shape
         feats = expand(x.permute(0, 2, 3, 1), self.grid, self.basis, self.spline_order)
         return feats.permute(0, 3, 4, 1, 2).reshape(n, c * (self.n_basis + 1), h, w)
@@ -476,12 +669,22 @@ class _KANPixelLayer(_GridLayer):
         Tensor
             A scalar.
         """
+        self._check_input(x)
+        _check_not_empty(x, "regularization_loss")
         return _l1_entropy(self._edge_scale(x), lamb_l1, lamb_entropy)
 
     # -- grid ------------------------------------------------------------------
 
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expected inputs of shape (N, {self.in_channels}, H, W), "
+                f"got {tuple(x.shape)}."
+            )
+
     def _grid_samples(self, x: Tensor) -> Tensor:
         # The pixels of a channel (all positions of all images) are its samples.
+        self._check_input(x)
         return _subsample(x.permute(0, 2, 3, 1).reshape(-1, self.in_channels), 16384)
 
     def _edge_scale(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
@@ -516,10 +719,15 @@ class KANConv2d(_KANPixelLayer):
         Number of output channels.
     kernel_size : int or tuple of int
         Size of the kernel.
-    stride, padding, dilation : int or tuple of int, default=1, 0, 1
-        As in :class:`torch.nn.Conv2d`. Padded positions contribute nothing to
-        a sum (the expanded features are padded with zeros), as zero padding
-        does in a convolution; they do not contribute ``phi(0)``.
+    stride, dilation : int or tuple of int, default=1
+        As in :class:`torch.nn.Conv2d`.
+    padding : int, tuple of int, "same" or "valid", default=0
+        As in :class:`torch.nn.Conv2d`: ``"same"`` (with ``stride=1``) pads so
+        that the output has the input's size, the odd pixel of an even kernel
+        extent on the right and bottom; ``"valid"`` is no padding. Padded
+        positions contribute nothing to a sum (the expanded features are padded
+        with zeros), as zero padding does in a convolution; they do not
+        contribute ``phi(0)``.
     groups : int, default=1
         As in :class:`torch.nn.Conv2d`; divides both channel counts.
     bias : bool, default=True
@@ -579,7 +787,7 @@ class KANConv2d(_KANPixelLayer):
     def forward(self, x: Tensor) -> Tensor:
         weight = self.weight.reshape(self.out_channels, -1, *self.kernel_size)
         return F.conv2d(
-            self.expand_pixels(x),
+            self._pad(self.expand_pixels(x)),
             weight,
             self.bias,
             stride=self.stride,
@@ -638,9 +846,10 @@ class KANLocal2d(_KANPixelLayer):
         ``(H, W)`` of the inputs.
     kernel_size : int or tuple of int
         Size of the receptive field of an output position.
-    stride, padding, dilation : int or tuple of int, default=1, 0, 1
-        As in :class:`torch.nn.Conv2d`; padded positions contribute nothing, as in
-        :class:`KANConv2d`.
+    stride, dilation : int or tuple of int, default=1
+        As in :class:`torch.nn.Conv2d`.
+    padding : int, tuple of int, "same" or "valid", default=0
+        As in :class:`KANConv2d`; padded positions contribute nothing.
     bias : bool, default=True
         Whether each output (channel, position) adds a learnable bias.
 """
@@ -681,11 +890,17 @@ class KANLocal2d(_KANPixelLayer):
         **grid,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, **grid)
-        self.input_size = _pair(input_size)
+        self.input_size = _check_pair("input_size", input_size, 1)
+        extra = self._extra_padding or (0, 0, 0, 0)
         self.output_size = tuple(
-            (n + 2 * p - d * (k - 1) - 1) // s + 1
-            for n, k, s, p, d in zip(
-                self.input_size, self.kernel_size, self.stride, self.padding, self.dilation
+            (n + 2 * p + e - d * (k - 1) - 1) // s + 1
+            for n, k, s, p, d, e in zip(
+                self.input_size,
+                self.kernel_size,
+                self.stride,
+                self.padding,
+                self.dilation,
+                (extra[3], extra[1]),
             )
         )
         if min(self.output_size) < 1:
@@ -718,7 +933,7 @@ class KANLocal2d(_KANPixelLayer):
 
     def _patches(self, x: Tensor) -> Tensor:
         return F.unfold(
-            self.expand_pixels(x),
+            self._pad(self.expand_pixels(x)),
             self.kernel_size,
             dilation=self.dilation,
             padding=self.padding,
@@ -758,6 +973,31 @@ def _init_kan_weight(weight: Tensor, bias: Tensor | None, fan_in: int, feature_d
         )
         if bias is not None:
             bias.uniform_(-bound, bound)
+
+
+def _check_int(name: str, value, low: int) -> int:
+    """``value`` as an int ``>= low``; a ``TypeError`` / ``ValueError`` naming ``name`` if not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}.")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}.")
+    return int(value)
+
+
+def _check_pair(name: str, value, low: int) -> tuple[int, int]:
+    """An int or a pair of ints ``>= low`` (torch's ``_pair`` convention), checked."""
+    pair = value if isinstance(value, tuple | list) else (value, value)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.")
+    return tuple(_check_int(name, v, low) for v in pair)
+
+
+def _check_not_empty(x: Tensor, what: str) -> None:
+    if x.shape[0] == 0:
+        raise ValueError(
+            f"{what} needs a batch of at least one sample (it averages the edges' activations "
+            "over the batch), got an empty batch."
+        )
 
 
 def _l1_entropy(scale: Tensor, lamb_l1: float, lamb_entropy: float) -> Tensor:

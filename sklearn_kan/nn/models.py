@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from contextlib import contextmanager
 
@@ -131,7 +132,11 @@ class KAN(nn.Module):
 
     @torch.no_grad()
     def extend_grid(self, new_grid_size: int) -> None:
-        """Refine every layer's grid to ``new_grid_size`` intervals (coarse to fine)."""
+        """Refine every layer's grid to ``new_grid_size`` intervals (coarse to fine).
+
+        The weights are resized in place (see :meth:`KANLinear.extend_grid`): an
+        optimizer with per-parameter state (Adam) must be built anew afterwards.
+        """
         for layer in self.layers:
             layer.extend_grid(new_grid_size)
 
@@ -145,15 +150,70 @@ class KAN(nn.Module):
         return total
 
 
-class ScaledKAN(nn.Module):
-    """A :class:`KAN` behind a fixed affine input scaling: the module of ``KANClassifier``.
+class _InputScaling:
+    """The fixed input map of :class:`ScaledKAN`, :class:`HybridKAN` and :class:`MLP`.
+
+    ``min(max(x * scale + shift, low), high)`` per feature (or channel), with the
+    four vectors in buffers (so they move with the module and are saved in its
+    ``state_dict``). The clipping keeps values never seen in training bounded (a
+    pixel blank in every training image and lit at predict time); it is part of
+    ``forward``, so an exported (traced) module clips too. The buffers are float64
+    when built, so that ``module.to(torch.float64)`` keeps them exact; the module
+    computes in the dtype of its input.
+    """
+
+    def _register_scaling(self, n: int, shape, shift, scale, bounds, owner: str) -> None:
+        low, high = (None, None) if bounds is None else bounds
+        values = {"shift": (shift, 0.0), "scale": (scale, 1.0)}
+        values.update({"low": (low, -math.inf), "high": (high, math.inf)})
+        for name, (value, default) in values.items():
+            if value is None:
+                tensor = torch.full((n,), default, dtype=torch.float64)
+            else:
+                tensor = torch.as_tensor(value).detach().to("cpu", torch.float64).clone()
+                if tensor.shape != (n,):
+                    raise ValueError(
+                        f"{owner}: {name} must have shape ({n},), one value per input "
+                        f"{'channel' if shape != (n,) else 'feature'}, got shape "
+                        f"{tuple(tensor.shape)}."
+                    )
+            if name in ("shift", "scale") and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"{owner}: {name} must be finite.")
+            self.register_buffer(name, tensor.reshape(shape))
+        if bool(torch.isnan(self.low).any() | torch.isnan(self.high).any()) or bool(
+            (self.low > self.high).any()
+        ):
+            raise ValueError(f"{owner}: input_bounds must be (low, high) with low <= high.")
+
+    def _scaled(self, x: Tensor) -> Tensor:
+        dtype = x.dtype
+        x = x * self.scale.to(dtype) + self.shift.to(dtype)
+        return torch.minimum(torch.maximum(x, self.low.to(dtype)), self.high.to(dtype))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A state_dict without bounds (saved by a module that did not clip) loads unclipped.
+        for name in ("low", "high"):
+            state_dict.setdefault(prefix + name, getattr(self, name).clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        buffers = self.__dict__["_buffers"]
+        for name, value in (("low", -math.inf), ("high", math.inf)):
+            if name not in buffers:  # pickled without bounds: unclipped, as trained
+                buffers[name] = torch.full_like(buffers["shift"], value)
+
+
+class ScaledKAN(_InputScaling, nn.Module):
+    """A :class:`KAN` behind a fixed input scaling: the module of ``KANClassifier``.
 
     :class:`~sklearn_kan.KANClassifier` and :class:`~sklearn_kan.KANRegressor`
     train this module (``module_``). The scaling maps the training range of every
-    input into the grid range, so the splines start where the data is; it is
-    stored in buffers, so it moves with the module between devices and is saved
-    in its ``state_dict``. A saved module is rebuilt from the estimator's
-    parameters and fitted attributes::
+    input into the grid range, so the splines start where the data is, and clips
+    it to ``input_bounds``, so that values never seen in training stay near the
+    grid. It is stored in buffers, so it moves with the module between devices
+    and is saved in its ``state_dict``. A saved module is rebuilt from the
+    estimator's parameters and fitted attributes::
 
         module = ScaledKAN(
             [est.n_features_in_, *est.hidden_layer_sizes, n_outputs],
@@ -168,6 +228,12 @@ class ScaledKAN(nn.Module):
         Widths of the KAN, input first.
     scaler : tuple of (shift, scale) array-likes of shape (widths[0],) or None, default=None
         ``x * scale + shift`` is applied to the inputs; ``None`` for the identity
+        (the values of a loaded ``state_dict`` replace it). A scale of 0 maps
+        every value of that input to its shift (the estimators do this for a
+        feature that is constant in training).
+    input_bounds : tuple of (low, high) array-likes of shape (widths[0],) or None, \
+            default=None
+        The scaled inputs are clipped to ``[low, high]``; ``None`` does not clip
         (the values of a loaded ``state_dict`` replace it).
     **layer_kwargs
         Passed to :class:`KAN` (``grid_size``, ``spline_order``, ``basis``,
@@ -177,29 +243,31 @@ class ScaledKAN(nn.Module):
     --------
     >>> import torch
     >>> from sklearn_kan.nn import ScaledKAN
-    >>> module = ScaledKAN([4, 8, 3], scaler=([0.0] * 4, [0.5] * 4), grid_size=5)
+    >>> module = ScaledKAN(
+    ...     [4, 8, 3], scaler=([0.0] * 4, [0.5] * 4), input_bounds=([-1.2] * 4, [1.2] * 4)
+    ... )
     >>> module(torch.zeros(2, 4)).shape
     torch.Size([2, 3])
-    >>> copy = ScaledKAN([4, 8, 3], grid_size=5)
+    >>> module.scale_inputs(torch.tensor([[1.0, 2.0, 3.0, 1e9]]))  # clipped to 1.2
+    tensor([[0.5000, 1.0000, 1.2000, 1.2000]])
+    >>> copy = ScaledKAN([4, 8, 3])
     >>> _ = copy.load_state_dict(module.state_dict())
     >>> bool(copy.scale[0] == 0.5)
     True
     """
 
-    def __init__(self, widths: Sequence[int], scaler=None, **layer_kwargs) -> None:
+    def __init__(
+        self, widths: Sequence[int], scaler=None, input_bounds=None, **layer_kwargs
+    ) -> None:
         super().__init__()
-        n_in = int(widths[0])
-        if scaler is None:
-            shift, scale = torch.zeros(n_in), torch.ones(n_in)
-        else:
-            shift, scale = scaler
-        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        widths = _check_widths(widths)
+        shift, scale = (None, None) if scaler is None else scaler
+        self._register_scaling(widths[0], (widths[0],), shift, scale, input_bounds, "ScaledKAN")
         self.kan = KAN(widths, **layer_kwargs)
 
     def scale_inputs(self, x: Tensor) -> Tensor:
-        """The inputs as the first KAN layer sees them."""
-        return x * self.scale + self.shift
+        """The inputs as the first KAN layer sees them (scaled and clipped)."""
+        return self._scaled(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.kan(self.scale_inputs(x))
@@ -409,13 +477,14 @@ def make_frontend(
     return cls(tuple(int(d) for d in image_shape), int(features), tuple(channels), **layer_kwargs)
 
 
-class HybridKAN(nn.Module):
+class HybridKAN(_InputScaling, nn.Module):
     """An image front end followed by a KAN head, behind a fixed per-channel input scaling.
 
-    ``forward`` computes ``head(frontend(x * scale + shift))`` on ``(N, C, H, W)``
-    images. Flat rows ``(N, H * W * C)`` are read channels-last, as the rest of the
-    package writes them (``images.reshape(N, -1)`` of ``(N, H, W, C)`` images; see
-    :mod:`sklearn_kan._images`), and transposed to ``(N, C, H, W)`` first.
+    ``forward`` computes ``head(frontend(min(max(x * scale + shift, low), high)))``
+    on ``(N, C, H, W)`` images. Flat rows ``(N, H * W * C)`` are read channels-last,
+    as the rest of the package writes them (``images.reshape(N, -1)`` of ``(N, H, W,
+    C)`` images; see :mod:`sklearn_kan._images`), and transposed to ``(N, C, H, W)``
+    first.
 
     The KAN layers inside (in the front end and in the head) are found by type,
     so :meth:`update_grid`, :meth:`extend_grid` and
@@ -432,6 +501,9 @@ class HybridKAN(nn.Module):
     shift, scale : array-like of shape (C,), optional
         Per-channel affine input scaling (identity by default). Stored in
         buffers, so it moves with the module and is saved with it.
+    input_bounds : tuple of (low, high) array-likes of shape (C,), optional
+        The scaled pixels of each channel are clipped to ``[low, high]``
+        (default: not clipped).
 
     Examples
     --------
@@ -450,23 +522,36 @@ class HybridKAN(nn.Module):
         image_shape: Sequence[int],
         shift=None,
         scale=None,
+        input_bounds=None,
     ) -> None:
         super().__init__()
         self.image_shape = tuple(int(d) for d in image_shape)
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(
+                f"HybridKAN: image_shape must be (channels, height, width) of positive "
+                f"integers, got {tuple(image_shape)!r}."
+            )
         n_channels = self.image_shape[0]
-        shift = torch.zeros(n_channels) if shift is None else torch.as_tensor(shift)
-        scale = torch.ones(n_channels) if scale is None else torch.as_tensor(scale)
-        self.register_buffer("shift", shift.to(torch.float32).reshape(n_channels, 1, 1))
-        self.register_buffer("scale", scale.to(torch.float32).reshape(n_channels, 1, 1))
+        self._register_scaling(
+            n_channels, (n_channels, 1, 1), shift, scale, input_bounds, "HybridKAN"
+        )
         self.frontend = frontend
         self.head = head
 
     def scale_inputs(self, x: Tensor) -> Tensor:
         """The images as the front end sees them, ``(N, C, H, W)``."""
-        if x.dim() == 2:
-            channels, height, width = self.image_shape
+        channels, height, width = self.image_shape
+        if x.dim() == 2 and x.shape[1] == channels * height * width:
             x = x.reshape(x.shape[0], height, width, channels).permute(0, 3, 1, 2)
-        return x * self.scale + self.shift
+        elif x.dim() != 4 or x.shape[1] != channels:
+            # (Images of another height and width pass: the convolutional front ends
+            # take any size.)
+            raise ValueError(
+                f"HybridKAN expected images of shape (N, {channels}, H, W) (image_shape "
+                f"{self.image_shape}) or flat rows of {channels * height * width} values "
+                f"(height, width, channels), got shape {tuple(x.shape)}."
+            )
+        return self._scaled(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.frontend(self.scale_inputs(x)))
@@ -510,12 +595,12 @@ class HybridKAN(nn.Module):
         return total
 
 
-class MLP(nn.Module):
+class MLP(_InputScaling, nn.Module):
     """A multilayer perceptron behind a fixed per-feature input scaling.
 
     The baseline a KAN is compared with: ``Linear`` layers with an activation
-    between them, computing ``mlp(x * scale + shift)``, the same input scaling
-    as the KAN estimators' modules.
+    between them, computing ``mlp(min(max(x * scale + shift, low), high))``, the
+    same input scaling as the KAN estimators' modules.
 
     Parameters
     ----------
@@ -525,6 +610,8 @@ class MLP(nn.Module):
         Activation after every hidden layer.
     shift, scale : array-like of shape (widths[0],), optional
         Affine input scaling (identity by default), stored in buffers.
+    input_bounds : tuple of (low, high) array-likes of shape (widths[0],), optional
+        The scaled inputs are clipped to ``[low, high]`` (default: not clipped).
 
     Examples
     --------
@@ -535,17 +622,19 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self, widths: Sequence[int], activation: str = "relu", shift=None, scale=None
+        self,
+        widths: Sequence[int],
+        activation: str = "relu",
+        shift=None,
+        scale=None,
+        input_bounds=None,
     ) -> None:
         super().__init__()
         widths = _check_widths(widths)
         _check_option("activation", activation, _MLP_ACTIVATIONS)
         self.widths = widths
         n_in = widths[0]
-        shift = torch.zeros(n_in) if shift is None else torch.as_tensor(shift)
-        scale = torch.ones(n_in) if scale is None else torch.as_tensor(scale)
-        self.register_buffer("shift", shift.to(torch.float32).reshape(n_in))
-        self.register_buffer("scale", scale.to(torch.float32).reshape(n_in))
+        self._register_scaling(n_in, (n_in,), shift, scale, input_bounds, "MLP")
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             if i:
@@ -554,8 +643,8 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def scale_inputs(self, x: Tensor) -> Tensor:
-        """The inputs as the first layer sees them."""
-        return x * self.scale + self.shift
+        """The inputs as the first layer sees them (scaled and clipped)."""
+        return self._scaled(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(self.scale_inputs(x))
@@ -569,10 +658,12 @@ _MLP_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 def _check_widths(widths: Sequence[int]) -> list[int]:
     """``widths`` as a list of int: an input, hidden and output widths (at least two)."""
-    widths = [int(w) for w in widths]
+    widths = list(widths)
+    if any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1 for w in widths):
+        raise ValueError(f"widths must be positive integers, got {widths!r}.")
     if len(widths) < 2:
         raise ValueError(f"widths needs at least an input and an output width, got {widths}.")
-    return widths
+    return [int(w) for w in widths]
 
 
 def _check_option(name: str, value, options) -> None:
