@@ -361,3 +361,226 @@ def test_prose_builds_pipelines_as_scikit_learn_accepts():
         for m in bad.finditer(text)
     ]
     assert found == []
+
+
+# -- the README: short, the two commands, no measurement ---------------------------
+
+README = ROOT / "README.md"
+
+# What a measurement looks like in prose: a date or a clock time, a load average, an
+# accuracy, a percentage, a duration, a ratio, a memory size, a difference in points.
+_MEASUREMENT = re.compile(
+    r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b"
+    r"|\b[0-9]{1,2}:[0-9]{2}\s*UTC\b"
+    r"|\bload\s+average"
+    r"|\b0\.[0-9]{2,}\b"
+    r"|\b[0-9]+(?:\.[0-9]+)?\s*%"
+    r"|\b[0-9]+(?:\.[0-9]+)?\s*(?:ms|s|sec|seconds?|min|minutes?|h|hours?)\b"
+    r"|\b[0-9]+(?:\.[0-9]+)?x\b"
+    r"|\b[0-9]+(?:\.[0-9]+)?\s*(?:KB|MB|GB|KiB|MiB|GiB)\b"
+    r"|\bpoints?\s+(?:more|less|ahead|behind)\b",
+    re.IGNORECASE,
+)
+
+
+def _found(pattern: re.Pattern, path: Path) -> list[str]:
+    text = path.read_text(errors="replace")
+    return [
+        f"{path.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}: {m.group(0)!r}"
+        for m in pattern.finditer(text)
+    ]
+
+
+def test_readme_is_short():
+    # What it is, the two commands, a ten-line example, what it offers, where to
+    # read on: everything else lives in docs/.
+    assert len(README.read_text().splitlines()) <= 150
+
+
+def test_the_measurement_pattern_catches_numbers_and_spares_settings():
+    for phrase in [
+        "0.9711",
+        "17 s",
+        "0.33 ms",
+        "2.37x",
+        "179 MB",
+        "2026-11-29",
+        "19:27 UTC",
+        "load average 1.4",
+        "2.0 points more accurate",
+        "63%",
+    ]:
+        assert _MEASUREMENT.search(phrase), phrase
+    for phrase in [
+        "torch==2.13.0",
+        "8 x 8 digits",
+        "5-fold",
+        "torch from 2.2 to 2.x",
+        "Downsample(4)",
+        "KAN [64, 64, 10]",
+        "3x3 convolutions",
+        "Python 3.11",
+    ]:
+        assert not _MEASUREMENT.search(phrase), phrase
+
+
+def test_readme_holds_no_measurement():
+    # Numbers live on docs/results.rst and docs/performance.md, each dated once in
+    # its header; the README only says where to find them.
+    assert _found(_MEASUREMENT, README) == []
+
+
+def test_docs_pages_date_no_measurement_outside_the_measurement_pages():
+    # Only the results and performance pages carry measurements, and so dates and
+    # load averages; the other pages point to them.
+    dated = re.compile(
+        r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b|\bload\s+average\s+[0-9]|\b[0-9]{1,2}:[0-9]{2}\s*UTC\b",
+        re.IGNORECASE,
+    )
+    pages = [p for p in sorted(DOCS.glob("*.rst")) if p.name != "results.rst"]
+    assert [hit for page in pages for hit in _found(dated, page)] == []
+
+
+def test_readme_gives_the_two_commands():
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)
+    commands = [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+    # The tests: exactly what CI runs.
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip().startswith("pip install")
+    ]
+    assert ci == ['pip install torch==2.13.0 && pip install -e ".[test]" && python -m pytest']
+    assert ci[0] in commands
+    # The comparison: the same CPU wheel of torch first, then the package, then the command.
+    compare = [c for c in commands if c.endswith("sklearn-kan compare")]
+    assert compare == ["pip install torch==2.13.0 && pip install -e . && sklearn-kan compare"]
+    text = README.read_text()
+    assert "CPU wheel" in text
+    for output in ("compare_out/report.md", "compare_out/comparison.png"):
+        assert output in text
+
+
+def test_readme_links_point_to_files_in_the_repository():
+    links = re.findall(r"\]\(([^)#\s]+)\)", README.read_text())
+    local = [link for link in links if "://" not in link]
+    assert {"docs/user_guide.rst", "docs/api.rst", "docs/results.rst"} <= set(local)
+    assert {"docs/performance.md", "docs/architecture.rst", "examples/"} <= set(local)
+    assert [link for link in local if not (ROOT / link).exists()] == []
+
+
+def test_results_page_dates_its_measurements_once_in_its_header():
+    text = (DOCS / "results.rst").read_text()
+    first_section = re.search(r"\n([^\n]+)\n-{3,}\n", text)
+    header, body = text[: first_section.start()], text[first_section.start() :]
+    assert "benchmarks/results_page.sh" in header
+    assert re.search(r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b", header)
+    assert re.search(r"\b[0-9]+-core\b", header)  # the machine
+    dated = re.compile(
+        r"\b20[0-9]{2}-[0-9]{2}-[0-9]{2}\b|\bload\s+average\s+[0-9]|\bUTC\b", re.IGNORECASE
+    )
+    assert dated.findall(body) == []
+
+
+# -- the docs and the code speak of the product as it is ---------------------------
+
+# Words that tell the history of the product, its internal targets, or how it was
+# made, rather than what it is. Each is written with \s+ and character classes so
+# that this file does not match its own patterns.
+_PROCESS_WORDS = [
+    # how it was made
+    r"\bsessions?\s+[0-9]+",
+    r"\bprevious\s+sessions?\b",
+    r"\b(?:that|this|last)\s+session['’]s\b",
+    r"\bissues?\s+#?[0-9]+",
+    r"\bthe\s+issue['’]s\b",
+    r"\bfrom\s+the\s+issue\b",
+    r"\bfinal\s+code\b",
+    r"\bthis\s+VM\b",
+    r"\bmain\s+job\b",
+    r"\bheadline\s+job\b",
+    r"\bseed\s+experiment\b",
+    # internal goals; a regression's y, Thread(target=...) and .target stay legitimate
+    r"\btargets?\s+[0-9.]*[0-9]",
+    r"\btargets?\s*(?:<=|>=|<|>)\s*[0-9]",
+    r"\(targets?\)",
+    r"""["']targets?["']\s*:\s*[0-9]""",
+    r"\b(?:all|were|was|not)\s+met\b",
+    r"\bmet\s+(?:its|their|the)\s+(?:target|bound)s?\b",
+    r"(?-i:\bMISS(?:ED)\b)",
+    # history
+    r"\bbefore\s+this\s+work\b",
+    r"\ban\s+earlier\s+run\b",
+    r"\bthe\s+default\s+until\b",
+    r"\buntil\s+20[0-9]{2}-[0-9]{2}",
+    r"\bprevious\s+(?:version|run|code)s?\b",
+    r"\bwhen\s+this\s+(?:guide|page)\s+was\s+written\b",
+    r"\bsince\s+the\s+runs?\s+of\b",
+]
+_PROCESS = re.compile("|".join(_PROCESS_WORDS), re.IGNORECASE)
+
+
+def _prose_and_code_files() -> list[Path]:
+    """The README, the docs (with the published reports), the benchmarks, tests and examples."""
+    generated = {"_build", "auto_examples", "gen_modules"}
+    files = [README]
+    for folder, suffixes in [
+        (DOCS, {".rst", ".md", ".txt", ".py"}),
+        (ROOT / "benchmarks", {".py", ".sh", ".md", ".rst", ".txt"}),
+        (ROOT / "tests", {".py", ".md", ".rst", ".txt"}),
+        (ROOT / "examples", {".py", ".rst", ".md", ".txt"}),
+    ]:
+        files += [
+            path
+            for path in sorted(folder.rglob("*"))
+            if path.is_file()
+            and path.suffix in suffixes
+            and not generated & set(path.relative_to(ROOT).parts)
+        ]
+    return files
+
+
+def test_the_process_word_patterns_catch_what_they_are_for():
+    # Written with "_" for spaces and "~" for nothing (put back below), so that
+    # this file does not match its own examples.
+    for phrase in [
+        "the_final_code_of_that_day",
+        "linear_0.9766_(target_0.975)",
+        "ratio_(target~)",
+        '"target":_0.99',
+        "bounds:_all_met",
+        "an_earlier_run_(session_3)",
+        "the_default_until_2026-11-29",
+        "before_this_work",
+        "the_issue's_command",
+        "#_--_issue_13:_the_contract",
+        "the_README's_main_job",
+        "The_headline_job_compares",
+        "the_seed_experiment's_KAN",
+        "this_VM's_variation",
+        "status_MISSED",
+    ]:
+        assert _PROCESS.search(phrase.replace("_", " ").replace("~", "")), phrase
+    for phrase in [
+        "y, the regression target",
+        "target = count_params(model)",
+        "round((target - 10) / 60)",
+        "threading.Thread(target=serve, daemon=True)",
+        "train.target[:n]",
+        "KANRegressor standardises targets of any magnitude",
+        "session = ort.InferenceSession(path)",
+        "In the user's session",
+        "benchmarks/session.py",
+        "the knots are no longer uniform",
+        "a missed deadline",
+        "the issue tracker",
+    ]:
+        assert not _PROCESS.search(phrase), phrase
+
+
+def test_docs_and_code_speak_of_the_product_as_it_is():
+    files = _prose_and_code_files()
+    assert any("_static" in f.parts for f in files)  # the published reports are read
+    assert any(f.parent.name == "benchmarks" for f in files)
+    found = [hit for path in files for hit in _found(_PROCESS, path)]
+    assert found == [], "\n".join(found)
