@@ -3,7 +3,7 @@
 For each basis (``--bases``):
 
 1. ``kan7``: ``make_pipeline(Downsample(7), KANClassifier(hidden_layer_sizes=(10,), basis=b))``
-   (the seed experiment's KAN [49, 10, 10]) with the estimator's defaults otherwise;
+   (the KAN [49, 10, 10] of the 7 x 7 pipeline) with the estimator's defaults otherwise;
 2. ``conv`` and ``kanconv``: ``HybridKANClassifier(frontend, basis=b)`` on the 28 x 28
    images (``basis`` reaches the KAN head and, for ``kanconv``, every
    :class:`~sklearn_kan.nn.KANConv2d` of the front end), ``--hybrid-epochs`` epochs.

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS = {
     "defaults": {},  # hidden_norm="batchnorm"
-    "none": {"hidden_norm": None},  # the KAN paper's network (the default until 2026-11-29)
+    "none": {"hidden_norm": None},  # the KAN paper's network
     "layernorm": {"hidden_norm": "layernorm"},
     "tanh": {"hidden_norm": "tanh"},
     "grid_update": {"hidden_norm": None, "grid_update_epochs": (1, 3, 6, 10)},

@@ -1,4 +1,4 @@
-"""Accuracy of the seed experiment's KAN [49, 10, 10] on 7x7-downsampled MNIST.
+"""Accuracy of the KAN [49, 10, 10] on 7x7-downsampled MNIST.
 
 Trains ``make_pipeline(Downsample(7), KANClassifier(hidden_layer_sizes=(10,)))`` on the
 60,000 MNIST training images and scores it on the 10,000 test images:

@@ -36,7 +36,7 @@ for name in "${RUNS[@]}"; do
         --models kan,kan-plain,mlp,mlp-flops,sk-mlp,cnn,hybrid-linear,hybrid-conv ;;
     mnist7_flops) run mnist7_flops --dataset mnist "${SEVEN[@]}" --match flops \
         --models kan,mlp ;;
-    # The command on all 60,000 images (5 folds, 20 epochs): the full budget.
+    # The 7 x 7 comparison on all 60,000 images (5 folds, 20 epochs): the full budget.
     mnist7_full) run mnist7_full --dataset mnist --downsample 7 --hidden 10 --match flops \
         --models kan,kan-plain,mlp,mlp-params ;;
     fashion7) run fashion7 --dataset fashion-mnist "${SEVEN[@]}" --match params \

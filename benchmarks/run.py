@@ -911,7 +911,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nsummary (ratio to the equal-parameter MLP, same run, against its bound):")
     for row in results["summary"]:
         r = row["ratio"]
-        status = "n/a" if r is None else ("ok" if row["met"] else "MISSED")
+        status = "n/a" if r is None else ("within" if row["met"] else "OVER")
         print(
             f"  {row['what']:42s} {'n/a' if r is None else f'{r:.2f}x':>8s}  "
             f"bound {row['bound']}x  {status}"

@@ -299,7 +299,7 @@ def test_pruning_nodes_keeps_the_rational_denominators_of_the_kept_inputs():
 
 @pytest.mark.parametrize("name", ["gram", "rational", "fourier"])
 def test_new_bases_fit_digits(name):
-    # The done-criterion: 8 x 8 digits, 25% held out, otherwise defaults
+    # 8 x 8 digits, 25% held out, otherwise defaults
     # (about 1 s each on one thread).
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

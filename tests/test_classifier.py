@@ -325,7 +325,7 @@ def test_batch_loader_yields_the_default_loaders_batches(shuffle, kind):
     torch.testing.assert_close(batches["default_rng"], batches["fast_rng"])
 
 
-# -- issue 13: the estimator contract ----------------------------------------------
+# -- the estimator contract ----------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -347,7 +347,7 @@ def test_a_failed_fit_keeps_the_other_models_and_the_report(capsys, tmp_path, mo
 
 
 def test_the_readmes_main_command_installs_what_the_figure_needs():
-    # The README's main job promises compare_out/comparison.png: the packages its
+    # The README's comparison command promises compare_out/comparison.png: the packages its
     # install command brings must include matplotlib.
     import re
 
