@@ -179,9 +179,7 @@ def test_ctrl_c_while_continuing_a_fit_keeps_the_model_it_had(how):
     for key, value in est.module_.state_dict().items():
         torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=key)
     # Training goes on as if the interrupted call had not happened (optimizer state too).
-    np.testing.assert_array_equal(
-        more(est).predict_proba(X), more(fitted()).predict_proba(X)
-    )
+    np.testing.assert_array_equal(more(est).predict_proba(X), more(fitted()).predict_proba(X))
 
 
 def test_skorchs_early_stopping_still_ends_training_quietly():
@@ -196,6 +194,8 @@ def test_skorchs_early_stopping_still_ends_training_quietly():
     check_is_fitted(est)
     est = KANClassifier((8,), max_epochs=20, early_stopping=True, n_iter_no_change=1, tol=1.0)
     assert len(est.fit(X, y).history_) < 20
+
+
 # -- input scaling --------------------------------------------------------------------
 
 

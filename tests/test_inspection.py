@@ -728,6 +728,8 @@ def test_pixel_map_refuses_a_torch_form_that_disagrees_with_the_model(
     monkeypatch.setattr(inspection, "_step_as_torch", shifted)
     with pytest.raises(RuntimeError, match="does not give its predictions"):
         pixel_map(model, patch_data[2], method="integrated_gradients")
+
+
 @pytest.mark.parametrize("function", [input_importance, edge_importance, prune])
 def test_importance_needs_samples_that_vary(regression, function):
     reg, X, _ = regression
