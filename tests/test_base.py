@@ -440,3 +440,13 @@ def test_batch_norm_statistics_are_those_of_all_rows_layer_by_layer(small, weigh
         ref_var = (((x - ref_mean[:, None, None]) ** 2) * weights).sum((1, 2)) / (n - 1)
         torch.testing.assert_close(mean.double(), ref_mean, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(var.double(), ref_var, rtol=1e-4, atol=1e-6)
+
+
+def test_the_input_scaling_is_fitted_on_the_data_as_given_not_its_float32_copy():
+    # 1e8 + 100 is not a float32 (the nearest are 1e8 + 96 and 1e8 + 104): a scaler
+    # fitted on the float32 copy of X would map a span of 96 or 104 onto the grid.
+    X = 1e8 + np.linspace(0, 100, 50)[:, None]
+    y = np.linspace(0, 1, 50)
+    reg = KANRegressor((2,), max_epochs=1, random_state=0).fit(X, y)
+    assert reg.module_.scale.dtype == torch.float32
+    assert reg.module_.scale.item() == np.float32(2 / 100)
