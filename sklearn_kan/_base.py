@@ -1,16 +1,22 @@
 """Shared estimator machinery: parameters, validation, seeding, the skorch net, fit and predict.
 
-Two layers live here. :class:`BaseTorchEstimator` is what every estimator that
-trains a torch module through skorch shares (the KAN estimators and the learned
-feature extractors of :mod:`sklearn_kan.feature_extraction`): seeding from
-``random_state``, torch threads in worker processes, the skorch net (with the
-package's fast batch loader and the divergence check), the fitted attributes,
-pickling and batched prediction. :class:`BaseKAN` adds what the KAN estimators
-share: their parameters' constraints, input scaling, callbacks, sample weights,
-warm starts (each estimator spells out its own ``__init__``, as scikit-learn needs).
-Each KAN estimator is a thin subclass that says how targets are encoded
-(``_encode_y``), which loss to train with (``_criterion``), which skorch net to
-use (``_net_class``) and which torch module to build (``_build_module``).
+The estimators are built in layers, each adding one job::
+
+    BaseTorchEstimator        seeding, threads, the skorch net, pickling, batched prediction
+    |-- BaseSupervised        training parameters, input scaling, _fit, sample weights,
+    |   |                     warm starts, the net's callbacks
+    |   `-- BaseKAN           grid, basis, hidden_norm, regularisation, grid callbacks
+    `-- (feature_extraction)  ConvFeatures, VAEFeatures
+
+    TorchClassifierMixin      classes, class weights, predict_proba / predict, the loss
+    TorchRegressorMixin       target standardisation, predict, the loss
+    ImageInputMixin           image_shape, reading images, per-channel scaling, HybridKAN
+
+:class:`~sklearn_kan.KANClassifier` is ``TorchClassifierMixin + BaseKAN``,
+:class:`~sklearn_kan.HybridKANClassifier` adds ``ImageInputMixin`` to it, and the
+baselines of :mod:`sklearn_kan.baselines` are the mixins on ``BaseSupervised``: they
+have no KAN parameter. Each concrete estimator spells out its own ``__init__``, as
+scikit-learn needs, and says which torch module to build (``_build_module``).
 """
 
 from __future__ import annotations
@@ -22,11 +28,21 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.callbacks.scoring import ScoringBase
@@ -37,16 +53,32 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, Subset
 from torch.utils.data import Dataset as TorchDataset
 
-from ._images import input_ndim
+from ._images import input_ndim, validate_images
 from ._threads import plan_threads, using_threads
 from .callbacks import GridSchedule, GridUpdate, PrintLog
 from .nn import kernel_info
 from .nn._cost import row_macs
 from .nn.basis import BASES, get_basis
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
-from .nn.models import ScaledKAN, batch_weights, has_batch_norm, set_batch_norm_statistics
+from .nn.models import (
+    HybridKAN,
+    ScaledKAN,
+    batch_weights,
+    has_batch_norm,
+    set_batch_norm_statistics,
+)
 
-__all__ = ["PREDICT_CHUNK", "BaseKAN", "BaseTorchEstimator", "count_params", "resolve_device"]
+__all__ = [
+    "PREDICT_CHUNK",
+    "BaseKAN",
+    "BaseSupervised",
+    "BaseTorchEstimator",
+    "ImageInputMixin",
+    "TorchClassifierMixin",
+    "TorchRegressorMixin",
+    "count_params",
+    "resolve_device",
+]
 
 # Rows per forward pass in prediction: bounds its memory, and a fixed shape keeps a
 # row's prediction independent of the other rows (see BaseTorchEstimator._run_module).
@@ -287,29 +319,24 @@ class BaseTorchEstimator(BaseEstimator):
         return tuple(o.numpy() for o in outs)
 
 
-class BaseKAN(BaseTorchEstimator):
-    """Base class of the KAN estimators. Not meant to be used directly.
+class BaseSupervised(BaseTorchEstimator):
+    """Base of the supervised estimators: the training parameters, ``_fit``, the net.
 
-    It has no ``__init__``: scikit-learn reads an estimator's parameters from its
-    own signature, so each concrete estimator spells its parameters out (the
-    KAN estimators' are :class:`~sklearn_kan.KANRegressor`'s; the classifiers
-    add ``class_weight``). See :class:`~sklearn_kan.KANClassifier` for their docs.
+    Not meant to be used directly. It has no ``__init__``: scikit-learn reads an
+    estimator's parameters from its own signature, so each concrete estimator
+    spells its parameters out. What every supervised estimator of the package
+    has: the training parameters (``optimizer`` .. ``warm_start``) and
+    ``input_scaling``, their constraints, validation of ``X``, sample weights,
+    warm starts and ``partial_fit``, the input scaling fitted on the training
+    data, the skorch net and batched prediction. A subclass says how targets
+    are encoded (``_encode_y``, see :class:`TorchClassifierMixin` and
+    :class:`TorchRegressorMixin`), which loss to train with (``_criterion``),
+    which skorch net to use (``_net_class``) and which torch module to build
+    around the fitted input scaling (``_build_module``).
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "grid_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "spline_order": [Interval(numbers.Integral, 0, None, closed="left")],
-        "basis": [StrOptions(set(BASES))],
-        "grid_range": ["array-like"],
         "input_scaling": [StrOptions({"minmax", "standard"}), None],
-        "hidden_norm": [StrOptions({"batchnorm", "layernorm", "tanh"}), None],
-        "grid_update_epochs": ["array-like", None],
-        "grid_eps": [Interval(numbers.Real, 0, 1, closed="both")],
-        "grid_schedule": ["array-like", None],
-        "lamb": [Interval(numbers.Real, 0, None, closed="left")],
-        "lamb_l1": [Interval(numbers.Real, 0, None, closed="left")],
-        "lamb_entropy": [Interval(numbers.Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
@@ -335,17 +362,10 @@ class BaseKAN(BaseTorchEstimator):
 
     # Parameters fixed by the network once it is built: a warm-started fit or
     # partial_fit refuses to continue when one of them changed (see _fit).
-    _architecture_params: tuple[str, ...] = (
-        "hidden_layer_sizes",
-        "grid_size",
-        "spline_order",
-        "basis",
-        "grid_range",
-        "input_scaling",
-        "hidden_norm",
-        "grid_schedule",
-        "dtype",
-    )
+    _architecture_params: tuple[str, ...] = ("input_scaling", "dtype")
+
+    # Whether the validation split of early_stopping is stratified (classifiers).
+    _stratify = False
 
     def _encode_y(self, y, reset: bool, classes=None, sample_weight=None):  # pragma: no cover
         """Return ``(y_encoded, n_outputs)``; set fitted target attributes if reset.
@@ -357,12 +377,24 @@ class BaseKAN(BaseTorchEstimator):
     def _criterion(self) -> type[nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _build_module(self, shape, n_outputs: int, scaler, bounds) -> nn.Module:  # pragma: no cover
+        """The torch module for inputs of ``shape`` (one row's, as the net sees it).
+
+        ``scaler`` (``(shift, scale)``) and ``bounds`` (``(low, high)``) are the
+        input scaling fitted on the training data (see :func:`_fit_scaler`).
+        """
+        raise NotImplementedError
+
     def _weight_classes(self, y: np.ndarray, sample_weight, partial: bool):
-        """Fold ``class_weight`` into the sample weights (classifiers; identity here)."""
+        """Fold class weights into the sample weights (classifiers; identity here)."""
         return sample_weight
 
-    def _validate_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` once and return it as flat rows in the network's precision."""
+    def _scaling_range(self) -> tuple[float, float]:
+        """The interval ``input_scaling`` maps the training data onto."""
+        return (-1.0, 1.0)
+
+    def _check_X(self, X, reset: bool) -> np.ndarray:
+        """Validate ``X`` once: flat rows, float64 (float32 stays float32), not copied."""
         ndim = input_ndim(X)
         if ndim > 2:
             raise ValueError(
@@ -371,11 +403,14 @@ class BaseKAN(BaseTorchEstimator):
                 "them with sklearn_kan.preprocessing.Flatten() or shrink them with "
                 "Downsample() in a pipeline, or use HybridKANClassifier, which takes images."
             )
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-        return self._as_net_dtype(X, reset)
+        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
 
-    def _as_net_dtype(self, X, reset: bool) -> np.ndarray:
-        """A fresh copy of validated ``X`` in the network's precision.
+    def _fit_input_scaler(self, X: np.ndarray, sample_weight):
+        """The input scaling of validated training ``X``: one shift and scale per feature."""
+        return _fit_scaler(X, self.input_scaling, self._scaling_range(), sample_weight)
+
+    def _net_input(self, X: np.ndarray, reset: bool) -> np.ndarray:
+        """Validated ``X`` as the network reads it: a fresh copy in its precision.
 
         float32 (with the check that it holds the values), or float64 for a
         ``dtype="float64"`` network: the precision of the fitted module once there
@@ -389,17 +424,9 @@ class BaseKAN(BaseTorchEstimator):
             return np.array(X, dtype=np.float64, order="C", copy=True)
         return _as_float32(X)
 
-    def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
-        """Input scaling + KAN, widths from the data and ``hidden_layer_sizes``."""
-        widths = [X.shape[1], *self._hidden_sizes(), n_outputs]
-        scaler, bounds = _fit_scaler(X, self.input_scaling, self._grid_range(), sample_weight)
-        return ScaledKAN(
-            widths,
-            scaler=scaler,
-            input_bounds=bounds,
-            hidden_norm=self.hidden_norm,
-            **self._layer_kwargs(),
-        )
+    def _validate_X(self, X, reset: bool) -> np.ndarray:
+        """Validate ``X`` and return it as the network reads it (see :meth:`_net_input`)."""
+        return self._net_input(self._check_X(X, reset=reset), reset)
 
     # -- fit ---------------------------------------------------------------------
 
@@ -414,6 +441,10 @@ class BaseKAN(BaseTorchEstimator):
         (e.g. Adam's moments), a warm-started ``fit`` starts a fresh one, as
         ``MLPClassifier`` does. Parameters of ``_architecture_params`` cannot
         change without a new network: that is an error.
+
+        ``X`` is validated once, in its own precision; the input scaling is
+        fitted on it as it is (images channels last), and then it becomes the
+        network's input in one copy (:meth:`_net_input`).
         """
         self._validate_params()
         self._check_hyperparameters()
@@ -424,7 +455,7 @@ class BaseKAN(BaseTorchEstimator):
         first = not (partial or self.warm_start) or not hasattr(self, "net_")
         if not first:
             self._check_architecture_unchanged(partial)
-        X = self._validate_X(X, reset=first)
+        X = self._check_X(X, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -447,6 +478,8 @@ class BaseKAN(BaseTorchEstimator):
             # then the fit is bitwise the unweighted one, also in float32, where
             # the weighted BatchNorm statistics round differently from torch's.
             sample_weight = None
+        scaling = self._fit_input_scaler(X, sample_weight) if first else None
+        X = self._net_input(X, reset=first)
         self._warn_lbfgs_minibatches(X.shape[0])
         if self.early_stopping:
             self._check_validation_split(y, sample_weight)
@@ -465,7 +498,7 @@ class BaseKAN(BaseTorchEstimator):
 
         def make_net(seed: int, device: str) -> NeuralNet:
             if first:
-                module = self._build_module(X, n_outputs, sample_weight=sample_weight)
+                module = self._build_module(X.shape[1:], n_outputs, *scaling)
                 module = module.to(getattr(torch, self.dtype))
                 return self._build_net(module, device, seed, X.shape[0], partial, weight_scale)
             old = self.net_
@@ -479,7 +512,6 @@ class BaseKAN(BaseTorchEstimator):
         self._train(make_net, fit_X, y, epochs=1 if partial else self.max_epochs, first=first)
         if first:
             self._architecture_ = self._architecture()
-        self.grid_size_ = _module_grid_size(self.module_, self.grid_size)
         return self
 
     def _build_net(
@@ -501,15 +533,7 @@ class BaseKAN(BaseTorchEstimator):
         if self.lr_schedule == "cosine" and not partial and not user_schedule:
             schedule = LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1)
             callbacks.append(("lr_schedule", schedule))
-        if self.grid_update_epochs is not None:
-            update = GridUpdate(
-                tuple(self.grid_update_epochs), self.grid_eps, seed, per_fit=not partial
-            )
-            callbacks.append(("grid_update", update))
-        if self.grid_schedule is not None:
-            callbacks.append(
-                ("grid_schedule", GridSchedule(tuple(self.grid_schedule), self.max_epochs))
-            )
+        callbacks += self._training_callbacks(seed, partial)
         train_split = None
         if self.early_stopping:
             train_split = ValidSplit(
@@ -556,9 +580,6 @@ class BaseKAN(BaseTorchEstimator):
             warm_start=True,
             verbose=int(self.verbose),
             device=device,
-            lamb=self.lamb,
-            lamb_l1=self.lamb_l1,
-            lamb_entropy=self.lamb_entropy,
             # partial_fit keeps torch's running averages: one call may hold a handful
             # of rows.
             norm_statistics=None
@@ -567,12 +588,16 @@ class BaseKAN(BaseTorchEstimator):
             **kwargs,
         )
 
+    def _training_callbacks(self, seed: int, partial: bool) -> list:
+        """Named callbacks that the estimator's own parameters add (the KANs' grid ones)."""
+        return []
+
     def _net_kwargs(self) -> dict:
         """Extra arguments of the skorch net (the classifier passes its classes)."""
         return {"predict_nonlinearity": None}
 
     def _divergence_advice(self) -> str:
-        return f"Lower `lr` (now {self.lr}), use a smaller `grid_size`, or enable `input_scaling`."
+        return f"Lower `lr` (now {self.lr}), or enable `input_scaling`."
 
     def _user_callbacks(self) -> list:
         """``callbacks`` as fresh clones, unnamed ones as they are, named ones as pairs.
@@ -642,6 +667,24 @@ class BaseKAN(BaseTorchEstimator):
                 "more samples, change validation_fraction, or set early_stopping=False."
             ) from None
 
+    def _check_hyperparameters(self) -> None:
+        """Checks that ``_parameter_constraints`` cannot express."""
+        _check_callbacks(self.callbacks)
+        if isinstance(self.optimizer, type) and not issubclass(
+            self.optimizer, torch.optim.Optimizer
+        ):
+            raise TypeError(
+                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer "
+                f"subclass, got {self.optimizer!r}."
+            )
+        if isinstance(self.device, str) and self.device not in {"auto", "cpu", "cuda", "mps"}:
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(
+                    f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}."
+                ) from None
+
     # -- predict -----------------------------------------------------------------
 
     def _forward(self, X) -> np.ndarray:
@@ -654,20 +697,90 @@ class BaseKAN(BaseTorchEstimator):
         X = self._validate_X(X, reset=False)
         return self._run_module(self.net_.module_, "forward", X)[0]
 
-    # -- helpers -----------------------------------------------------------------
 
-    _stratify = False
+class BaseKAN(BaseSupervised):
+    """Base class of the KAN estimators. Not meant to be used directly.
+
+    What :class:`BaseSupervised` has, and the KAN's own parameters: the widths,
+    the grid, the basis, ``hidden_norm``, the regularisation and the grid
+    callbacks (``grid_update_epochs``, ``grid_schedule``), with their
+    constraints. The flat KAN module (input scaling + KAN,
+    :class:`~sklearn_kan.nn.ScaledKAN`) is built here; the hybrid builds its own.
+    See :class:`~sklearn_kan.KANClassifier` for the parameters' docs.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "grid_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "spline_order": [Interval(numbers.Integral, 0, None, closed="left")],
+        "basis": [StrOptions(set(BASES))],
+        "grid_range": ["array-like"],
+        "hidden_norm": [StrOptions({"batchnorm", "layernorm", "tanh"}), None],
+        "grid_update_epochs": ["array-like", None],
+        "grid_eps": [Interval(numbers.Real, 0, 1, closed="both")],
+        "grid_schedule": ["array-like", None],
+        "lamb": [Interval(numbers.Real, 0, None, closed="left")],
+        "lamb_l1": [Interval(numbers.Real, 0, None, closed="left")],
+        "lamb_entropy": [Interval(numbers.Real, 0, None, closed="left")],
+        **BaseSupervised._parameter_constraints,
+    }
+
+    _architecture_params: tuple[str, ...] = (
+        "hidden_layer_sizes",
+        "grid_size",
+        "spline_order",
+        "basis",
+        "grid_range",
+        "input_scaling",
+        "hidden_norm",
+        "grid_schedule",
+        "dtype",
+    )
+
+    def _build_module(self, shape, n_outputs: int, scaler, bounds) -> nn.Module:
+        """Input scaling + KAN, widths from the data and ``hidden_layer_sizes``."""
+        return ScaledKAN(
+            [shape[0], *self._hidden_sizes(), n_outputs],
+            scaler=scaler,
+            input_bounds=bounds,
+            hidden_norm=self.hidden_norm,
+            **self._layer_kwargs(),
+        )
+
+    def _fit(self, X, y, **kwargs):
+        super()._fit(X, y, **kwargs)
+        self.grid_size_ = _module_grid_size(self.module_, self.grid_size)
+        return self
+
+    def _scaling_range(self) -> tuple[float, float]:
+        return self._grid_range()
+
+    def _training_callbacks(self, seed: int, partial: bool) -> list:
+        callbacks = []
+        if self.grid_update_epochs is not None:
+            update = GridUpdate(
+                tuple(self.grid_update_epochs), self.grid_eps, seed, per_fit=not partial
+            )
+            callbacks.append(("grid_update", update))
+        if self.grid_schedule is not None:
+            callbacks.append(
+                ("grid_schedule", GridSchedule(tuple(self.grid_schedule), self.max_epochs))
+            )
+        return callbacks
+
+    def _net_kwargs(self) -> dict:
+        return {
+            **super()._net_kwargs(),
+            "lamb": self.lamb,
+            "lamb_l1": self.lamb_l1,
+            "lamb_entropy": self.lamb_entropy,
+        }
+
+    def _divergence_advice(self) -> str:
+        return f"Lower `lr` (now {self.lr}), use a smaller `grid_size`, or enable `input_scaling`."
 
     def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = [sizes]
-        sizes = list(sizes)
-        if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
-            )
-        return [int(s) for s in sizes]
+        return _layer_sizes(self.hidden_layer_sizes)
 
     def _grid_range(self) -> tuple[float, float]:
         try:
@@ -691,7 +804,6 @@ class BaseKAN(BaseTorchEstimator):
         }
 
     def _check_hyperparameters(self) -> None:
-        """Checks that ``_parameter_constraints`` cannot express."""
         self._hidden_sizes()
         self._grid_range()
         # rbf and fourier need two functions per edge (one gives 0/0: a NaN model).
@@ -717,21 +829,400 @@ class BaseKAN(BaseTorchEstimator):
                     f"grid_schedule has {len(sizes)} stages but max_epochs={self.max_epochs}: "
                     "each stage needs at least one epoch."
                 )
-        _check_callbacks(self.callbacks)
-        if isinstance(self.optimizer, type) and not issubclass(
-            self.optimizer, torch.optim.Optimizer
-        ):
-            raise TypeError(
-                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer "
-                f"subclass, got {self.optimizer!r}."
-            )
-        if isinstance(self.device, str) and self.device not in {"auto", "cpu", "cuda", "mps"}:
-            try:
-                torch.device(self.device)
-            except RuntimeError:
+        super()._check_hyperparameters()
+
+
+class TorchClassifierMixin(ClassifierMixin):
+    """What a supervised estimator of the package adds to be a classifier.
+
+    Mixed in before :class:`BaseSupervised` (or :class:`BaseKAN`): the classes,
+    ``fit`` / ``partial_fit`` with ``classes``, ``predict_proba``,
+    ``predict_log_proba`` and ``predict`` from the network's logits, the
+    cross-entropy loss, the classifier's skorch net, a stratified validation
+    split, the class weights (for estimators with a ``class_weight``
+    parameter, see :meth:`_class_weight`) and the tags.
+    """
+
+    _stratify = True
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Training data (the image classifiers also take ``(n_samples, height,
+            width)`` and ``(n_samples, height, width, channels)`` arrays).
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss (non-negative; 0 leaves a sample
+            out, an integer ``k`` counts it about ``k`` times). Routed by
+            scikit-learn's metadata routing (``set_fit_request``). BatchNorm
+            layers (``hidden_norm="batchnorm"``, the image front ends) weigh
+            their batch statistics the same way.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        return self._fit(X, y, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Subset of the training data (one batch, or all of it).
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call, as in
+            ``MLPClassifier.partial_fit``, and the same (or omitted) later.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The updated classifier.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if hasattr(self, "net_") and classes is not None:
+            if not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
                 raise ValueError(
-                    f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}."
-                ) from None
+                    f"`classes={np.asarray(classes).tolist()!r}` is not the same as on the "
+                    f"first call to partial_fit, was: {self.classes_.tolist()!r}."
+                )
+        return self._fit(X, y, sample_weight=sample_weight, partial=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the network's outputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        return softmax(self._forward(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities (log-softmax of the network's outputs).
+
+        Computed from the outputs directly, so it stays finite where
+        ``np.log(predict_proba(X))`` would give ``-inf``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probability of each class, in the order of ``classes_``.
+        """
+        return log_softmax(self._forward(X), axis=1)
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or images
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        scores = self._forward(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _encode_y(self, y, reset, classes=None, sample_weight=None):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if reset:
+            self._label_encoder = LabelEncoder().fit(y if classes is None else classes)
+            self.classes_ = self._label_encoder.classes_
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data, "
+                    f"but the data contains only one class: {self.classes_[0]!r}."
+                )
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} that were not seen in the classes "
+                f"{self.classes_.tolist()}."
+            )
+        return self._label_encoder.transform(y).astype(np.int64), len(self.classes_)
+
+    def _class_weight(self):
+        """The ``class_weight`` parameter: ``None`` for classifiers that have none.
+
+        The baselines have no ``class_weight`` (a matched baseline copies only the
+        parameters it has from the KAN it is matched to); the KAN classifiers
+        return theirs.
+        """
+        return None
+
+    def _weight_classes(self, y, sample_weight, partial):
+        weights = sample_weight
+        class_weight = self._class_weight()
+        if class_weight is not None:
+            if isinstance(class_weight, str) and partial:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit, which sees "
+                    "one batch at a time. Compute the weights on all the data with "
+                    "sklearn.utils.class_weight.compute_class_weight and pass them as a dict."
+                )
+            per_class = compute_class_weight(
+                class_weight, classes=self.classes_, y=self.classes_[y]
+            )
+            bad = ~(np.isfinite(per_class) & (per_class >= 0))
+            if bad.any():
+                # A negative weight would flip the class's gradient, NaN poison the
+                # loss; _fit leaves the rows of weight <= 0 out, so either would
+                # silently remove the class. Refused, as negative sample_weight is.
+                values = {k.item(): float(w) for k, w in zip(self.classes_[bad], per_class[bad])}
+                raise ValueError(
+                    f"class_weight must hold non-negative and finite weights, got {values}. "
+                    "A weight of 0 leaves a class out of training."
+                )
+            weights = per_class[y] if weights is None else weights * per_class[y]
+        if weights is None:
+            return None
+        if not (weights > 0).any():
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number (after class_weight)."
+            )
+        present = np.unique(y[weights > 0])
+        if len(present) < 2 and not partial:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes with non-zero "
+                f"weight, but only class {self.classes_[present[0]]!r} has any."
+            )
+        return weights
+
+    def _net_class(self):
+        return _KANClassifierNet
+
+    def _net_kwargs(self):
+        # skorch's predict_proba applies the softmax to the logits ("auto" for
+        # CrossEntropyLoss) and predict returns the class index, which is what
+        # EpochScoring compares with the encoded targets.
+        return {
+            **super()._net_kwargs(),
+            "classes": np.arange(len(self.classes_)),
+            "predict_nonlinearity": "auto",
+        }
+
+    def _criterion(self):
+        # Logits into CrossEntropyLoss (skorch's default NLLLoss expects
+        # probabilities); predict_proba applies the softmax.
+        return nn.CrossEntropyLoss
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+class TorchRegressorMixin(RegressorMixin):
+    """What a supervised estimator of the package adds to be a regressor.
+
+    Targets standardised for training and mapped back in ``predict`` (in
+    float64, without overflow or underflow), one or several of them, a squared
+    error loss and the regressor's skorch net.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss (non-negative; 0 leaves a sample
+            out, an integer ``k`` counts it about ``k`` times). Routed by
+            scikit-learn's metadata routing (``set_fit_request``).
+
+        Returns
+        -------
+        self : object
+            The fitted regressor.
+        """
+        return self._fit(X, y, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Subset of the training data (one batch, or all of it).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The updated regressor.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, partial=True)
+
+    def predict(self, X):
+        """Predicted targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, in the units of the training targets.
+        """
+        out = self._forward(X) * self._y_scale + self._y_mean
+        return out[:, 0] if self._y_1d else out
+
+    def _encode_y(self, y, reset, classes=None, sample_weight=None):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}.")
+        y2 = y.reshape(len(y), -1)
+        if reset:
+            self._y_1d = y.ndim == 1
+            # Weighted, so that a weight of 0 is the same as leaving the row out, and
+            # computed without overflow (targets of 1e160) or underflow (1e-200).
+            weights = (
+                sample_weight
+                if sample_weight is not None and len(sample_weight) == len(y2)
+                else None
+            )
+            self._y_mean, scale = _mean_std(y2, weights)
+            # A constant target is measured in its own magnitude (1 for zeros), so that
+            # the network's small residual is small relative to it.
+            scale = np.where(scale > 0, scale, np.abs(self._y_mean))
+            scale[~(scale > 0)] = 1.0
+            self._y_scale = scale
+        elif y2.shape[1] != self._y_mean.shape[0]:
+            raise ValueError(
+                f"y has {y2.shape[1]} targets, but {type(self).__name__} was fitted with "
+                f"{self._y_mean.shape[0]}."
+            )
+        return (y2 - self._y_mean) / self._y_scale, y2.shape[1]
+
+    def _net_class(self):
+        return _KANRegressorNet
+
+    def _criterion(self):
+        return nn.MSELoss
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ImageInputMixin:
+    """What the image classifiers share: reading images, the per-channel scaling, the parts.
+
+    Mixed in before :class:`BaseSupervised` (or :class:`BaseKAN`) by
+    :class:`~sklearn_kan.HybridKANClassifier` and
+    :class:`~sklearn_kan.baselines.CNNClassifier`, which have the parameters
+    ``image_shape``, ``frontend_features`` and ``conv_channels``. ``X`` is read
+    as channels-last images (:func:`sklearn_kan._images.validate_images`), the
+    input scaling is fitted on them per channel, over all their pixels, and then
+    they become the ``(n, C, H, W)`` tensors torch convolutions take. The module
+    is a :class:`~sklearn_kan.nn.HybridKAN`: the front end and the head that
+    :meth:`_build_parts` makes, behind the scaling.
+    """
+
+    _image_constraints: dict = {
+        "image_shape": [tuple, list, None],
+        "frontend_features": [Interval(numbers.Integral, 1, None, closed="left")],
+        "conv_channels": ["array-like"],
+    }
+
+    def _build_parts(
+        self, shape, n_outputs: int
+    ) -> tuple[nn.Module, nn.Module]:  # pragma: no cover
+        """The front end for ``(C, H, W)`` images and the head on its features."""
+        raise NotImplementedError
+
+    def _check_X(self, X, reset: bool) -> np.ndarray:
+        """Validate ``X`` and return it as channels-last images ``(n, H, W, C)``, not copied."""
+        try:
+            images = validate_images(
+                self, X, reset=reset, image_shape=self.image_shape if reset else self.image_shape_
+            )
+        except ValueError as exc:
+            shape = np.shape(X) if not reset and np.ndim(X) in (2, 3) else None
+            if shape is not None:
+                h, w, c = self.image_shape_
+                if shape in {(h, w), (h, w, c)}:
+                    raise ValueError(
+                        f"{type(self).__name__} predicts on a batch of images, but X has the "
+                        f"shape {shape} of one image. Pass X[np.newaxis] (a batch of one)."
+                    ) from exc
+            raise
+        if reset:
+            self.image_shape_ = tuple(int(d) for d in images.shape[1:])
+        return images
+
+    def _fit_input_scaler(self, images: np.ndarray, sample_weight):
+        """One shift and scale per channel, from all the pixels of the training images."""
+        n, height, width, channels = images.shape
+        if sample_weight is not None:
+            sample_weight = np.repeat(sample_weight, height * width)
+        pixels = images.reshape(-1, channels)
+        return _fit_scaler(pixels, self.input_scaling, self._scaling_range(), sample_weight)
+
+    def _net_input(self, images: np.ndarray, reset: bool) -> np.ndarray:
+        # Channels-last images become the (n, C, H, W) tensors torch convolutions take,
+        # in the same copy that gives them the network's precision.
+        return super()._net_input(images.transpose(0, 3, 1, 2), reset)
+
+    def _build_module(self, shape, n_outputs: int, scaler, bounds) -> nn.Module:
+        """Front end + head, behind the per-channel input scaling."""
+        frontend, head = self._build_parts(tuple(shape), n_outputs)
+        shift, scale = scaler
+        return HybridKAN(frontend, head, tuple(shape), shift, scale, input_bounds=bounds)
+
+    def _conv_channels(self) -> tuple[int, ...]:
+        channels = self.conv_channels
+        if isinstance(channels, numbers.Integral):
+            channels = (channels,)
+        channels = tuple(channels)
+        if any(
+            isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1 for c in channels
+        ):
+            raise ValueError(
+                "conv_channels must be a sequence of positive integers, got "
+                f"{self.conv_channels!r}."
+            )
+        return tuple(int(c) for c in channels)
+
+    def _check_hyperparameters(self) -> None:
+        super()._check_hyperparameters()
+        self._conv_channels()
 
 
 def count_params(obj) -> int:
@@ -1139,15 +1630,6 @@ def _fit_scaler(X: np.ndarray, method, grid_range, sample_weight=None):
     return (shift, scale), (low, high)
 
 
-def _fit_channel_scaler(images: np.ndarray, method, grid_range, sample_weight=None):
-    """:func:`_fit_scaler` per channel of ``(n, C, H, W)`` images, over all their pixels."""
-    n, channels, height, width = images.shape
-    pixels = images.transpose(0, 2, 3, 1).reshape(-1, channels)
-    if sample_weight is not None:
-        sample_weight = np.repeat(sample_weight, height * width)
-    return _fit_scaler(pixels, method, grid_range, sample_weight)
-
-
 def _mean_std(A: np.ndarray, weights=None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and standard deviation of every column of ``A``, in float64.
 
@@ -1218,6 +1700,17 @@ def _comparable(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _layer_sizes(sizes) -> list[int]:
+    """``hidden_layer_sizes`` as a list of positive ints (an int is one layer)."""
+    original = sizes
+    if isinstance(sizes, numbers.Integral):
+        sizes = [sizes]
+    sizes = list(sizes)
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {original!r}.")
+    return [int(s) for s in sizes]
 
 
 def _module_grid_size(module: nn.Module, default: int) -> int:

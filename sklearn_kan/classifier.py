@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import numbers
-import re
-
-import numpy as np
-from scipy.special import log_softmax, softmax
-from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
-from ._base import BaseKAN, _fit_channel_scaler, _KANClassifierNet, _store_params
-from ._images import validate_images
-from .nn.models import FRONTENDS, KAN, HybridKAN, make_frontend
+from ._base import BaseKAN, ImageInputMixin, TorchClassifierMixin
+from .nn.models import FRONTENDS, KAN, make_frontend
 
 __all__ = ["HybridKANClassifier", "KANClassifier"]
 
-_PARAMS_DOC = """
+
+class KANClassifier(TorchClassifierMixin, BaseKAN):
+    """Kolmogorov-Arnold Network classifier.
+
+    A KAN puts a learnable function on every edge: each edge computes
+    ``phi(x) = w_b * silu(x) + sum_j c_j * B_j(x)`` with B-splines ``B_j`` on a
+    grid, and each node sums its incoming edges. The network is trained with a
+    cross-entropy loss through skorch; the fitted net is kept in ``net_``.
+
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(64,)
@@ -155,17 +152,13 @@ _PARAMS_DOC = """
         ``grid_schedule``, ``dtype``, and the hybrid's ``frontend``, ``image_shape``,
         ``frontend_features``, ``conv_channels``) cannot change between them: a
         ``ValueError`` says so.
-"""
-
-_CLASS_WEIGHT_DOC = """    class_weight : dict, "balanced" or None, default=None
+    class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, ``{label: weight}`` (missing
         classes weigh 1; non-negative and finite, 0 leaves a class out), or
         ``"balanced"`` for ``n_samples / (n_classes * np.bincount(y))``.
         Multiplied with ``sample_weight``. ``partial_fit`` accepts only a dict,
         since it does not see all the data at once.
-"""
 
-_ATTRS_DOC = """
     Attributes
     ----------
     grid_size_ : int
@@ -190,22 +183,7 @@ _ATTRS_DOC = """
     n_threads_ : int
         Number of torch threads the last fit used (a joblib or Dask worker's
         share of the cores; see the user guide on parallel searches).
-"""
-
-
-class KANClassifier(ClassifierMixin, BaseKAN):
-    __doc__ = (
-        """Kolmogorov-Arnold Network classifier.
-
-    A KAN puts a learnable function on every edge: each edge computes
-    ``phi(x) = w_b * silu(x) + sum_j c_j * B_j(x)`` with B-splines ``B_j`` on a
-    grid, and each node sums its incoming edges. The network is trained with a
-    cross-entropy loss through skorch; the fitted net is kept in ``net_``.
-"""
-        + _PARAMS_DOC
-        + _CLASS_WEIGHT_DOC
-        + _ATTRS_DOC
-        + """    classes_ : ndarray of shape (n_classes,)
+    classes_ : ndarray of shape (n_classes,)
         Class labels.
 
     See Also
@@ -225,10 +203,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
     (450, 10)
     >>> bool(clf.score(X_test, y_test) > 0.9)
     True
-"""
-    )
-
-    _stratify = True
+    """
 
     _parameter_constraints: dict = {
         **BaseKAN._parameter_constraints,
@@ -269,187 +244,55 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         callbacks=None,
         warm_start=False,
     ):
-        _store_params(self, locals())
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.class_weight = class_weight
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.basis = basis
+        self.grid_range = grid_range
+        self.input_scaling = input_scaling
+        self.hidden_norm = hidden_norm
+        self.grid_update_epochs = grid_update_epochs
+        self.grid_eps = grid_eps
+        self.grid_schedule = grid_schedule
+        self.lamb = lamb
+        self.lamb_l1 = lamb_l1
+        self.lamb_entropy = lamb_entropy
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
 
-    def fit(self, X, y, sample_weight=None):
-        """Train the network on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss (non-negative; 0 leaves a sample
-            out, an integer ``k`` counts it about ``k`` times). Routed by
-            scikit-learn's metadata routing (``set_fit_request``). BatchNorm
-            layers (``hidden_norm="batchnorm"``, the front ends of
-            ``HybridKANClassifier``) weigh their batch statistics the same way.
-
-        Returns
-        -------
-        self : KANClassifier
-            The fitted classifier.
-        """
-        return self._fit(X, y, sample_weight=sample_weight)
-
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """Train for one epoch on ``(X, y)``, continuing from the current network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Subset of the training data (one batch, or all of it).
-        y : array-like of shape (n_samples,)
-            Class labels.
-        classes : array-like of shape (n_classes,), default=None
-            All the classes; required on the first call, as in
-            ``MLPClassifier.partial_fit``, and the same (or omitted) later.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss, as in :meth:`fit`.
-
-        Returns
-        -------
-        self : KANClassifier
-            The updated classifier.
-        """
-        if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        if hasattr(self, "net_") and classes is not None:
-            if not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-                raise ValueError(
-                    f"`classes={np.asarray(classes).tolist()!r}` is not the same as on the "
-                    f"first call to partial_fit, was: {self.classes_.tolist()!r}."
-                )
-        return self._fit(X, y, sample_weight=sample_weight, partial=True, classes=classes)
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the network's outputs).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Probability of each class, in the order of ``classes_``.
-        """
-        return softmax(self._forward(X), axis=1)
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities (log-softmax of the network's outputs).
-
-        Computed from the outputs directly, so it stays finite where
-        ``np.log(predict_proba(X))`` would give ``-inf``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Log-probability of each class, in the order of ``classes_``.
-        """
-        return log_softmax(self._forward(X), axis=1)
-
-    def predict(self, X):
-        """Most probable class of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        scores = self._forward(X)
-        return self.classes_[np.argmax(scores, axis=1)]
-
-    def _encode_y(self, y, reset, classes=None, sample_weight=None):
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if reset:
-            self._label_encoder = LabelEncoder().fit(y if classes is None else classes)
-            self.classes_ = self._label_encoder.classes_
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                    f"but the data contains only one class: {self.classes_[0]!r}."
-                )
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if unseen.size:
-            raise ValueError(
-                f"y contains labels {unseen.tolist()} that were not seen in the classes "
-                f"{self.classes_.tolist()}."
-            )
-        return self._label_encoder.transform(y).astype(np.int64), len(self.classes_)
-
-    def _weight_classes(self, y, sample_weight, partial):
-        weights = sample_weight
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, str) and partial:
-                raise ValueError(
-                    "class_weight='balanced' is not supported by partial_fit, which sees "
-                    "one batch at a time. Compute the weights on all the data with "
-                    "sklearn.utils.class_weight.compute_class_weight and pass them as a dict."
-                )
-            per_class = compute_class_weight(
-                self.class_weight, classes=self.classes_, y=self.classes_[y]
-            )
-            bad = ~(np.isfinite(per_class) & (per_class >= 0))
-            if bad.any():
-                # A negative weight would flip the class's gradient, NaN poison the
-                # loss; _fit leaves the rows of weight <= 0 out, so either would
-                # silently remove the class. Refused, as negative sample_weight is.
-                values = {k.item(): float(w) for k, w in zip(self.classes_[bad], per_class[bad])}
-                raise ValueError(
-                    f"class_weight must hold non-negative and finite weights, got {values}. "
-                    "A weight of 0 leaves a class out of training."
-                )
-            weights = per_class[y] if weights is None else weights * per_class[y]
-        if weights is None:
-            return None
-        if not (weights > 0).any():
-            raise ValueError(
-                "Sample weights must contain at least one non-zero number (after class_weight)."
-            )
-        present = np.unique(y[weights > 0])
-        if len(present) < 2 and not partial:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes with non-zero "
-                f"weight, but only class {self.classes_[present[0]]!r} has any."
-            )
-        return weights
-
-    def _net_class(self):
-        return _KANClassifierNet
-
-    def _net_kwargs(self):
-        # skorch's predict_proba applies the softmax to the logits ("auto" for
-        # CrossEntropyLoss) and predict returns the class index, which is what
-        # EpochScoring compares with the encoded targets.
-        return {"classes": np.arange(len(self.classes_)), "predict_nonlinearity": "auto"}
-
-    def _criterion(self):
-        # Logits into CrossEntropyLoss (skorch's default NLLLoss expects
-        # probabilities); predict_proba applies the softmax.
-        return nn.CrossEntropyLoss
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
-        return tags
+    def _class_weight(self):
+        return self.class_weight
 
 
-_HYBRID_PARAMS_DOC = """
+class HybridKANClassifier(ImageInputMixin, KANClassifier):
+    """Image classifier: a front end that sees the image, then a KAN head.
+
+    The front end (a small CNN, KAN convolutions, locally connected KAN layers
+    or a linear map) turns each image into ``frontend_features`` numbers; a KAN
+    (:class:`~sklearn_kan.nn.KAN`, widths ``[frontend_features,
+    *hidden_layer_sizes, n_classes]``) classifies them. The whole network is
+    trained end to end, with the training machinery of
+    :class:`KANClassifier` (skorch net in ``net_``, grid updates, grid
+    schedule, regularisation, early stopping, devices).
+
+    It accepts flat rows (read as images, see ``image_shape``), ``(n_samples,
+    height, width)`` and ``(n_samples, height, width, channels)`` arrays.
+
     Parameters
     ----------
     frontend : {"conv", "kanconv", "linear", "local"}, default="conv"
@@ -479,9 +322,25 @@ _HYBRID_PARAMS_DOC = """
     conv_channels : sequence of int, default=(16, 32)
         Output channels of the front end's blocks, one block per entry (unused
         by ``"linear"``).
-"""
-
-_HYBRID_SCALING_DOC = """    input_scaling : {"minmax", "standard"} or None, default="minmax"
+    hidden_layer_sizes : int or sequence of int, default=(64,)
+        Width of each hidden layer, as in ``MLPClassifier``. The input width is
+        the number of features and the output width the number of classes
+        (one for a regressor's single target). ``()`` gives a one-layer KAN.
+    grid_size : int, default=5
+        Number of grid intervals of every edge's spline.
+    spline_order : int, default=3
+        Degree of the B-splines (3 is cubic).
+    basis : {"bspline", "rbf", "chebyshev", "gram", "fourier", "rational"}, default="bspline"
+        Basis of the edge functions: B-splines (the KAN paper), Gaussian radial
+        basis functions (FastKAN), Chebyshev polynomials (ChebyKAN), Gram
+        polynomials (KAGN), sines and cosines (FourierKAN) or KAT's rational
+        functions with learned denominators (which do not support
+        ``grid_update_epochs`` or ``grid_schedule``). All have
+        ``grid_size + spline_order`` functions per edge, so the parameter count
+        does not depend on the basis (the rational one adds its denominators).
+    grid_range : tuple of float, default=(-1.0, 1.0)
+        Interval covered by the initial grids.
+    input_scaling : {"minmax", "standard"} or None, default="minmax"
         How pixels are mapped before the front end, per channel over all
         pixels of the training images (one shift and scale per channel, so raw
         0-255 or 0-16 images work as given): ``"minmax"`` maps the channel's
@@ -493,47 +352,135 @@ _HYBRID_SCALING_DOC = """    input_scaling : {"minmax", "standard"} or None, def
         on 0-16 images stays near the brightest training pixel). Part of the
         fitted module (``module_.scale``, ``module_.shift``, ``module_.low``,
         ``module_.high``).
-"""
-
-
-_HYBRID_NORM_DOC = """    hidden_norm : {"batchnorm", "layernorm", "tanh"} or None, default=None
+    hidden_norm : {"batchnorm", "layernorm", "tanh"} or None, default=None
         What maps each hidden layer's outputs of the KAN head onto the next
         layer's grid, as in :class:`KANClassifier`. The default is ``None``
         here: the front end already ends in a normalisation, and
         ``"batchnorm"``, the plain KAN's default, has not been measured on the
         hybrids.
-"""
+    grid_update_epochs : sequence of int or None, default=None
+        Epochs (1-based) after which every grid is re-placed on the data (up to
+        1024 training rows) and its coefficients refit so the functions are kept.
+        They count from the start of each ``fit``, a warm-started one included;
+        ``partial_fit`` trains one epoch per call, and counts its calls.
+    grid_eps : float, default=0.02
+        Weight of a uniform grid mixed with the data quantiles by a grid update
+        (1 is fully uniform, 0 fully adaptive). Inputs whose functions that mix
+        would change by more than 1% (mostly blank pixels) get a more uniform
+        one (see ``sklearn_kan.nn.KANLinear.update_grid``).
+    grid_schedule : sequence of int or None, default=None
+        Grid sizes to extend to during training, coarse to fine (the KAN
+        paper's grid extension): with ``grid_size=3, grid_schedule=(5, 10)`` the
+        epochs are split into three equal stages on grids of 3, 5 and 10
+        intervals. Each extension keeps the functions (least squares) and
+        rebuilds the optimizer.
+    lamb : float, default=0.0
+        Strength of the KAN paper's sparsity regularisation (L1 of the mean
+        absolute activation of each edge plus its entropy). 0 disables it; it
+        costs one extra pass over each batch when enabled.
+    lamb_l1 : float, default=1.0
+        Weight of the L1 term inside the regularisation.
+    lamb_entropy : float, default=2.0
+        Weight of the entropy term inside the regularisation.
+    optimizer : {"adam", "adamw", "sgd", "lbfgs"} or torch optimizer class, default="adam"
+        Optimizer. ``"lbfgs"`` works (skorch passes the closure); use it with
+        ``batch_size=None`` (full batch) and ``lr=1`` as pykan does.
+    lr : float, default=0.003
+        Initial learning rate.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        ``"cosine"`` decays the learning rate from ``lr`` to 0 over the
+        ``max_epochs`` of each ``fit`` (cosine annealing); on MNIST this is worth
+        about one point of accuracy for a small KAN. ``partial_fit`` always uses
+        the constant ``lr``.
+    weight_decay : float, default=0.0
+        Weight decay passed to the optimizer.
+    batch_size : int or None, default=128
+        Minibatch size (capped at the number of samples). ``None`` trains on the
+        full batch.
+    max_epochs : int, default=30
+        Number of passes over the training data (the maximum, with early
+        stopping).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for a
+        classifier), stop when the validation loss has not improved by ``tol``
+        for ``n_iter_no_change`` epochs, and keep the best parameters. Without
+        it, all the data is used for training and nothing is held out.
+    validation_fraction : float, default=0.1
+        Fraction held out by ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Patience of ``early_stopping``, in epochs.
+    tol : float, default=1e-4
+        Smallest decrease of the validation loss that counts as an improvement.
+    device : {"auto", "cpu", "cuda", "mps"} or str, default="auto"
+        Where to train: ``"auto"`` takes CUDA, then MPS, then the CPU.
+        ``"cuda:1"`` style names work too.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the network's parameters and of training. ``"float64"``
+        (double precision, as pykan uses for its symbolic-regression examples)
+        is slower (2 to 5 times on digits) but its results do not depend on float32
+        rounding, e.g. on the order of the rows in a batch (so ``sample_weight``
+        matches repeated rows to 1e-7). Inputs, targets and the input scaling
+        are kept in that precision too (features such as ``1e8 + x`` keep their
+        digits; float32 models refuse values beyond the float32 range, float64
+        models do not). Prediction runs in the same precision, in chunks of 256
+        rows.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the shuffling and the validation split. An
+        int makes fits on the CPU reproducible; the caller's global torch and
+        numpy random states are left untouched.
+    verbose : int, default=0
+        ``1`` or more prints skorch's table of epochs (loss, time) while
+        training.
+    callbacks : list or tuple of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks, e.g. ``EpochScoring("accuracy", on_train=True)``
+        or ``("lr", LRScheduler(...))``; unnamed ones are named after their
+        class. They are cloned before each fit, so they are never mutated. A
+        ``skorch.callbacks.LRScheduler`` replaces the built-in ``lr_schedule``.
+    warm_start : bool, default=False
+        Whether ``fit`` continues training the current network for
+        ``max_epochs`` more epochs instead of starting afresh. A warm-started
+        ``fit`` and ``partial_fit`` use the current values of the training
+        parameters (``lr``, ``batch_size``, ``weight_decay``, ``lamb``,
+        ``callbacks``, ``verbose``, ``early_stopping``...); ``partial_fit``
+        keeps the optimizer's state, a warm-started ``fit`` starts a new one
+        (and a new ``lr_schedule`` cycle), as ``MLPClassifier`` does. The
+        parameters that fix the network (``hidden_layer_sizes``, ``grid_size``,
+        ``spline_order``, ``basis``, ``grid_range``, ``input_scaling``,
+        ``grid_schedule``, ``dtype``, and the hybrid's ``frontend``, ``image_shape``,
+        ``frontend_features``, ``conv_channels``) cannot change between them: a
+        ``ValueError`` says so.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, ``{label: weight}`` (missing
+        classes weigh 1; non-negative and finite, 0 leaves a class out), or
+        ``"balanced"`` for ``n_samples / (n_classes * np.bincount(y))``.
+        Multiplied with ``sample_weight``. ``partial_fit`` accepts only a dict,
+        since it does not see all the data at once.
 
-
-def _hybrid_params_doc() -> str:
-    # The KAN head and training parameters are KANClassifier's; only the
-    # meaning of input_scaling (per channel, not per feature) and the default
-    # of hidden_norm change.
-    shared = _PARAMS_DOC.split("----------\n", 1)[1]
-    for name, doc in (("input_scaling", _HYBRID_SCALING_DOC), ("hidden_norm", _HYBRID_NORM_DOC)):
-        shared = re.sub(rf"    {name} : .*?\n(?=    \w+ : )", doc, shared, count=1, flags=re.S)
-    return _HYBRID_PARAMS_DOC + shared
-
-
-class HybridKANClassifier(KANClassifier):
-    __doc__ = (
-        """Image classifier: a front end that sees the image, then a KAN head.
-
-    The front end (a small CNN, KAN convolutions, locally connected KAN layers
-    or a linear map) turns each image into ``frontend_features`` numbers; a KAN
-    (:class:`~sklearn_kan.nn.KAN`, widths ``[frontend_features,
-    *hidden_layer_sizes, n_classes]``) classifies them. The whole network is
-    trained end to end, with the training machinery of
-    :class:`KANClassifier` (skorch net in ``net_``, grid updates, grid
-    schedule, regularisation, early stopping, devices).
-
-    It accepts flat rows (read as images, see ``image_shape``), ``(n_samples,
-    height, width)`` and ``(n_samples, height, width, channels)`` arrays.
-"""
-        + _hybrid_params_doc()
-        + _CLASS_WEIGHT_DOC
-        + _ATTRS_DOC.replace("(input scaling + KAN)", "(:class:`~sklearn_kan.nn.HybridKAN`)")
-        + """    classes_ : ndarray of shape (n_classes,)
+    Attributes
+    ----------
+    grid_size_ : int
+        Grid size of the trained network's KAN layers: ``grid_size``, or the
+        size reached by ``grid_schedule``. Rebuild a saved ``module_`` with it.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` had string column names.
+    net_ : skorch.NeuralNet
+        The trained skorch net (history, callbacks, checkpointing).
+    module_ : torch.nn.Module
+        The trained torch module: a :class:`~sklearn_kan.nn.ScaledKAN` (input
+        scaling + KAN), rebuilt from a ``state_dict`` with ``ScaledKAN([n_features_in_,
+        *hidden_layer_sizes, n_outputs], grid_size=grid_size_, spline_order=...,
+        basis=..., grid_range=...)``.
+    history_ : skorch.History
+        Per-epoch training record (``history_[:, "train_loss"]``; with
+        ``early_stopping`` also ``valid_loss`` and, for classifiers, ``valid_acc``).
+    n_params_ : int
+        Number of trainable parameters.
+    n_threads_ : int
+        Number of torch threads the last fit used (a joblib or Dask worker's
+        share of the cores; see the user guide on parallel searches).
+    classes_ : ndarray of shape (n_classes,)
         Class labels.
     image_shape_ : tuple of int
         ``(height, width, channels)`` of the training images. Images passed to
@@ -561,8 +508,7 @@ class HybridKANClassifier(KANClassifier):
     True
     >>> bool(clf.score(X_test.reshape(-1, 64), y_test) > 0.95)  # flat rows work too
     True
-"""
-    )
+    """
 
     _architecture_params = (
         *KANClassifier._architecture_params,
@@ -574,10 +520,8 @@ class HybridKANClassifier(KANClassifier):
 
     _parameter_constraints: dict = {
         **KANClassifier._parameter_constraints,
+        **ImageInputMixin._image_constraints,
         "frontend": [StrOptions(set(FRONTENDS))],
-        "image_shape": [tuple, list, None],
-        "frontend_features": [Interval(numbers.Integral, 1, None, closed="left")],
-        "conv_channels": ["array-like"],
     }
 
     def __init__(
@@ -618,66 +562,50 @@ class HybridKANClassifier(KANClassifier):
         callbacks=None,
         warm_start=False,
     ):
-        _store_params(self, locals())
+        self.frontend = frontend
+        self.image_shape = image_shape
+        self.frontend_features = frontend_features
+        self.conv_channels = conv_channels
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.class_weight = class_weight
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.basis = basis
+        self.grid_range = grid_range
+        self.input_scaling = input_scaling
+        self.hidden_norm = hidden_norm
+        self.grid_update_epochs = grid_update_epochs
+        self.grid_eps = grid_eps
+        self.grid_schedule = grid_schedule
+        self.lamb = lamb
+        self.lamb_l1 = lamb_l1
+        self.lamb_entropy = lamb_entropy
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
 
-    def _validate_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` and return it as images ``(n, C, H, W)`` in the network's precision."""
-        try:
-            images = validate_images(
-                self, X, reset=reset, image_shape=self.image_shape if reset else self.image_shape_
-            )
-        except ValueError as exc:
-            shape = np.shape(X) if not reset and np.ndim(X) in (2, 3) else None
-            if shape is not None:
-                h, w, c = self.image_shape_
-                if shape in {(h, w), (h, w, c)}:
-                    raise ValueError(
-                        f"{type(self).__name__} predicts on a batch of images, but X has the "
-                        f"shape {shape} of one image. Pass X[np.newaxis] (a batch of one)."
-                    ) from exc
-            raise
-        if reset:
-            self.image_shape_ = tuple(int(d) for d in images.shape[1:])
-        # Channels-last images become the (n, C, H, W) tensors torch convolutions take.
-        return self._as_net_dtype(images.transpose(0, 3, 1, 2), reset)
-
-    def _build_module(self, X: np.ndarray, n_outputs: int, sample_weight=None) -> nn.Module:
-        """Front end + KAN head, with a per-channel input scaling fitted on ``X``."""
-        channels, height, width = X.shape[1:]
+    def _build_parts(self, shape, n_outputs: int) -> tuple[nn.Module, nn.Module]:
+        """The front end of ``frontend`` and a KAN head on its features."""
         layer_kwargs = self._layer_kwargs()
         frontend = make_frontend(
-            self.frontend,
-            (channels, height, width),
-            self.frontend_features,
-            self._conv_channels(),
-            **layer_kwargs,
+            self.frontend, shape, self.frontend_features, self._conv_channels(), **layer_kwargs
         )
         head = KAN(
             [frontend.out_features, *self._hidden_sizes(), n_outputs],
             hidden_norm=self.hidden_norm,
             **layer_kwargs,
         )
-        (shift, scale), bounds = _fit_channel_scaler(
-            X, self.input_scaling, self._grid_range(), sample_weight
-        )
-        return HybridKAN(
-            frontend, head, (channels, height, width), shift, scale, input_bounds=bounds
-        )
-
-    def _conv_channels(self) -> tuple[int, ...]:
-        channels = self.conv_channels
-        if isinstance(channels, numbers.Integral):
-            channels = (channels,)
-        channels = tuple(channels)
-        if any(
-            isinstance(c, bool) or not isinstance(c, numbers.Integral) or c < 1 for c in channels
-        ):
-            raise ValueError(
-                "conv_channels must be a sequence of positive integers, got "
-                f"{self.conv_channels!r}."
-            )
-        return tuple(int(c) for c in channels)
-
-    def _check_hyperparameters(self) -> None:
-        super()._check_hyperparameters()
-        self._conv_channels()
+        return frontend, head

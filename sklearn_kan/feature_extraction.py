@@ -44,8 +44,8 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._base import BaseTorchEstimator, _store_params
-from ._images import IMAGE_ATTRS_DOC, validate_images
+from ._base import BaseTorchEstimator
+from ._images import validate_images
 
 __all__ = ["ConvFeatures", "VAEFeatures"]
 
@@ -59,42 +59,6 @@ _COMMON_CONSTRAINTS: dict = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
-
-_COMMON_PARAMS_DOC = """
-    image_shape : tuple of int, default=None
-        ``(height, width)`` or ``(height, width, channels)`` of flat input rows,
-        row-major and channels last; one entry may be ``-1``. ``None`` reads flat
-        rows of a perfect-square length as square one-channel images and any other
-        length as ``1 x n_features`` images; 3-D and 4-D input carries its shape.
-    max_epochs : int, default={max_epochs}
-        Number of passes over the training data.
-    batch_size : int or None, default=128
-        Minibatch size (capped at the number of samples); ``None`` trains on the
-        full batch.
-    lr : float, default=0.001
-        Learning rate of the Adam optimizer.
-    device : {{"auto", "cpu", "cuda", "mps"}} or str, default="auto"
-        Where to train: ``"auto"`` takes CUDA, then MPS, then the CPU.
-        ``transform`` runs on the same device, in the network's float32.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the shuffling (and the VAE's sampling). An
-        int makes fits on the CPU reproducible; the caller's global torch and
-        numpy random states are left untouched.
-    verbose : int, default=0
-        ``1`` or more prints skorch's table of epochs (loss, time) while training.
-"""
-
-_COMMON_ATTRS_DOC = (
-    "\n"
-    + IMAGE_ATTRS_DOC.format("training")
-    + """    data_min_, data_max_ : float
-        Smallest and largest training pixel; they map pixels onto ``[0, 1]``.
-    net_ : skorch.NeuralNet
-        The skorch net that trained the network (history, callbacks).
-    history_ : skorch.History
-        Per-epoch training record (``history_[:, "train_loss"]``).
-"""
-)
 
 
 class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTorchEstimator):
@@ -185,8 +149,7 @@ class _LearnedFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseTo
 
 
 class ConvFeatures(_LearnedFeatures):
-    __doc__ = (
-        """Features from a small convolutional network trained in ``fit``.
+    """Features from a small convolutional network trained in ``fit``.
 
     The network is a stack of blocks (3 x 3 convolution with padding, ReLU, 2 x 2
     max pooling), an adaptive average pooling to at most 4 x 4 positions (so the
@@ -210,13 +173,46 @@ class ConvFeatures(_LearnedFeatures):
     channels : sequence of int, default=(16, 32)
         Number of channels of each convolution block; each block halves the
         height and width (a side of 1 pixel is kept).
-"""
-        + _COMMON_PARAMS_DOC.format(max_epochs=10)
-        + """
+
+    image_shape : tuple of int, default=None
+        ``(height, width)`` or ``(height, width, channels)`` of flat input rows,
+        row-major and channels last; one entry may be ``-1``. ``None`` reads flat
+        rows of a perfect-square length as square one-channel images and any other
+        length as ``1 x n_features`` images; 3-D and 4-D input carries its shape.
+    max_epochs : int, default=10
+        Number of passes over the training data.
+    batch_size : int or None, default=128
+        Minibatch size (capped at the number of samples); ``None`` trains on the
+        full batch.
+    lr : float, default=0.001
+        Learning rate of the Adam optimizer.
+    device : {"auto", "cpu", "cuda", "mps"} or str, default="auto"
+        Where to train: ``"auto"`` takes CUDA, then MPS, then the CPU.
+        ``transform`` runs on the same device, in the network's float32.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the shuffling (and the VAE's sampling). An
+        int makes fits on the CPU reproducible; the caller's global torch and
+        numpy random states are left untouched.
+    verbose : int, default=0
+        ``1`` or more prints skorch's table of epochs (loss, time) while training.
+
     Attributes
-    ----------"""
-        + _COMMON_ATTRS_DOC
-        + """    objective_ : {"classification", "regression", "autoencoder"}
+    ----------
+    n_features_in_ : int
+        Number of input features, ``height * width * channels`` (also for 3-D and
+        4-D input).
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X` has feature
+        names that are all strings.
+    image_shape_ : tuple of int
+        ``(height, width, channels)`` of the training images, channels last.
+    data_min_, data_max_ : float
+        Smallest and largest training pixel; they map pixels onto ``[0, 1]``.
+    net_ : skorch.NeuralNet
+        The skorch net that trained the network (history, callbacks).
+    history_ : skorch.History
+        Per-epoch training record (``history_[:, "train_loss"]``).
+    objective_ : {"classification", "regression", "autoencoder"}
         How the network was trained.
     classes_ : ndarray of shape (n_classes,)
         Class labels, for ``objective_ == "classification"``.
@@ -244,8 +240,7 @@ class ConvFeatures(_LearnedFeatures):
     >>> model = make_pipeline(conv, KANClassifier(max_epochs=20, random_state=0))
     >>> bool(model.fit(X_train, y_train).score(X_test, y_test) > 0.9)  # features, then a KAN
     True
-"""
-    )
+    """
 
     _parameter_constraints: dict = {
         **_COMMON_CONSTRAINTS,
@@ -265,7 +260,15 @@ class ConvFeatures(_LearnedFeatures):
         random_state=None,
         verbose=0,
     ):
-        _store_params(self, locals())
+        self.n_components = n_components
+        self.image_shape = image_shape
+        self.channels = channels
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -354,8 +357,7 @@ class ConvFeatures(_LearnedFeatures):
 
 
 class VAEFeatures(_LearnedFeatures):
-    __doc__ = (
-        """Latent features of a variational autoencoder trained in ``fit``.
+    """Latent features of a variational autoencoder trained in ``fit``.
 
     Encoder and decoder are multilayer perceptrons on the flattened image (pixels
     scaled into ``[0, 1]`` with the training minimum and maximum). The encoder gives
@@ -379,13 +381,46 @@ class VAEFeatures(_LearnedFeatures):
         Weight of the KL term (``beta``-VAE); 1 is the true evidence lower bound,
         larger values give smoother, more disentangled latents and blurrier
         reconstructions.
-"""
-        + _COMMON_PARAMS_DOC.format(max_epochs=20)
-        + """
+
+    image_shape : tuple of int, default=None
+        ``(height, width)`` or ``(height, width, channels)`` of flat input rows,
+        row-major and channels last; one entry may be ``-1``. ``None`` reads flat
+        rows of a perfect-square length as square one-channel images and any other
+        length as ``1 x n_features`` images; 3-D and 4-D input carries its shape.
+    max_epochs : int, default=20
+        Number of passes over the training data.
+    batch_size : int or None, default=128
+        Minibatch size (capped at the number of samples); ``None`` trains on the
+        full batch.
+    lr : float, default=0.001
+        Learning rate of the Adam optimizer.
+    device : {"auto", "cpu", "cuda", "mps"} or str, default="auto"
+        Where to train: ``"auto"`` takes CUDA, then MPS, then the CPU.
+        ``transform`` runs on the same device, in the network's float32.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the shuffling (and the VAE's sampling). An
+        int makes fits on the CPU reproducible; the caller's global torch and
+        numpy random states are left untouched.
+    verbose : int, default=0
+        ``1`` or more prints skorch's table of epochs (loss, time) while training.
+
     Attributes
-    ----------"""
-        + _COMMON_ATTRS_DOC
-        + """    module_ : torch.nn.Module
+    ----------
+    n_features_in_ : int
+        Number of input features, ``height * width * channels`` (also for 3-D and
+        4-D input).
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X` has feature
+        names that are all strings.
+    image_shape_ : tuple of int
+        ``(height, width, channels)`` of the training images, channels last.
+    data_min_, data_max_ : float
+        Smallest and largest training pixel; they map pixels onto ``[0, 1]``.
+    net_ : skorch.NeuralNet
+        The skorch net that trained the network (history, callbacks).
+    history_ : skorch.History
+        Per-epoch training record (``history_[:, "train_loss"]``).
+    module_ : torch.nn.Module
         The trained VAE (``encode`` and ``decode`` methods).
     n_params_ : int
         Number of trainable parameters of ``module_`` (encoder and decoder).
@@ -407,8 +442,7 @@ class VAEFeatures(_LearnedFeatures):
     >>> X_back = vae.inverse_transform(Z)  # in the input's pixel scale
     >>> X_back.shape, bool(X_back.min() >= 0 and X_back.max() <= 16)
     ((1797, 64), True)
-"""
-    )
+    """
 
     _parameter_constraints: dict = {
         **_COMMON_CONSTRAINTS,
@@ -430,7 +464,16 @@ class VAEFeatures(_LearnedFeatures):
         random_state=None,
         verbose=0,
     ):
-        _store_params(self, locals())
+        self.n_components = n_components
+        self.image_shape = image_shape
+        self.hidden = hidden
+        self.beta = beta
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

@@ -5,7 +5,6 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification
-from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -45,30 +44,6 @@ def test_string_labels():
     clf = KANClassifier(hidden_layer_sizes=(8,), max_epochs=60, random_state=0).fit(X, names)
     assert set(clf.predict(X)) <= set(names)
     assert clf.score(X, names) > 0.8
-
-
-def test_random_state_reproducible_and_leaves_global_rngs_alone(digits):
-    X_train, X_test, y_train, _ = digits
-    torch.manual_seed(123)
-    np.random.seed(123)
-    expected_torch = torch.rand(3)
-    expected_np = np.random.rand(3)
-    torch.manual_seed(123)
-    np.random.seed(123)
-    a = KANClassifier(max_epochs=2, random_state=7).fit(X_train, y_train)
-    np.testing.assert_array_equal(torch.rand(3).numpy(), expected_torch.numpy())
-    np.testing.assert_array_equal(np.random.rand(3), expected_np)
-    b = KANClassifier(max_epochs=2, random_state=7).fit(X_train, y_train)
-    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
-    c = KANClassifier(max_epochs=2, random_state=8).fit(X_train, y_train)
-    assert not np.array_equal(a.predict_proba(X_test), c.predict_proba(X_test))
-
-
-def test_random_state_none_varies(digits):
-    X_train, X_test, y_train, _ = digits
-    a = KANClassifier(max_epochs=1).fit(X_train, y_train).predict_proba(X_test)
-    b = KANClassifier(max_epochs=1).fit(X_train, y_train).predict_proba(X_test)
-    assert not np.array_equal(a, b)
 
 
 def test_lbfgs_full_batch_like_pykan(digits):
@@ -230,22 +205,6 @@ def test_pipeline_and_grid_search(digits):
     assert search.score(X_test, y_test) > 0.85
 
 
-def test_pickle_round_trip(digits):
-    X_train, X_test, y_train, _ = digits
-    clf = KANClassifier(max_epochs=1, random_state=0).fit(X_train, y_train)
-    back = pickle.loads(pickle.dumps(clf))
-    np.testing.assert_array_equal(back.predict_proba(X_test), clf.predict_proba(X_test))
-
-
-def test_divergence_stops_with_a_clear_error_and_no_nan_model(digits):
-    X_train, X_test, y_train, _ = digits
-    clf = KANClassifier(optimizer="sgd", lr=1e30, max_epochs=5, random_state=0)
-    with pytest.raises(FloatingPointError, match="diverged.*Lower `lr`"):
-        clf.fit(X_train * 1e3, y_train)
-    with pytest.raises(NotFittedError):  # a failed fit: unfitted, as in scikit-learn
-        clf.predict_proba(X_test)
-
-
 def test_out_of_range_inputs_give_finite_outputs(digits):
     X_train, X_test, y_train, _ = digits
     clf = KANClassifier(max_epochs=2, random_state=0).fit(X_train, y_train)
@@ -292,37 +251,6 @@ def test_cuda_fit_and_predict(digits):
     clf = KANClassifier(device="cuda", random_state=0).fit(X_train, y_train)
     assert next(clf.module_.parameters()).is_cuda
     assert clf.score(X_test, y_test) >= 0.95
-
-
-@pytest.mark.parametrize("shuffle", [False, True])
-@pytest.mark.parametrize("kind", ["numpy", "torch", "subset", "no_target"])
-def test_batch_loader_yields_the_default_loaders_batches(shuffle, kind):
-    # The estimators fetch each batch with one indexing of the arrays; the batches
-    # (and the random numbers drawn for shuffling) must be those of torch's default
-    # loader over skorch's Dataset, so that training is unchanged.
-    from skorch.dataset import Dataset
-    from torch.utils.data import DataLoader, Subset
-
-    from sklearn_kan._base import _batch_iterator
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(23, 3)).astype(np.float32)
-    y = rng.integers(0, 4, size=23)
-    if kind == "torch":
-        X, y = torch.from_numpy(X), torch.from_numpy(y)
-    dataset = Dataset(X, None if kind == "no_target" else y)
-    if kind == "subset":
-        dataset = Subset(dataset, rng.permutation(23)[:17])
-    batches = {}
-    for name, make in [("default", DataLoader), ("fast", _batch_iterator)]:
-        torch.manual_seed(7)
-        batches[name] = list(make(dataset, batch_size=5, shuffle=shuffle))
-        batches[name + "_rng"] = torch.rand(1)
-    assert len(batches["fast"]) == len(batches["default"]) == -(-len(dataset) // 5)
-    for (xa, ya), (xb, yb) in zip(batches["default"], batches["fast"]):
-        torch.testing.assert_close(xa, xb)
-        torch.testing.assert_close(ya, yb, check_dtype=kind != "no_target")
-    torch.testing.assert_close(batches["default_rng"], batches["fast_rng"])
 
 
 # -- the estimator contract ----------------------------------------------
@@ -675,54 +603,3 @@ def test_a_named_callback_replaces_skorchs_default_of_that_name(small):
     callbacks = dict(clf.net_.callbacks_)
     assert callbacks["valid_acc"].scoring == "f1_macro"
     assert {"a", "b"} <= set(clf.history_[-1])  # two unnamed ones, numbered by skorch
-
-
-def test_batchnorm_keeps_the_training_rows_statistics_of_the_final_weights(small):
-    X, y = small
-    clf = KANClassifier(hidden_layer_sizes=(6,), max_epochs=3, random_state=0).fit(X, y)
-    assert clf.hidden_norm == "batchnorm"  # the default
-    norm = clf.module_.kan.norms[0].norm
-    seen = {}
-    hook = norm.register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0]))
-    clf.module_.eval()(torch.as_tensor(X, dtype=torch.float32))
-    hook.remove()
-    # Not torch's running averages (momentum 0.1 over 9 steps): the statistics of
-    # all training rows under the weights the model ended with.
-    torch.testing.assert_close(norm.running_mean, seen["x"].mean(0), rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(norm.running_var, seen["x"].var(0), rtol=1e-4, atol=1e-5)
-    # partial_fit keeps torch's running averages (one call may hold a few rows):
-    # they move towards the call's batch by torch's momentum, not onto it.
-    clf.partial_fit(X[:5], y[:5])
-    hook = norm.register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0]))
-    clf.module_.eval()(torch.as_tensor(X[:5], dtype=torch.float32))
-    hook.remove()
-    assert not torch.allclose(norm.running_mean, seen["x"].mean(0), atol=1e-3)
-
-
-def test_batchnorm_statistics_pass_runs_each_epoch_only_when_the_network_is_scored(
-    small, monkeypatch
-):
-    from skorch.callbacks import Callback, EpochScoring
-
-    import sklearn_kan._base as base
-
-    calls = []
-    real = base.set_batch_norm_statistics
-    monkeypatch.setattr(
-        base, "set_batch_norm_statistics", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k)
-    )
-    X, y = small
-    kw = dict(hidden_layer_sizes=(6,), max_epochs=3, random_state=0)
-    KANClassifier(**kw).fit(X, y)
-    KANClassifier(callbacks=[Callback()], **kw).fit(X, y)  # reads nothing: once, at the end
-    assert calls == [300, 300]
-    calls.clear()
-    KANClassifier(callbacks=[EpochScoring("accuracy", on_train=True)], **kw).fit(X, y)
-    assert calls == [300, 300, 300]
-    calls.clear()
-    KANClassifier(early_stopping=True, **kw).fit(X, y)  # on the training split only
-    assert calls == [270, 270, 270]
-    calls.clear()
-    KANClassifier(hidden_norm=None, **kw).fit(X, y)  # no BatchNorm
-    KANClassifier(**kw).fit(X, y).partial_fit(X, y)  # partial_fit keeps torch's averages
-    assert calls == [300]

@@ -815,6 +815,20 @@ def has_batch_norm(module: nn.Module) -> bool:
 
 
 @torch.no_grad()
+# Not torch.optim.swa_utils.update_bn, which does the same job for unweighted data,
+# because it cannot give these statistics:
+# - it runs the whole model once in training mode, so every BatchNorm layer
+#   normalises with the batch statistics of the current chunk, and a later layer
+#   sees inputs that prediction (evaluation mode, the earlier layers at their final
+#   statistics) never feeds it; here each layer is set in forward order with the
+#   layers before it already set, and an update_bn per layer is not possible, as
+#   each call resets every layer's statistics and puts the whole model in training;
+# - its momentum=None running average is the mean of the chunks' means and of
+#   their unbiased variances, each chunk counted once: the variance misses the
+#   spread between the chunks' means and a short last chunk weighs as a full one;
+#   here they are the mean and unbiased variance over all the rows;
+# - its loader gives the model inputs only, so sample weights would have to reach
+#   the batch statistics through a side channel (``batch_weights`` per chunk).
 def set_batch_norm_statistics(
     module: nn.Module, X, sample_weight=None, *, chunk_rows: int = 256
 ) -> int:
