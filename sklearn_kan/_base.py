@@ -1645,18 +1645,6 @@ def _mean_std(A: np.ndarray, weights=None) -> tuple[np.ndarray, np.ndarray]:
     return mean * size, std * size
 
 
-def _store_params(estimator: BaseEstimator, params: dict) -> None:
-    """Set each ``__init__`` argument as the attribute of the same name.
-
-    scikit-learn wants every estimator's ``__init__`` to spell out its parameters
-    and store them unchanged; ``_store_params(self, locals())`` as the body does
-    that in one place for all the estimators of this package.
-    """
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
-
-
 def _as_float32(X: np.ndarray, name: str = "X") -> np.ndarray:
     """A fresh, writable, C-contiguous float32 copy of finite ``X``.
 

@@ -19,7 +19,6 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._base import _store_params
 from ._images import IMAGE_ATTRS_DOC, input_ndim, pixel_names, validate_images
 
 __all__ = ["Downsample", "Flatten"]
@@ -238,7 +237,9 @@ class Downsample(_ImageTransformer):
     }
 
     def __init__(self, size=7, method="area", image_shape=None):
-        _store_params(self, locals())
+        self.size = size
+        self.method = method
+        self.image_shape = image_shape
 
     def _check_params(self) -> None:
         _check_size(self.size)

@@ -116,10 +116,9 @@ def _estimators() -> list[type]:
 def test_documented_parameters_are_the_signature_with_its_defaults(estimator):
     """Each ``__init__`` parameter is documented, with the default the signature has.
 
-    scikit-learn wants every estimator to spell out its parameters, so the KAN
-    estimators and the baselines repeat theirs while sharing one text of their docs
-    (``_PARAMS_DOC`` and the parts made from it): a default changed in one
-    signature but not in the others, or not in the docs, fails here.
+    scikit-learn wants every estimator to spell out its parameters, and each
+    estimator's docstring is written out in full: a default changed in a signature
+    but not in its docs fails here.
     """
     docscrape = pytest.importorskip("numpydoc.docscrape")
     documented = {}
