@@ -21,9 +21,9 @@ __all__ = ["ComparisonReport"]
 class ComparisonReport:
     """The comparison as a text table, a Markdown report and a figure.
 
-    Build it from :func:`compare`'s results; :meth:`save` writes ``report.md``
-    and ``comparison.png`` into a folder, which is what ``sklearn-kan compare``
-    does.
+    Build it from the results of :func:`~sklearn_kan.model_selection.compare`;
+    :meth:`save` writes ``report.md`` and ``comparison.png`` into a folder, which is
+    what ``sklearn-kan compare`` does.
 
     Parameters
     ----------
@@ -32,8 +32,8 @@ class ComparisonReport:
     cv_results : dict
         The second result.
     reference : str, default=None
-        The model the others are tested against (:func:`paired_tests`);
-        ``None`` takes the first.
+        The model the others are tested against
+        (:func:`~sklearn_kan.model_selection.paired_tests`); ``None`` takes the first.
     title : str, default="comparison"
         Name of the data set, for the headings.
     command : str, default=None
@@ -46,7 +46,8 @@ class ComparisonReport:
     Attributes
     ----------
     pairs : list of dict
-        :func:`paired_tests` of every model against ``reference``.
+        :func:`~sklearn_kan.model_selection.paired_tests` of every model against
+        ``reference``.
     failures : list of dict
         Every failed fit (``compare`` with a numeric ``error_score``):
         ``model``, ``split`` and ``error``; the report lists them.
