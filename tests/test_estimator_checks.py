@@ -17,13 +17,12 @@ from sklearn_kan.preprocessing import Downsample, Flatten
 # cannot meet (the two sum their gradients in different orders; measured: 2e-7
 # apart after 30 epochs). The float32 default is tested by the rest of the suite.
 #
-# The default run checks the two KAN estimators and the transformers (about 25 s on
-# 2 cores); the other supervised estimators, which share their machinery, are
-# checked with `-m slow` (another 50 s).
+# The default run checks KANClassifier and the transformers (about 15 s on 2 cores);
+# the other supervised estimators, which share its machinery, are checked with
+# `-m slow` (another 60 s).
 @parametrize_with_checks(
     [
         KANClassifier(hidden_layer_sizes=(16,), dtype="float64"),
-        KANRegressor(hidden_layer_sizes=(16,), dtype="float64"),
         # Tiny networks and 2 epochs: no check measures what a transformer learned,
         # only its API (shapes, determinism, errors), and they fit ~100 times.
         ConvFeatures(n_components=4, channels=(4,), max_epochs=2),
@@ -54,6 +53,7 @@ def test_sklearn_compatible(estimator, check):
         # the default lr for its R^2 > 0.5.
         TorchMLPRegressor(hidden_layer_sizes=(16,), lr=1e-2, max_epochs=60, dtype="float64"),
         CNNClassifier(frontend_features=8, conv_channels=(4,), dtype="float64"),
+        KANRegressor(hidden_layer_sizes=(16,), dtype="float64"),
         # The per-sample hidden_norm between KAN layers.
         KANClassifier(hidden_layer_sizes=(8, 8), hidden_norm="layernorm", dtype="float64"),
     ]

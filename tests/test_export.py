@@ -39,8 +39,13 @@ def _fast_first(values):
     return [v if i == 0 else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]
 
 
-# Each round trip is a torch.onnx (dynamo) export of 4-19 s: the default run keeps one
-# of each sweep, `-m slow` runs the rest.
+def _slow(values):
+    return [pytest.param(v, marks=pytest.mark.slow) for v in values]
+
+
+# Each round trip is a torch.onnx (dynamo) export of 3-20 s: the default run keeps a
+# classifier and a regressor (and the module's examples, in tests/test_docs.py);
+# `-m slow` runs the sweeps.
 @pytest.mark.parametrize("basis", _fast_first(sorted(BASES, key=lambda b: b != "bspline")))
 def test_classifier_of_every_basis_round_trips(digits, basis):
     X, y = digits
@@ -48,7 +53,7 @@ def test_classifier_of_every_basis_round_trips(digits, basis):
     _assert_same_predictions(clf, X)
 
 
-@pytest.mark.parametrize("first", _fast_first(["downsample", "flatten", "scaler"]))
+@pytest.mark.parametrize("first", _slow(["downsample", "flatten", "scaler"]))
 def test_whole_pipeline_takes_raw_pixels(digits, first, tmp_path):
     X, y = digits
     images = X.reshape(-1, 8, 8)
@@ -63,7 +68,7 @@ def test_whole_pipeline_takes_raw_pixels(digits, first, tmp_path):
     np.testing.assert_allclose(proba, pipe.predict_proba(inputs), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("frontend", _fast_first(["linear", "conv", "kanconv", "local"]))
+@pytest.mark.parametrize("frontend", _slow(["linear", "conv", "kanconv", "local"]))
 def test_hybrid_round_trips(digits, frontend):
     X, y = digits
     images = X.reshape(-1, 8, 8)
@@ -133,6 +138,7 @@ def _data_home():
     return str(shared) if shared.is_dir() else None
 
 
+@pytest.mark.slow  # tests/test_docs.py runs every module's examples, this one's too
 def test_docstring_example_runs():
     import doctest
 
@@ -171,7 +177,7 @@ def test_preprocessing_not_known_to_be_affine_is_refused(digits, step):
         to_onnx(pipe, X[:3])
 
 
-@pytest.mark.parametrize("step", _fast_first(["minmax", "maxabs", "robust", "pca"]))
+@pytest.mark.parametrize("step", _slow(["minmax", "maxabs", "robust", "pca"]))
 def test_known_affine_steps_round_trip_also_out_of_range(digits, step):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler
@@ -193,7 +199,7 @@ def test_known_affine_steps_round_trip_also_out_of_range(digits, step):
 
 @pytest.mark.parametrize(
     "labels",
-    _fast_first(
+    _slow(
         [
             np.array([-(2**62) - 7, 2**62 + 3, 5], dtype=np.int64),
             np.array([2**63, 2**64 - 1, 2**63 + 12345], dtype=np.uint64),
@@ -222,6 +228,7 @@ def test_sample_rows_of_the_wrong_shape_are_refused(digits):
         to_onnx(pipe, X[:3, :49])
 
 
+@pytest.mark.slow
 def test_one_row_and_many_rows(digits):
     X, y = digits
     clf = KANClassifier((4,), max_epochs=1, random_state=0).fit(X, y)

@@ -395,7 +395,8 @@ def _uneven_splits(n):
     return splits
 
 
-@pytest.mark.parametrize("n_jobs", [None, 2])
+# n_jobs=2 starts joblib workers (5-7 s); tests/test_parallel.py covers them by default.
+@pytest.mark.parametrize("n_jobs", [None, pytest.param(2, marks=pytest.mark.slow)])
 def test_compare_keeps_every_model_when_a_fit_fails(digits, n_jobs):
     from sklearn.exceptions import FitFailedWarning
 
