@@ -77,7 +77,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # The waiting policy that sklearn_kan sets when it is imported before torch (see
-# sklearn_kan._threads); set here because this script imports torch first.
+# sklearn_kan.nn.plan_threads); set here because this script imports torch first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402

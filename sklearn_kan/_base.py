@@ -53,11 +53,10 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, Subset
 from torch.utils.data import Dataset as TorchDataset
 
+from ._counting import count_params, row_macs
 from ._images import input_ndim, validate_images
-from ._threads import plan_threads, using_threads
 from .callbacks import GridSchedule, GridUpdate, PrintLog
-from .nn import kernel_info
-from .nn._cost import row_macs
+from .nn import kernel_info, plan_threads, using_threads
 from .nn.basis import BASES, get_basis
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 from .nn.models import (
@@ -185,7 +184,7 @@ class BaseTorchEstimator(BaseEstimator):
         """Torch threads for this fit, from the size of the work.
 
         One thread below ``SMALL_WORK_MACS`` multiply-adds per step (see
-        ``sklearn_kan._threads``). ``verbose`` prints the choice and which B-spline
+        :func:`sklearn_kan.nn.plan_threads`). ``verbose`` prints the choice and which B-spline
         kernels serve (:func:`sklearn_kan.nn.kernel_info`).
         """
         macs = row_macs(net.module_, X[:2])
@@ -1223,41 +1222,6 @@ class ImageInputMixin:
     def _check_hyperparameters(self) -> None:
         super()._check_hyperparameters()
         self._conv_channels()
-
-
-def count_params(obj) -> int:
-    """Number of trainable parameters of a torch module or a fitted estimator.
-
-    Parameters
-    ----------
-    obj : torch.nn.Module or fitted estimator
-        A module, an estimator with ``module_`` (or ``n_params_``), or a
-        :class:`~sklearn.pipeline.Pipeline` ending in one. scikit-learn's
-        ``MLPClassifier`` / ``MLPRegressor`` are counted from ``coefs_`` and
-        ``intercepts_``.
-
-    Returns
-    -------
-    int
-    """
-    if isinstance(obj, nn.Module):
-        n = sum(p.numel() for p in obj.parameters() if p.requires_grad)
-        # Edges removed by pruning (sklearn_kan.inspection.prune) stay in the weight
-        # tensors, masked to zero: they are not parameters of the model any more.
-        for layer in obj.modules():
-            mask = getattr(layer, "edge_mask", None)
-            if mask is not None:
-                n -= int((mask == 0).sum()) * (layer.n_basis + 1)
-        return n
-    if hasattr(obj, "steps"):
-        return count_params(obj.steps[-1][1])
-    if hasattr(obj, "module_"):
-        return count_params(obj.module_)
-    if hasattr(obj, "coefs_"):
-        return int(sum(c.size for c in obj.coefs_) + sum(b.size for b in obj.intercepts_))
-    raise TypeError(
-        f"count_params expects a torch module or a fitted estimator, got {type(obj).__name__}."
-    )
 
 
 def resolve_device(device: str) -> str:

@@ -19,6 +19,7 @@ from skorch.callbacks import PrintLog as _SkorchPrintLog
 
 from .nn.basis import get_basis
 
+# EpochProgressBar is documented (and listed in __all__) in sklearn_kan.model_selection.
 __all__ = ["GridSchedule", "GridUpdate", "PrintLog"]
 
 
@@ -143,6 +144,36 @@ class PrintLog(_SkorchPrintLog):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class EpochProgressBar(Callback):
+    """skorch callback: a tqdm bar over the epochs of a fit, with the training loss.
+
+    skorch's own ``ProgressBar`` counts the batches of one epoch; a comparison
+    wants the epochs of a fit. Shown on a terminal only (tqdm's ``disable=None``).
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(
+            total=net.max_epochs,
+            desc="  epochs",
+            unit="epoch",
+            leave=False,
+            file=sys.stderr,
+            disable=None,
+        )
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.update(1)
+        self.bar_.set_postfix(train_loss=f"{net.history[-1]['train_loss']:.4f}")
+
+    def on_train_end(self, net, **kwargs):
+        # Dropped, not kept: a bar holds its stream, which does not pickle (joblib
+        # workers send the fitted estimators back pickled).
+        self.bar_.close()
+        del self.bar_
 
 
 def _is_terminal(sink) -> bool:

@@ -618,7 +618,7 @@ def _check_arrays(path: str, X: np.ndarray, y: np.ndarray) -> None:
 
 
 def _epoch_progress():
-    from .model_selection import EpochProgressBar
+    from .callbacks import EpochProgressBar
 
     return EpochProgressBar()
 

@@ -42,11 +42,11 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 from torch import Tensor, nn
 
-from ._base import PREDICT_CHUNK, BaseKAN, count_params
-from ._flops import count_flops
+from ._base import PREDICT_CHUNK, BaseKAN
+from ._counting import count_flops, count_params
 from ._images import as_images, flat_image_shape
-from ._threads import plan_threads, using_threads
 from .feature_extraction import ConvFeatures, VAEFeatures
+from .nn import plan_threads, using_threads
 from .nn.basis import get_basis
 from .nn.layers import KANLinear
 from .nn.models import KAN, ScaledKAN

@@ -7,8 +7,11 @@ real. :func:`matched_mlp` builds that network (trained by the package's own loop
 :class:`~sklearn_kan.baselines.TorchMLPClassifier`), :func:`compare` runs the
 comparison with :func:`sklearn.model_selection.cross_validate`,
 :func:`paired_tests` compares every model with a reference model (Nadeau and
-Bengio's corrected resampled t-test) and :class:`ComparisonReport` writes the
-table, ``report.md`` and the figure.
+Bengio's corrected resampled t-test). :class:`ComparisonReport` (from
+``sklearn_kan._report``) writes the table, ``report.md`` and the figure; the counts
+(:func:`count_params`, :func:`total_params`, :func:`count_flops`) come from
+``sklearn_kan._counting`` and :class:`EpochProgressBar` from
+:mod:`sklearn_kan.callbacks`, and are importable from here too.
 """
 
 from __future__ import annotations
@@ -23,9 +26,8 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,12 +39,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Callback
 from threadpoolctl import threadpool_limits
 
-from ._base import count_params
-from ._flops import count_flops
+from ._counting import count_flops, count_params, total_params
+from ._report import ComparisonReport
 from ._stats import PairedComparison, corrected_resampled_ttest
+from .callbacks import EpochProgressBar
 from .preprocessing import Flatten
 
 __all__ = [
@@ -284,39 +286,6 @@ def mlp_n_flops(
     return flops + costs[activation] * sum(widths[1:-1])
 
 
-def total_params(estimator) -> int:
-    """Trainable parameters of a fitted estimator, summed over a pipeline's steps.
-
-    :func:`count_params` counts the last step of a pipeline (the model a
-    transformer feeds); this counts every step that has parameters, so a
-    ``make_pipeline(VAEFeatures(), KANClassifier())`` includes the VAE.
-
-    Parameters
-    ----------
-    estimator : fitted estimator or torch.nn.Module
-        Anything :func:`count_params` accepts, a fitted linear model
-        (``coef_`` and ``intercept_``), or a pipeline of them; steps without
-        trainable parameters (scalers,
-        :class:`~sklearn_kan.preprocessing.Downsample`) count zero.
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    TypeError
-        When no part of ``estimator`` has countable parameters.
-    """
-    if isinstance(estimator, Pipeline):
-        counts = [_maybe_count(step) for _, step in estimator.steps]
-        if all(c is None for c in counts):
-            raise TypeError("No step of the pipeline has countable parameters.")
-        return sum(c for c in counts if c is not None)
-    linear = _linear_count(estimator)
-    return count_params(estimator) if linear is None else linear
-
-
 def compare(
     estimators: Mapping[str, BaseEstimator],
     X,
@@ -389,7 +358,7 @@ def compare(
 
     Returns
     -------
-    table : pandas.DataFrame or numpy structured array
+    table : pandas.DataFrame
         One row per estimator (index ``model``), with the columns
         ``<metric>_mean`` and ``<metric>_std`` for every metric (``score`` for a
         callable ``scoring``), ``first_fit_time``, ``fit_time_mean`` and
@@ -399,9 +368,7 @@ def compare(
         FLOPs per sample), both of the model fitted on the first split that
         succeeded and missing for models without a counting rule, and
         ``n_failed_fits``. The DataFrame's ``attrs["machine"]`` records the machine
-        (cores, load average before and after, thread cap). A structured array,
-        with a ``model`` field and ``-1`` for missing counts, when pandas is
-        not installed.
+        (cores, load average before and after, thread cap).
     cv_results : dict of str to dict
         Only with ``return_cv_results=True``.
 
@@ -428,6 +395,7 @@ def compare(
     """
     if not isinstance(estimators, Mapping) or not estimators:
         raise ValueError("estimators must be a non-empty dict of name to estimator.")
+    _pandas()  # before any fit: the table needs it
     if scoring is None:
         scoring = _default_scoring(estimators)
     if n_threads is not None and (not isinstance(n_threads, Integral) or n_threads < 1):
@@ -499,9 +467,8 @@ def compare(
         if any(e is not None for e in result["errors"]):
             _warn_failed(name, result["errors"], error_score)
     table = _to_table(rows)
-    if hasattr(table, "attrs"):
-        table.attrs["machine"] = machine
-        table.attrs["metrics"] = metrics
+    table.attrs["machine"] = machine
+    table.attrs["metrics"] = metrics
     return (table, raw) if return_cv_results else table
 
 
@@ -601,129 +568,6 @@ def paired_tests(
             }
         )
     return pairs
-
-
-@dataclass
-class ComparisonReport:
-    """The comparison as a text table, a Markdown report and a figure.
-
-    Build it from :func:`compare`'s results; :meth:`save` writes ``report.md``
-    and ``comparison.png`` into a folder, which is what ``sklearn-kan compare``
-    does.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The first result of ``compare(..., return_cv_results=True)``.
-    cv_results : dict
-        The second result.
-    reference : str, default=None
-        The model the others are tested against (:func:`paired_tests`);
-        ``None`` takes the first.
-    title : str, default="comparison"
-        Name of the data set, for the headings.
-    command : str, default=None
-        The command that produced the results, shown first in the report.
-    settings : dict, default=None
-        Extra ``setting: value`` rows for the report (data, folds, epochs...).
-    descriptions : dict of str to str, default=None
-        One line per model, for the report's list of models.
-
-    Attributes
-    ----------
-    pairs : list of dict
-        :func:`paired_tests` of every model against ``reference``.
-    failures : list of dict
-        Every failed fit (``compare`` with a numeric ``error_score``):
-        ``model``, ``split`` and ``error``; the report lists them.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.model_selection import RepeatedStratifiedKFold
-    >>> from sklearn.naive_bayes import GaussianNB
-    >>> from sklearn_kan.model_selection import ComparisonReport, compare
-    >>> X, y = load_digits(return_X_y=True)
-    >>> cv = RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=0)
-    >>> models = {"logreg": LogisticRegression(max_iter=500), "nb": GaussianNB()}
-    >>> table, raw = compare(models, X, y, cv=cv, return_cv_results=True)
-    >>> report = ComparisonReport(table, raw)
-    >>> print(report.pairs[0]["sentence"])  # doctest: +ELLIPSIS
-    nb is ... points less accurate than logreg, 95% CI [...]; the difference is significant ...
-    """
-
-    table: object
-    cv_results: dict
-    reference: str | None = None
-    title: str = "comparison"
-    command: str | None = None
-    settings: dict | None = None
-    descriptions: dict | None = None
-    pairs: list = field(init=False)
-
-    def __post_init__(self) -> None:
-        first = next(iter(self.cv_results))
-        self.reference = first if self.reference is None else self.reference
-        enough = len(next(iter(self.cv_results.values()))["fit_time"]) >= 2
-        self.pairs = paired_tests(self.cv_results, self.reference) if enough else []
-
-    def to_text(self) -> str:
-        """The table as aligned text (what the command prints)."""
-        return _render(self.table, markdown=False, n_fits=_n_fits(self.cv_results))
-
-    @property
-    def failures(self) -> list[dict]:
-        """Every failed fit: ``model``, ``split`` (its index) and ``error``."""
-        return [
-            {"model": name, "split": i, "error": error}
-            for name, result in self.cv_results.items()
-            for i, error in enumerate(result.get("errors") or ())
-            if error is not None
-        ]
-
-    def to_markdown(self, figure: str | None = "comparison.png") -> str:
-        """The whole report: command, table, figure, significance, settings, machine."""
-        return _markdown(self, figure)
-
-    def plot(self, path=None):
-        """Accuracy vs FLOPs, the differences with their intervals, training curves.
-
-        Parameters
-        ----------
-        path : str or Path, default=None
-            Where to save the figure (PNG); ``None`` only returns it.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
-        return _draw(self, path)
-
-    def save(self, out) -> dict:
-        """Write ``report.md`` and, when matplotlib is installed, ``comparison.png``.
-
-        Parameters
-        ----------
-        out : str or Path
-            Folder (created if needed).
-
-        Returns
-        -------
-        dict
-            Paths written, keys ``"report"`` and ``"figure"`` (None without
-            matplotlib).
-        """
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        figure = out / "comparison.png"
-        try:
-            self.plot(figure)
-        except ImportError:
-            figure = None
-        report = out / "report.md"
-        report.write_text(self.to_markdown(figure.name if figure else None))
-        return {"report": report, "figure": figure}
 
 
 # -- private -------------------------------------------------------------------
@@ -838,36 +682,6 @@ def _progress(label: str, total: int, verbose: int):
         bar.close()
 
 
-class EpochProgressBar(Callback):
-    """skorch callback: a tqdm bar over the epochs of a fit, with the training loss.
-
-    skorch's own ``ProgressBar`` counts the batches of one epoch; a comparison
-    wants the epochs of a fit. Shown on a terminal only (tqdm's ``disable=None``).
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        from tqdm.auto import tqdm
-
-        self.bar_ = tqdm(
-            total=net.max_epochs,
-            desc="  epochs",
-            unit="epoch",
-            leave=False,
-            file=sys.stderr,
-            disable=None,
-        )
-
-    def on_epoch_end(self, net, **kwargs):
-        self.bar_.update(1)
-        self.bar_.set_postfix(train_loss=f"{net.history[-1]['train_loss']:.4f}")
-
-    def on_train_end(self, net, **kwargs):
-        # Dropped, not kept: a bar holds its stream, which does not pickle (joblib
-        # workers send the fitted estimators back pickled).
-        self.bar_.close()
-        del self.bar_
-
-
 @contextmanager
 def _thread_cap(n: int):
     """torch, BLAS and OpenMP limited to ``n`` threads; the previous settings restored."""
@@ -951,7 +765,31 @@ def _metric_names(scoring) -> list[str]:
 
 
 def _first_count(fitted) -> int | None:
-    return _maybe_count(fitted[0]) if len(fitted) else None
+    if not len(fitted):
+        return None
+    try:
+        return total_params(fitted[0])
+    except (TypeError, AttributeError):
+        return None
+
+
+def _to_table(rows: list[dict]):
+    pd = _pandas()
+    table = pd.DataFrame(rows).set_index("model")
+    for key in ("n_params", "n_flops"):
+        table[key] = table[key].astype("Int64")
+    return table
+
+
+def _pandas():
+    """pandas, which :func:`compare` needs for its table."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            "compare returns a pandas DataFrame and needs pandas: pip install pandas"
+        ) from None
+    return pandas
 
 
 def _first_flops(fitted, X, test) -> int | None:
@@ -965,52 +803,6 @@ def _first_flops(fitted, X, test) -> int | None:
             return count_flops(fitted[0], _safe_indexing(X, test[:1]))
     except (TypeError, AttributeError, ValueError):
         return None
-
-
-def _maybe_count(estimator) -> int | None:
-    try:
-        return total_params(estimator)
-    except (TypeError, AttributeError):
-        return None
-
-
-def _linear_count(estimator) -> int | None:
-    """Weights and intercepts of a fitted linear model (a CNN's logistic head)."""
-    coef = getattr(estimator, "coef_", None)
-    if coef is None or not hasattr(estimator, "intercept_"):
-        return None
-    return int(np.size(coef) + np.size(estimator.intercept_))
-
-
-def _to_table(rows: list[dict]):
-    counts = ("n_params", "n_flops")
-    pd = _pandas()
-    if pd is None:
-        names = [k for k in rows[0] if k != "model" and k not in counts]
-        width = max(len(r["model"]) for r in rows)
-        dtype = [("model", f"U{width}"), *((k, "f8") for k in names), *((k, "i8") for k in counts)]
-        values = [
-            (
-                r["model"],
-                *(r[k] for k in names),
-                *(-1 if r[k] is None else r[k] for k in counts),
-            )
-            for r in rows
-        ]
-        return np.array(values, dtype=dtype)
-    table = pd.DataFrame(rows).set_index("model")
-    for key in counts:
-        table[key] = table[key].astype("Int64")
-    return table
-
-
-def _pandas():
-    """pandas if it is installed (it is optional), else None."""
-    try:
-        import pandas
-    except ImportError:
-        return None
-    return pandas
 
 
 @dataclass
@@ -1164,298 +956,3 @@ def _scaler(head):
     if scaling == "standard":
         return StandardScaler()
     return None
-
-
-# -- the report ----------------------------------------------------------------
-
-
-def _rows(table) -> list[dict]:
-    if hasattr(table, "reset_index"):
-        records = table.reset_index().to_dict("records")
-    else:
-        records = [dict(zip(table.dtype.names, row)) for row in table.tolist()]
-    for r in records:
-        r["n_params"] = _count(r.get("n_params"))
-        r["n_flops"] = _count(r.get("n_flops"))
-    return records
-
-
-def _count(value) -> int | None:
-    """An int, or None for a missing count (None, NaN, pandas' NA, -1)."""
-    try:
-        return int(value) if value is not None and value >= 0 else None
-    except (TypeError, ValueError):  # NA and NaN do not compare or convert
-        return None
-
-
-def _main_metric(table) -> str:
-    names = table.columns if hasattr(table, "columns") else table.dtype.names
-    return next(n[: -len("_mean")] for n in names if n.endswith("_mean"))
-
-
-def _render(table, *, markdown: bool, n_fits: int | None = None) -> str:
-    """The comparison table as aligned text or as a Markdown table.
-
-    A column ``failed`` (failed fits of ``n_fits``) is shown when a fit failed.
-    """
-    rows = _rows(table)
-    metric = _main_metric(table)
-    pm = "±" if markdown else "+/-"
-    head = [
-        "model",
-        metric,
-        "params",
-        "FLOPs/sample",
-        "first fit (s)",
-        "fit (s)",
-        "predict (s)",
-    ]
-    body = [
-        [
-            r["model"],
-            f"{r[f'{metric}_mean']:.4f} {pm} {r[f'{metric}_std']:.4f}",
-            "?" if r["n_params"] is None else f"{r['n_params']:,}",
-            "?" if r["n_flops"] is None else f"{r['n_flops']:,}",
-            f"{r['first_fit_time']:.2f}",
-            f"{r['fit_time_mean']:.2f} {pm} {r['fit_time_std']:.2f}",
-            f"{r['score_time_mean']:.3f}",
-        ]
-        for r in rows
-    ]
-    failed = [int(r.get("n_failed_fits") or 0) for r in rows]
-    if any(failed):
-        head.append("failed")
-        for cells, n in zip(body, failed):
-            cells.append(f"{n}/{n_fits}" if n_fits else str(n))
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *body)]
-
-    def fmt(cells):
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        )
-
-    return "\n".join([fmt(head), *(fmt(row) for row in body)])
-
-
-def _markdown(report: ComparisonReport, figure: str | None) -> str:
-    table, raw = report.table, report.cv_results
-    n_fits = _n_fits(raw)
-    metric = _main_metric(table)
-    lines = [f"# sklearn-kan compare: {report.title}", ""]
-    if report.command:
-        lines += ["Command:", "", "```bash", report.command, "```", ""]
-    lines += [
-        "## Results",
-        "",
-        f"{metric} over {n_fits} fits (every model on the same train/test splits; mean ± "
-        "std). params: trainable parameters; FLOPs/sample: forward FLOPs to predict one "
-        "sample, by the package's counting rule (see the user guide); both of the model "
-        "fitted on the first split. first fit: seconds of the first fit, which carries "
-        "one-off costs (compilation); fit: seconds per fit over the other fits; predict: "
-        "seconds to score one test split (mean over all fits, the first included).",
-        "",
-        _render(table, markdown=True, n_fits=n_fits),
-        "",
-    ]
-    if report.failures:
-        lines += [
-            "## Failed fits",
-            "",
-            "Their scores are the `error_score` of `compare` in the table; the tests below "
-            "pair only the fits that finished for both models.",
-            "",
-            "| model | split | error |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {f['model']} | {f['split']} | {f['error'].replace('|', '/')} |"
-            for f in report.failures
-        ]
-        lines += [""]
-    if figure:
-        lines += [f"![{metric} vs FLOPs, differences and training curves]({figure})", ""]
-    if report.settings:
-        lines += ["## Settings", "", "| setting | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in report.settings.items()]
-        lines += [""]
-    machine = table.attrs.get("machine", {}) if hasattr(table, "attrs") else {}
-    if machine:
-        lines += ["## Machine", "", "| | |", "|---|---|"]
-        lines += [f"| {k} | {_fmt_machine(v)} |" for k, v in machine.items()]
-        lines += [""]
-    lines += ["## Models", ""]
-    for name, result in raw.items():
-        help_ = (report.descriptions or {}).get(name)
-        lines += [f"- **{name}**" + (f": {help_}" if help_ else ""), ""]
-        est = next((e for e in result.get("estimator") or () if e is not None), None)
-        if est is not None and not isinstance(est, str):
-            lines += ["  ```", f"  {_describe(est)}", "  ```", ""]
-    lines += ["## Versions", "", "| package | version |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in _versions().items()]
-    lines += ["", f"## Is the difference real? (each model against {report.reference})", ""]
-    if not report.pairs:
-        lines += ["One fit per model: no test is possible (use several folds or repeats).", ""]
-    else:
-        pairs = report.pairs
-        unit = " (points)" if metric == "accuracy" else ""
-        scale = 100 if metric == "accuracy" else 1
-        lines += [
-            f"Nadeau and Bengio's corrected resampled t-test over the {pairs[0]['n_fits']} "
-            "paired fits (the ordinary paired t-test is too liberal here: the training sets "
-            "of the splits overlap, so their scores are correlated); the interval is the "
-            f"95% confidence interval of the mean difference, model minus {report.reference}; "
-            "significant means p < 0.05, with no correction for the number of pairs.",
-            "",
-            f"| model | difference{unit} | 95% CI | p-value | significant |",
-            "|---|---|---|---|---|",
-        ]
-        for p in pairs:
-            lines.append(
-                f"| {p['model']} | {scale * p['mean_diff']:+.2f} | "
-                f"[{scale * p['ci_low']:+.2f}, {scale * p['ci_high']:+.2f}] | "
-                f"{p['p_value']:.3g} | {'yes' if p['significant'] else 'no'} |"
-            )
-        lines += [""] + [p["sentence"] for p in pairs]
-    return "\n".join(lines) + "\n"
-
-
-def _n_fits(cv_results: Mapping) -> int:
-    return len(next(iter(cv_results.values()))["fit_time"])
-
-
-def _fmt_machine(value) -> str:
-    if isinstance(value, tuple | list) and value and isinstance(value[0], float):
-        return " / ".join(f"{v:.2f}" for v in value) + " (1, 5, 15 min)"
-    return str(value)
-
-
-def _versions() -> dict:
-    from . import __version__
-
-    versions = {"sklearn-kan": __version__, "python": platform.python_version()}
-    for label, module in (
-        ("torch", "torch"),
-        ("scikit-learn", "sklearn"),
-        ("skorch", "skorch"),
-        ("numpy", "numpy"),
-        ("scipy", "scipy"),
-    ):
-        try:
-            versions[label] = __import__(module).__version__
-        except ImportError:  # pragma: no cover - all are dependencies
-            continue
-    return versions
-
-
-def _describe(estimator) -> str:
-    """One-line repr without the callbacks (progress bars are not part of the model)."""
-    est = clone(estimator)
-    steps = est.steps if hasattr(est, "steps") else [(None, est)]
-    for _, step in steps:
-        if "callbacks" in step.get_params(deep=False):
-            step.set_params(callbacks=None)
-    return " ".join(repr(est).split())
-
-
-def _curves(estimators) -> list[np.ndarray]:
-    """Training loss per epoch of each fold's fitted model, where it has one."""
-    curves = []
-    for est in estimators:
-        if est is None:  # a failed fit
-            continue
-        last = est.steps[-1][1] if hasattr(est, "steps") else est
-        history = getattr(last, "history_", None)
-        if history is not None:
-            curves.append(np.asarray(history[:, "train_loss"], dtype=float))
-        elif getattr(last, "loss_curve_", None) is not None:
-            curves.append(np.asarray(last.loss_curve_, dtype=float))
-    return curves
-
-
-def _draw(report: ComparisonReport, path):
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    rows = _rows(report.table)
-    metric = _main_metric(report.table)
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    left, middle, right = fig.subplots(1, 3)
-    colors = {r["model"]: f"C{i}" for i, r in enumerate(rows)}
-    for r in rows:
-        if r["n_flops"] is None:
-            continue
-        left.errorbar(
-            r["n_flops"],
-            r[f"{metric}_mean"],
-            yerr=r[f"{metric}_std"],
-            fmt="o",
-            capsize=4,
-            color=colors[r["model"]],
-        )
-        left.annotate(
-            r["model"],
-            (r["n_flops"], r[f"{metric}_mean"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=8,
-        )
-    counts = [r["n_flops"] for r in rows if r["n_flops"] is not None]
-    if counts and max(counts) > 10 * min(counts):
-        left.set_xscale("log")
-    elif counts:
-        left.set_xlim(0.7 * min(counts), 1.3 * max(counts))
-    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    left.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    left.set_xlabel("forward FLOPs per sample")
-    left.set_ylabel(f"{metric} (mean ± std over fits)")
-    left.set_title(f"{report.title}: {metric} vs cost")
-    left.grid(alpha=0.3)
-    scale = 100 if metric == "accuracy" else 1
-    for i, p in enumerate(report.pairs):
-        mean, lo, hi = (scale * p[k] for k in ("mean_diff", "ci_low", "ci_high"))
-        if not np.isfinite(mean):  # not tested: too few fits finished
-            continue
-        middle.errorbar(
-            mean,
-            i,
-            xerr=[[mean - lo], [hi - mean]],
-            fmt="o",
-            capsize=4,
-            color=colors[p["model"]],
-        )
-    middle.axvline(0, color="0.4", linewidth=1)
-    middle.set_yticks(range(len(report.pairs)), [p["model"] for p in report.pairs])
-    middle.invert_yaxis()
-    unit = "points" if metric == "accuracy" else metric
-    middle.set_xlabel(f"difference to {report.reference} ({unit}), 95% CI")
-    middle.set_title("corrected resampled t-test")
-    middle.grid(alpha=0.3)
-    drawn = False
-    for name, result in report.cv_results.items():
-        curves = _curves(result["estimator"])
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        stacked = np.stack([c[:n] for c in curves])
-        epochs = np.arange(1, n + 1)
-        for c in stacked:
-            right.plot(epochs, c, color=colors[name], alpha=0.25, linewidth=0.8)
-        right.plot(epochs, stacked.mean(0), color=colors[name], label=name, linewidth=2)
-        drawn = True
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_xlabel("epoch")
-    right.set_ylabel("training loss")
-    right.set_yscale("log")
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    right.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    right.set_title("training curves (each fit; mean bold)")
-    right.grid(alpha=0.3)
-    if drawn:
-        right.legend(fontsize=8)
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig

@@ -795,3 +795,109 @@ def _columns(history, keep) -> dict[str, np.ndarray]:
         if all(isinstance(v, int | float | np.floating | np.integer) for v in values):
             columns[name] = np.asarray(values, dtype=float)
     return columns
+
+
+# -- the comparison figure (ComparisonReport.plot) -----------------------------
+
+
+def _curves(estimators) -> list[np.ndarray]:
+    """Training loss per epoch of each fold's fitted model, where it has one."""
+    curves = []
+    for est in estimators:
+        if est is None:  # a failed fit
+            continue
+        last = est.steps[-1][1] if hasattr(est, "steps") else est
+        history = getattr(last, "history_", None)
+        if history is not None:
+            curves.append(np.asarray(history[:, "train_loss"], dtype=float))
+        elif getattr(last, "loss_curve_", None) is not None:
+            curves.append(np.asarray(last.loss_curve_, dtype=float))
+    return curves
+
+
+def _draw_comparison(report, path):
+    """The figure of a :class:`~sklearn_kan.model_selection.ComparisonReport`."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    from ._report import _main_metric, _rows
+
+    rows = _rows(report.table)
+    metric = _main_metric(report.table)
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    left, middle, right = fig.subplots(1, 3)
+    colors = {r["model"]: f"C{i}" for i, r in enumerate(rows)}
+    for r in rows:
+        if r["n_flops"] is None:
+            continue
+        left.errorbar(
+            r["n_flops"],
+            r[f"{metric}_mean"],
+            yerr=r[f"{metric}_std"],
+            fmt="o",
+            capsize=4,
+            color=colors[r["model"]],
+        )
+        left.annotate(
+            r["model"],
+            (r["n_flops"], r[f"{metric}_mean"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    counts = [r["n_flops"] for r in rows if r["n_flops"] is not None]
+    if counts and max(counts) > 10 * min(counts):
+        left.set_xscale("log")
+    elif counts:
+        left.set_xlim(0.7 * min(counts), 1.3 * max(counts))
+    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    left.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    left.set_xlabel("forward FLOPs per sample")
+    left.set_ylabel(f"{metric} (mean ± std over fits)")
+    left.set_title(f"{report.title}: {metric} vs cost")
+    left.grid(alpha=0.3)
+    scale = 100 if metric == "accuracy" else 1
+    for i, p in enumerate(report.pairs):
+        mean, lo, hi = (scale * p[k] for k in ("mean_diff", "ci_low", "ci_high"))
+        if not np.isfinite(mean):  # not tested: too few fits finished
+            continue
+        middle.errorbar(
+            mean,
+            i,
+            xerr=[[mean - lo], [hi - mean]],
+            fmt="o",
+            capsize=4,
+            color=colors[p["model"]],
+        )
+    middle.axvline(0, color="0.4", linewidth=1)
+    middle.set_yticks(range(len(report.pairs)), [p["model"] for p in report.pairs])
+    middle.invert_yaxis()
+    unit = "points" if metric == "accuracy" else metric
+    middle.set_xlabel(f"difference to {report.reference} ({unit}), 95% CI")
+    middle.set_title("corrected resampled t-test")
+    middle.grid(alpha=0.3)
+    drawn = False
+    for name, result in report.cv_results.items():
+        curves = _curves(result["estimator"])
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        stacked = np.stack([c[:n] for c in curves])
+        epochs = np.arange(1, n + 1)
+        for c in stacked:
+            right.plot(epochs, c, color=colors[name], alpha=0.25, linewidth=0.8)
+        right.plot(epochs, stacked.mean(0), color=colors[name], label=name, linewidth=2)
+        drawn = True
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_xlabel("epoch")
+    right.set_ylabel("training loss")
+    right.set_yscale("log")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    right.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    right.set_title("training curves (each fit; mean bold)")
+    right.grid(alpha=0.3)
+    if drawn:
+        right.legend(fontsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig

@@ -70,6 +70,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow  # two fresh processes that train, about 20 s on 2 cores
 def test_a_fit_does_not_depend_on_what_ran_earlier_in_the_process():
     # Bitwise the same model and predictions in a fresh process and after other fits.
     import subprocess

@@ -42,3 +42,15 @@ def test_partial_fit_counts_its_calls(digits):
     assert not torch.equal(second, first)
     clf.partial_fit(X, y)
     assert torch.equal(_grid(clf), second)
+
+
+def test_epoch_progress_bar_leaves_a_picklable_estimator(digits):
+    import pickle
+
+    from sklearn_kan.callbacks import EpochProgressBar
+
+    X, y = digits
+    kan = KANClassifier(hidden_layer_sizes=(4,), max_epochs=2, callbacks=[EpochProgressBar()])
+    kan.fit(X, y)
+    # joblib workers send fitted estimators back pickled (compare(n_jobs=2)).
+    assert pickle.loads(pickle.dumps(kan)).predict(X).shape == y.shape

@@ -177,11 +177,12 @@ needs_docs_tools = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow  # 15-20 s on 2 cores: over the default run's share
 @pytest.mark.docs
 @needs_docs_tools
 def test_sphinx_build_passes_with_warnings_as_errors(tmp_path):
-    # The examples' pages are generated but not run (plot_gallery=0), which keeps the
-    # default test run short; test_sphinx_build_runs_the_examples runs them.
+    # The examples' pages are generated but not run (plot_gallery=0);
+    # test_sphinx_build_runs_the_examples runs them.
     index = _build(tmp_path, "-D", "plot_gallery=0")
     assert "architecture.html" in index
 
@@ -297,7 +298,15 @@ def _blocks(page: Path):
     return _markdown_blocks(text) if page.suffix == ".md" else _rst_blocks(text)
 
 
-@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def _pages_fast_first() -> list:
+    """The README's examples (about 30 s of training on 2 cores) run with ``-m slow``."""
+    return [
+        pytest.param(page, marks=pytest.mark.slow) if page.name == "README.md" else page
+        for page in _pages()
+    ]
+
+
+@pytest.mark.parametrize("page", _pages_fast_first(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_code_examples_run_as_written(page, tmp_path, monkeypatch):
     """Every Python block of the page, in order, in one namespace (as a reader runs them).
 

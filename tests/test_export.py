@@ -34,14 +34,26 @@ def _assert_same_predictions(estimator, X):
     np.testing.assert_allclose(proba, estimator.predict_proba(X), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("basis", sorted(BASES))
+def _fast_first(values):
+    """The first value in the default run, the others marked slow (each is an export)."""
+    return [v if i == 0 else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]
+
+
+def _slow(values):
+    return [pytest.param(v, marks=pytest.mark.slow) for v in values]
+
+
+# Each round trip is a torch.onnx (dynamo) export of 3-20 s: the default run keeps a
+# classifier and a regressor (and the module's examples, in tests/test_docs.py);
+# `-m slow` runs the sweeps.
+@pytest.mark.parametrize("basis", _fast_first(sorted(BASES, key=lambda b: b != "bspline")))
 def test_classifier_of_every_basis_round_trips(digits, basis):
     X, y = digits
     clf = KANClassifier((8,), basis=basis, max_epochs=2, random_state=0).fit(X, y)
     _assert_same_predictions(clf, X)
 
 
-@pytest.mark.parametrize("first", ["downsample", "flatten", "scaler"])
+@pytest.mark.parametrize("first", _slow(["downsample", "flatten", "scaler"]))
 def test_whole_pipeline_takes_raw_pixels(digits, first, tmp_path):
     X, y = digits
     images = X.reshape(-1, 8, 8)
@@ -56,7 +68,7 @@ def test_whole_pipeline_takes_raw_pixels(digits, first, tmp_path):
     np.testing.assert_allclose(proba, pipe.predict_proba(inputs), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("frontend", ["conv", "kanconv", "linear", "local"])
+@pytest.mark.parametrize("frontend", _slow(["linear", "conv", "kanconv", "local"]))
 def test_hybrid_round_trips(digits, frontend):
     X, y = digits
     images = X.reshape(-1, 8, 8)
@@ -126,6 +138,7 @@ def _data_home():
     return str(shared) if shared.is_dir() else None
 
 
+@pytest.mark.slow  # tests/test_docs.py runs every module's examples, this one's too
 def test_docstring_example_runs():
     import doctest
 
@@ -164,7 +177,7 @@ def test_preprocessing_not_known_to_be_affine_is_refused(digits, step):
         to_onnx(pipe, X[:3])
 
 
-@pytest.mark.parametrize("step", ["minmax", "maxabs", "robust", "pca"])
+@pytest.mark.parametrize("step", _slow(["minmax", "maxabs", "robust", "pca"]))
 def test_known_affine_steps_round_trip_also_out_of_range(digits, step):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler
@@ -186,12 +199,14 @@ def test_known_affine_steps_round_trip_also_out_of_range(digits, step):
 
 @pytest.mark.parametrize(
     "labels",
-    [
-        np.array([2**63, 2**64 - 1, 2**63 + 12345], dtype=np.uint64),
-        np.array([-(2**62) - 7, 2**62 + 3, 5], dtype=np.int64),
-        np.array([-2.0, 2.0**24 + 1, 2.0**60 + 256]),  # whole numbers; float32 rounds two
-    ],
-    ids=["uint64", "int64", "float64"],
+    _slow(
+        [
+            np.array([-(2**62) - 7, 2**62 + 3, 5], dtype=np.int64),
+            np.array([2**63, 2**64 - 1, 2**63 + 12345], dtype=np.uint64),
+            np.array([-2.0, 2.0**24 + 1, 2.0**60 + 256]),  # whole numbers; float32 rounds two
+        ]
+    ),
+    ids=["int64", "uint64", "float64"],
 )
 def test_class_labels_come_back_exactly(digits, labels):
     X, y = digits
@@ -213,6 +228,7 @@ def test_sample_rows_of_the_wrong_shape_are_refused(digits):
         to_onnx(pipe, X[:3, :49])
 
 
+@pytest.mark.slow
 def test_one_row_and_many_rows(digits):
     X, y = digits
     clf = KANClassifier((4,), max_epochs=1, random_state=0).fit(X, y)

@@ -523,6 +523,7 @@ def _gradients(clf, rows, target, eps=1e-3):
     return (lp[: n * d] - lp[n * d :]).reshape(n, d) / (2 * eps)
 
 
+@pytest.mark.slow  # the reference is a per-pixel loop (4 s)
 def test_integrated_gradients_match_a_slow_reference(float64_kan):
     # 300 steps: more than one pass of rows per sample.
     clf, X = float64_kan

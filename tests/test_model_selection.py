@@ -7,13 +7,12 @@ from sklearn.datasets import load_digits, make_regression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from sklearn_kan import KANClassifier, KANRegressor, model_selection
+from sklearn_kan import KANClassifier, KANRegressor
 from sklearn_kan.baselines import TorchMLPClassifier, TorchMLPRegressor
 from sklearn_kan.model_selection import (
-    ComparisonReport,
     compare,
     count_flops,
     count_params,
@@ -21,7 +20,6 @@ from sklearn_kan.model_selection import (
     mlp_n_flops,
     mlp_n_params,
     paired_tests,
-    total_params,
 )
 from sklearn_kan.preprocessing import Downsample
 
@@ -314,7 +312,7 @@ def test_compare_default_scoring_follows_the_estimators(digits):
         compare({"ridge": Ridge(), "logreg": LogisticRegression()}, Xd, yd, cv=2)
 
 
-def test_paired_tests_and_report(digits, tmp_path):
+def test_paired_tests(digits):
     from sklearn.naive_bayes import GaussianNB
 
     X, y = digits
@@ -335,14 +333,6 @@ def test_paired_tests_and_report(digits, tmp_path):
     assert back["p_value"] == pytest.approx(pair["p_value"])
     with pytest.raises(ValueError, match="reference"):
         paired_tests(raw, reference="svm")
-    report = ComparisonReport(table, raw, title="digits", command="python example.py")
-    paths = report.save(tmp_path)
-    text = paths["report"].read_text()
-    assert "python example.py" in text and "FLOPs/sample" in text
-    assert "corrected resampled t-test" in text
-    assert text.rstrip().endswith(pair["sentence"])  # the report ends with the sentences
-    assert paths["figure"].stat().st_size > 0
-    assert "nb" in report.to_text()
 
 
 def test_compare_uses_the_same_folds(digits):
@@ -364,80 +354,17 @@ def test_compare_several_metrics_and_regression():
     assert {"r2_mean", "r2_std", "neg_mean_squared_error_mean"} <= set(table.columns)
 
 
-def test_compare_without_pandas(digits, monkeypatch):
-    X, y = digits
-    monkeypatch.setattr(model_selection, "_pandas", lambda: None)
-    table = compare(
-        {
-            "logreg": LogisticRegression(max_iter=50),
-            "tiny": make_pipeline(MinMaxScaler(), MLPClassifier((3,), max_iter=5)),
-        },
-        X,
-        y,
-        cv=2,
-    )
-    assert isinstance(table, np.ndarray)
-    assert table["model"].tolist() == ["logreg", "tiny"]
-    assert table["n_params"].tolist() == [650, mlp_n_params(64, (3,), 10)]
-    assert table["n_flops"].tolist() == [1290, mlp_n_flops(64, (3,), 10)]
+def test_compare_needs_pandas(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        compare({"logreg": LogisticRegression()}, np.zeros((4, 2)), np.arange(4) % 2)
 
 
 def test_compare_rejects_empty():
     with pytest.raises(ValueError, match="non-empty"):
         compare({}, np.zeros((4, 2)), np.arange(4))
-
-
-def test_total_params_sums_the_steps(digits):
-    X, y = digits
-    pipe = Pipeline(
-        [
-            ("scale", MinMaxScaler()),
-            ("mlp1", _Transforming((5,))),
-            ("kan", KANClassifier(hidden_layer_sizes=(3,), max_epochs=1)),
-        ]
-    ).fit(X, y)
-    assert total_params(pipe) == count_params(pipe["mlp1"]) + count_params(pipe["kan"])
-    assert count_params(pipe) == count_params(pipe["kan"])
-    with pytest.raises(TypeError):
-        total_params(make_pipeline(MinMaxScaler()).fit(X))
-    table = compare({"scale": make_pipeline(MinMaxScaler(), _NoParams())}, X, y, cv=2)
-    assert table["n_params"].isna().all()
-    assert table["n_flops"].isna().all()
-
-
-class _NoParams(LogisticRegression):
-    """A classifier whose parameters cannot be counted."""
-
-    def fit(self, X, y):
-        super().fit(X, y)
-        self.weights_ = self.coef_
-        del self.coef_
-        return self
-
-    def decision_function(self, X):
-        return X @ self.weights_.T + self.intercept_
-
-
-class _Transforming(MLPClassifier):
-    """An MLP used as a transformer step (its predicted probabilities)."""
-
-    def __init__(self, hidden_layer_sizes=(5,)):
-        super().__init__(hidden_layer_sizes, max_iter=5)
-
-    def transform(self, X):
-        return self.predict_proba(X)
-
-
-def test_epoch_progress_bar_leaves_a_picklable_estimator(digits):
-    import pickle
-
-    from sklearn_kan.model_selection import EpochProgressBar
-
-    X, y = digits
-    kan = KANClassifier(hidden_layer_sizes=(4,), max_epochs=2, callbacks=[EpochProgressBar()])
-    kan.fit(X, y)
-    # joblib workers send fitted estimators back pickled (compare(n_jobs=2)).
-    assert pickle.loads(pickle.dumps(kan)).predict(X).shape == y.shape
 
 
 class _FailsOn(ClassifierMixin, BaseEstimator):
@@ -468,7 +395,8 @@ def _uneven_splits(n):
     return splits
 
 
-@pytest.mark.parametrize("n_jobs", [None, 2])
+# n_jobs=2 starts joblib workers (5-7 s); tests/test_parallel.py covers them by default.
+@pytest.mark.parametrize("n_jobs", [None, pytest.param(2, marks=pytest.mark.slow)])
 def test_compare_keeps_every_model_when_a_fit_fails(digits, n_jobs):
     from sklearn.exceptions import FitFailedWarning
 
@@ -491,9 +419,6 @@ def test_compare_keeps_every_model_when_a_fit_fails(digits, n_jobs):
     assert pair["n_fits"] == 2 and "2 of the 3 fits" in pair["sentence"]
     d = raw["flaky"]["test_score"] - raw["logreg"]["test_score"]
     assert pair["mean_diff"] == pytest.approx(np.nanmean(d))
-    report = ComparisonReport(table, raw).to_markdown()
-    assert "Failed fits" in report and "ValueError: this fold fails" in report
-    assert "1/3" in ComparisonReport(table, raw).to_text()
 
 
 def test_compare_honours_error_score(digits):
@@ -523,7 +448,6 @@ def test_compare_honours_error_score(digits):
     assert np.isfinite(table.loc["logreg", "accuracy_mean"])
     (pair,) = paired_tests(raw)
     assert np.isnan(pair["p_value"]) and "cannot be tested" in pair["sentence"]
-    ComparisonReport(table, raw).to_markdown()
     # Nothing to keep when every fit of every model fails: scikit-learn's error.
     with pytest.raises(ValueError, match="All the 3 fits failed"):
         compare({"broken": _FailsOn(len(splits[0][0]))}, X, y, cv=[splits[0]] * 3)

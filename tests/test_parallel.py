@@ -63,6 +63,7 @@ def test_same_random_state_same_predictions_in_parent_and_workers(digits):
         np.testing.assert_allclose(proba, parent[2], atol=1e-3)
 
 
+@pytest.mark.slow  # a local cluster starts in 10-15 s on 2 cores
 def test_dask_local_cluster_runs_the_search(digits):
     distributed = pytest.importorskip("distributed", reason="install the 'dask' extra")
     X, y = digits

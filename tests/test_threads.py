@@ -1,4 +1,4 @@
-"""Thread policy (sklearn_kan._threads): passive waiting, thread counts from the work."""
+"""Thread policy (sklearn_kan.nn._threading): passive waiting, thread counts from the work."""
 
 import os
 import subprocess
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_kan import KANClassifier, _threads
+from sklearn_kan import KANClassifier
+from sklearn_kan.nn import _threading as _threads
 
 
 def _python(code: str, **env) -> str:
@@ -35,7 +36,7 @@ def test_torch_first_means_one_thread_and_one_warning():
     code = (
         "import torch, warnings\n"
         "torch.set_num_threads(2)\n"
-        "from sklearn_kan._threads import plan_threads\n"
+        "from sklearn_kan.nn import plan_threads\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
         "    print(plan_threads(1e12), plan_threads(1e12), len(w))\n"

@@ -1,4 +1,4 @@
-"""FLOP counts against small layers counted by hand (the rule is in sklearn_kan._flops)."""
+"""Parameter and FLOP counts (sklearn_kan._counting), against small models counted by hand."""
 
 import numpy as np
 import pytest
@@ -6,14 +6,21 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torch import nn
 
 from sklearn_kan import KANClassifier
-from sklearn_kan._flops import count_flops, expansion_flops
+from sklearn_kan._counting import (
+    count_flops,
+    count_params,
+    expansion_flops,
+    macs_per_output,
+    row_macs,
+    total_params,
+)
 from sklearn_kan.baselines import CNNClassifier, TorchMLPClassifier
-from sklearn_kan.model_selection import mlp_n_flops
+from sklearn_kan.model_selection import compare, mlp_n_flops, mlp_n_params
 from sklearn_kan.nn import KAN, MLP, KANConv2d, KANLinear, KANLocal2d
 
 
@@ -121,3 +128,64 @@ def test_unknown_layers_are_an_error():
         count_flops(Odd(), torch.zeros(1, 3))
     with pytest.raises(TypeError, match="no rule"):
         count_flops(object(), np.zeros((1, 3)))
+
+
+def test_count_params_of_modules_and_estimators(digits):
+    X, y = digits
+    layer = KANLinear(3, 2)
+    assert count_params(layer) == sum(p.numel() for p in layer.parameters())
+    mlp = MLPClassifier((5,), max_iter=5).fit(X, y)
+    assert count_params(mlp) == mlp_n_params(64, (5,), 10)
+    assert count_params(make_pipeline(StandardScaler(), mlp)) == count_params(mlp)
+    with pytest.raises(TypeError, match="count_params expects"):
+        count_params(object())
+
+
+def test_row_macs_counts_the_products_of_one_row():
+    kan = KAN([3, 4, 2])
+    first, second = kan.layers[0], kan.layers[1]
+    assert macs_per_output(first) == 3 * (first.n_basis + 1)
+    assert macs_per_output(nn.ReLU()) == 0
+    per_row = 4 * 3 * (first.n_basis + 1) + 2 * 4 * (second.n_basis + 1)
+    assert row_macs(kan, torch.zeros(2, 3)) == per_row
+
+
+def test_total_params_sums_the_steps(digits):
+    X, y = digits
+    pipe = Pipeline(
+        [
+            ("scale", MinMaxScaler()),
+            ("mlp1", _Transforming((5,))),
+            ("kan", KANClassifier(hidden_layer_sizes=(3,), max_epochs=1)),
+        ]
+    ).fit(X, y)
+    assert total_params(pipe) == count_params(pipe["mlp1"]) + count_params(pipe["kan"])
+    assert count_params(pipe) == count_params(pipe["kan"])
+    with pytest.raises(TypeError):
+        total_params(make_pipeline(MinMaxScaler()).fit(X))
+    table = compare({"scale": make_pipeline(MinMaxScaler(), _NoParams())}, X, y, cv=2)
+    assert table["n_params"].isna().all()
+    assert table["n_flops"].isna().all()
+
+
+class _NoParams(LogisticRegression):
+    """A classifier whose parameters cannot be counted."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.weights_ = self.coef_
+        del self.coef_
+        return self
+
+    def decision_function(self, X):
+        return X @ self.weights_.T + self.intercept_
+
+
+class _Transforming(MLPClassifier):
+    """An MLP used as a transformer step (its predicted probabilities)."""
+
+    def __init__(self, hidden_layer_sizes=(5,)):
+        super().__init__(hidden_layer_sizes, max_iter=5)
+
+    def transform(self, X):
+        return self.predict_proba(X)

@@ -1,6 +1,12 @@
-"""Forward FLOPs per sample, counted by one rule for KAN, linear and convolution layers.
+"""Parameters and FLOPs of every model, by one rule.
 
-The rule (also in the user guide, "Reading the comparison report"):
+:func:`count_params` counts the trainable parameters of a torch module or of the
+model an estimator holds, :func:`total_params` those of every step of a pipeline,
+:func:`count_flops` the forward FLOPs per sample and :func:`row_macs` the
+multiply-adds one row costs a module (what the estimators choose their thread
+count from, :func:`sklearn_kan.nn.plan_threads`).
+
+The FLOP rule (also in the user guide, "Reading the comparison report"):
 
 - a multiply-add is 2 FLOPs; any other arithmetic operation or elementary
   function (add, multiply, divide, compare, ``exp``, ``tanh``) is 1 FLOP;
@@ -36,12 +42,166 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from sklearn.pipeline import Pipeline
 from torch import nn
 
-from .nn._cost import macs_per_output
-from .nn.layers import KANConv2d, KANLinear, KANLocal2d
+from .nn import KANConv2d, KANLinear, KANLocal2d
 
-__all__ = ["count_flops", "expansion_flops"]
+__all__ = [
+    "count_flops",
+    "count_params",
+    "expansion_flops",
+    "macs_per_output",
+    "row_macs",
+    "total_params",
+]
+
+
+def count_params(obj) -> int:
+    """Number of trainable parameters of a torch module or a fitted estimator.
+
+    Parameters
+    ----------
+    obj : torch.nn.Module or fitted estimator
+        A module, an estimator with ``module_`` (or ``n_params_``), or a
+        :class:`~sklearn.pipeline.Pipeline` ending in one. scikit-learn's
+        ``MLPClassifier`` / ``MLPRegressor`` are counted from ``coefs_`` and
+        ``intercepts_``.
+
+    Returns
+    -------
+    int
+    """
+    if isinstance(obj, nn.Module):
+        n = sum(p.numel() for p in obj.parameters() if p.requires_grad)
+        # Edges removed by pruning (sklearn_kan.inspection.prune) stay in the weight
+        # tensors, masked to zero: they are not parameters of the model any more.
+        for layer in obj.modules():
+            mask = getattr(layer, "edge_mask", None)
+            if mask is not None:
+                n -= int((mask == 0).sum()) * (layer.n_basis + 1)
+        return n
+    if hasattr(obj, "steps"):
+        return count_params(obj.steps[-1][1])
+    if hasattr(obj, "module_"):
+        return count_params(obj.module_)
+    if hasattr(obj, "coefs_"):
+        return int(sum(c.size for c in obj.coefs_) + sum(b.size for b in obj.intercepts_))
+    raise TypeError(
+        f"count_params expects a torch module or a fitted estimator, got {type(obj).__name__}."
+    )
+
+
+def total_params(estimator) -> int:
+    """Trainable parameters of a fitted estimator, summed over a pipeline's steps.
+
+    :func:`count_params` counts the last step of a pipeline (the model a
+    transformer feeds); this counts every step that has parameters, so a
+    ``make_pipeline(VAEFeatures(), KANClassifier())`` includes the VAE.
+
+    Parameters
+    ----------
+    estimator : fitted estimator or torch.nn.Module
+        Anything :func:`count_params` accepts, a fitted linear model
+        (``coef_`` and ``intercept_``), or a pipeline of them; steps without
+        trainable parameters (scalers,
+        :class:`~sklearn_kan.preprocessing.Downsample`) count zero.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        When no part of ``estimator`` has countable parameters.
+    """
+    if isinstance(estimator, Pipeline):
+        counts = [_maybe_count(step) for _, step in estimator.steps]
+        if all(c is None for c in counts):
+            raise TypeError("No step of the pipeline has countable parameters.")
+        return sum(c for c in counts if c is not None)
+    linear = _linear_count(estimator)
+    return count_params(estimator) if linear is None else linear
+
+
+def _maybe_count(estimator) -> int | None:
+    try:
+        return total_params(estimator)
+    except (TypeError, AttributeError):
+        return None
+
+
+def _linear_count(estimator) -> int | None:
+    """Weights and intercepts of a fitted linear model (a CNN's logistic head)."""
+    coef = getattr(estimator, "coef_", None)
+    if coef is None or not hasattr(estimator, "intercept_"):
+        return None
+    return int(np.size(coef) + np.size(estimator.intercept_))
+
+
+def row_macs(module: nn.Module, x, call=None) -> float:
+    """Count what one row of ``x`` costs ``module`` (a forward pass without gradients).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    x : Tensor or array-like
+        A few rows of input (two are enough); converted to the module's device and
+        dtype.
+    call : callable, optional
+        What to run on ``x`` (a method of ``module`` such as a decoder); the
+        module's forward pass by default.
+
+    Returns
+    -------
+    float
+        Multiply-adds per row.
+    """
+    param = next(module.parameters())
+    x = torch.as_tensor(x, device=param.device, dtype=param.dtype)
+    macs = [0.0]
+
+    def count(layer, args, out):
+        per_out = macs_per_output(layer)  # 0 for containers, whose output may be a tuple
+        if per_out:
+            macs[0] += per_out * out.numel()
+
+    handles = [m.register_forward_hook(count) for m in module.modules()]
+    training = module.training
+    try:
+        module.eval()  # no batch-norm statistics moved by the probe
+        with torch.no_grad():
+            (module if call is None else call)(x)
+    finally:
+        module.train(training)
+        for handle in handles:
+            handle.remove()
+    return macs[0] / max(int(x.shape[0]), 1)
+
+
+def macs_per_output(layer: nn.Module) -> int:
+    """Multiply-adds of the product behind one output value of ``layer`` (0 if it has none).
+
+    A KAN layer's product is the dense one it computes: ``in * (n_basis + 1)`` inputs per
+    output for ``KANLinear``, ``C_in / groups * (n_basis + 1) * kh * kw`` for a KAN
+    convolution. Also the product rule of :func:`count_flops`.
+    """
+    if isinstance(layer, KANLinear):
+        return layer.in_features * (layer.n_basis + 1)
+    if isinstance(layer, KANConv2d):
+        kh, kw = layer.kernel_size
+        return layer.in_channels // layer.groups * (layer.n_basis + 1) * kh * kw
+    if isinstance(layer, KANLocal2d):
+        kh, kw = layer.kernel_size
+        return layer.in_channels * (layer.n_basis + 1) * kh * kw
+    if isinstance(layer, nn.Linear):
+        return layer.in_features
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return layer.in_channels // layer.groups * kh * kw
+    return 0
+
 
 _ACTIVATIONS = {nn.ReLU: 1, nn.Tanh: 1, nn.Sigmoid: 3, nn.SiLU: 4, nn.GELU: 8, nn.LeakyReLU: 2}
 _SKLEARN_ACTIVATIONS = {"relu": 1, "tanh": 1, "logistic": 3, "identity": 0}
