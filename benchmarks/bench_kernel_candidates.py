@@ -112,7 +112,7 @@ def main() -> int:
             env.update(
                 SKLEARN_KAN_CACHE=cache, NUMBA_CACHE_DIR=cache, TORCHINDUCTOR_CACHE_DIR=cache
             )
-            script = os.path.join(cache, f"{name}.py")  # numba caches file-backed code only
+            script = os.path.join(cache, f"candidate_{name}.py")  # numba caches file-backed code
             with open(script, "w") as fh:
                 fh.write(code + TIMING)
             rows = []
