@@ -24,7 +24,8 @@ processes building at once each write a private file and rename it into place.
 
 **Where**: ``$SKLEARN_KAN_CACHE`` if set, else ``$XDG_CACHE_HOME/sklearn_kan``,
 else ``~/.cache/sklearn_kan``; a temporary folder of the process where none is
-writable. Set ``SKLEARN_KAN_KERNELS=eager`` to skip the native kernels.
+writable. Whether they are used at all is decided in :mod:`sklearn_kan.nn._fused`
+(``set_kernels``, ``SKLEARN_KAN_KERNELS=eager``).
 
 **Threads**: the kernels are parallel over rows with OpenMP, linked against the
 OpenMP runtime that torch has already loaded (the same ``libgomp.so.1``), so
@@ -326,8 +327,6 @@ def _reset() -> None:
 
 
 def _prepare(begin: float) -> tuple[NativeKernels | None, str | None]:
-    if os.environ.get("SKLEARN_KAN_KERNELS", "").strip().lower() == "eager":
-        return None, "switched off (SKLEARN_KAN_KERNELS=eager)"
     folder = _writable(cache_dir())
     # A library built earlier for one of the flag sets (the most specific first).
     for flags in _FLAG_SETS:
