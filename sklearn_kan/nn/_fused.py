@@ -115,7 +115,9 @@ def kernel_info() -> dict:
         "reason": None
         if kernels is not None
         else (
-            "switched off (set_kernels('eager') or SKLEARN_KAN_KERNELS=eager)" if _State.mode == "eager" else _native.reason()
+            "switched off (set_kernels('eager') or SKLEARN_KAN_KERNELS=eager)"
+            if _State.mode == "eager"
+            else _native.reason()
         ),
         "library": str(kernels.path) if kernels is not None else None,
         "built": kernels.built if kernels is not None else False,
