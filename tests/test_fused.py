@@ -333,6 +333,34 @@ def test_eager_switch_and_kernel_info():
         _fused.set_kernels("compiled")
 
 
+@pytest.mark.parametrize("passive", [True, False])
+def test_eager_cubic_passes_run_on_one_thread_with_passive_waiting(monkeypatch, passive):
+    # With passive waiting each parallel pass pays a thread wake-up: the eager cubic
+    # kernels run theirs on one thread; the product around them keeps every thread.
+    monkeypatch.setattr(_fused, "passive_waiting", lambda: passive)
+    seen = []
+    for name in ("_cubic_forward_eager", "_cubic_backward_eager"):
+        kernel = getattr(_fused, name)
+
+        def spy(*args, _kernel=kernel):
+            seen.append(torch.get_num_threads())
+            return _kernel(*args)
+
+        monkeypatch.setattr(_fused, name, spy)
+    _fused.set_kernels("eager")
+    layer = KANLinear(6, 20)
+    x = torch.rand(64, 6, requires_grad=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        layer(x).sum().backward()
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert after == 2 and len(seen) == 2
+    assert seen == ([1, 1] if passive else [2, 2])
+
+
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     """An empty kernel cache and a process that has loaded nothing yet."""
