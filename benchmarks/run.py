@@ -24,7 +24,8 @@ Sections (all on by default, pick some with ``--sections``):
     compiling, first calls all included) for ``--loop-seconds`` (default 30) of
     training steps or forward passes; the figure is seconds per step over the whole
     loop, as a ratio to the MLP's own fresh-process loop. ``--busy`` runs two busy
-    processes beside every loop.
+    processes beside every loop; ``--loop-rounds R`` repeats every loop ``R`` times
+    in turn and takes the median of the rounds' ratios.
 ``expansion``
     The feature expansion ``[silu(x), B_1..B_n]`` alone: native and eager kernels
     against the efficient-kan-style dense Cox-de Boor.
@@ -397,8 +398,35 @@ def loop_child(spec: str, device: torch.device, threads: int, seconds: float) ->
     }
 
 
+def _loop_run(spec: str, args, device) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--loop-child",
+        spec,
+        "--device",
+        str(device),
+        "--threads",
+        str(args.threads),
+        "--loop-seconds",
+        str(args.loop_seconds),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": proc.stderr[-500:]}
+
+
 def bench_loop(args, device) -> dict:
-    """Fresh-process loops of every model (see the module docstring), quiet or busy."""
+    """Fresh-process loops of every model (see the module docstring), quiet or busy.
+
+    With ``--loop-rounds R`` every configuration runs ``R`` rounds of one loop per
+    model, in turn (every other round in the reverse order), and a model's ratio is
+    the median over rounds of its loop's time per step over the MLP's in the same
+    round: on a busy machine one loop's figure moves by a third from one run to the
+    next, a round's ratio less.
+    """
     busy = []
     if args.busy:
         busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2)]
@@ -406,30 +434,31 @@ def bench_loop(args, device) -> dict:
     try:
         for mode, widths, batch in LOOP_CONFIGS:
             key = f"{mode} {widths} b{batch}"
+            runs: dict[str, list[dict]] = {name: [] for name in LOOP_MODELS}
+            for r in range(args.loop_rounds):
+                order = LOOP_MODELS if r % 2 == 0 else LOOP_MODELS[::-1]
+                for name in order:
+                    spec = f"{name}:{mode}:{','.join(map(str, widths))}:{batch}"
+                    runs[name].append(_loop_run(spec, args, device))
             entry = {}
-            for name in LOOP_MODELS:
-                spec = f"{name}:{mode}:{','.join(map(str, widths))}:{batch}"
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--loop-child",
-                    spec,
-                    "--device",
-                    str(device),
-                    "--threads",
-                    str(args.threads),
-                    "--loop-seconds",
-                    str(args.loop_seconds),
-                ]
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                try:
-                    entry[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-                except (IndexError, json.JSONDecodeError):
-                    entry[name] = {"error": proc.stderr[-500:]}
-            base = entry["mlp"].get("per_step_s")
-            for r in entry.values():
-                if base and "per_step_s" in r:
-                    r["ratio"] = r["per_step_s"] / base
+            for name, done in runs.items():
+                ok = [run for run in done if "per_step_s" in run]
+                if len(ok) < len(done):
+                    entry[name] = {"error": next(run for run in done if "per_step_s" not in run)}
+                    continue
+                entry[name] = {
+                    "model": name,
+                    "per_step_s": statistics.median(run["per_step_s"] for run in ok),
+                    "first_s": statistics.median(run["first_s"] for run in ok),
+                    "runs": ok,
+                }
+            base = entry["mlp"].get("runs")
+            for value in entry.values():
+                if base and "runs" in value:
+                    value["ratio"] = statistics.median(
+                        run["per_step_s"] / ref["per_step_s"]
+                        for run, ref in zip(value["runs"], base, strict=True)
+                    )
             results[key] = entry
             print(
                 f"loop{' (busy)' if args.busy else ''} {key:28s} mlp "
@@ -811,6 +840,8 @@ def summary(results: dict) -> list[tuple[str, float | None, float]]:
     rows.append(("eager forward [784,64,10] b1024", ratio(big, "forward", "kan_eager"), 4.0))
     for key, entry in results.get("loop", {}).items():
         kan = entry.get("kan", {}).get("ratio")
+        if "[784, 64, 10]" in key:  # the bounds of the user's loop
+            rows.append((f"loop {key}", kan, 1.6 if key.startswith("forward") else 1.4))
         peers = [entry[p]["ratio"] for p in PEERS if "ratio" in entry.get(p, {})]
         if kan is not None and peers:
             rows.append((f"loop {key}: kan / best peer", kan / min(peers), 1.0))
@@ -855,6 +886,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=30.0,
         help="seconds of each fresh-process loop of the loop section",
+    )
+    parser.add_argument(
+        "--loop-rounds",
+        type=int,
+        default=1,
+        help="rounds of fresh-process loops per configuration; ratios are medians over rounds",
     )
     parser.add_argument(
         "--busy", action="store_true", help="run two busy processes beside the loop section"
