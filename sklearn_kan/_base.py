@@ -1569,11 +1569,13 @@ def _fit_scaler(X: np.ndarray, method, grid_range, sample_weight=None):
     without overflow or underflow (columns of 1e300 or 1e-300 are scaled, not lost).
     """
     lo, hi = grid_range
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
     if sample_weight is not None:
         keep = sample_weight > 0
         X, sample_weight = X[keep], sample_weight[keep]
-    xmin, xmax = X.min(axis=0), X.max(axis=0)
+    # Extremes in X's own dtype (exact, and no float64 copy of X), then in float64.
+    xmin = X.min(axis=0).astype(np.float64)
+    xmax = X.max(axis=0).astype(np.float64)
     if method is None:
         shift, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
     elif method == "minmax":

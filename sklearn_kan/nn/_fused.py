@@ -28,8 +28,9 @@ fit, a prediction, a user's own training loop. Where no native kernel can be had
 (no C compiler, a failed check, ``SKLEARN_KAN_KERNELS=eager``), on other devices,
 and inside a user's ``torch.compile`` (which then traces and fuses them), the lean
 eager kernels serve: a dozen in-place torch operations on row blocks small enough
-to stay in cache (on one thread where OpenMP waits passively), giving the same values to rounding. Which path serves never
-depends on what ran earlier in the process: only on the machine and the switch.
+to stay in cache (on one thread where OpenMP waits passively), giving the same
+values to rounding. Which path serves never depends on what ran earlier in the
+process: only on the machine and the switch.
 :func:`kernel_info` reports it.
 """
 

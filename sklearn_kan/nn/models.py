@@ -186,9 +186,10 @@ class _InputScaling:
             raise ValueError(f"{owner}: input_bounds must be (low, high) with low <= high.")
 
     def _scaled(self, x: Tensor) -> Tensor:
+        # Two whole-batch operations (each parallel one wakes the waiting threads).
         dtype = x.dtype
-        x = x * self.scale.to(dtype) + self.shift.to(dtype)
-        return torch.minimum(torch.maximum(x, self.low.to(dtype)), self.high.to(dtype))
+        x = torch.addcmul(self.shift.to(dtype), x, self.scale.to(dtype))
+        return x.clamp_(self.low.to(dtype), self.high.to(dtype))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # A state_dict without bounds (saved by a module that did not clip) loads unclipped.
