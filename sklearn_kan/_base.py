@@ -56,7 +56,7 @@ from torch.utils.data import Dataset as TorchDataset
 from ._counting import count_params, row_macs
 from ._images import input_ndim, validate_images
 from .callbacks import GridSchedule, GridUpdate, PrintLog
-from .nn import kernel_info, plan_threads, using_threads
+from .nn import kernel_info, parallel_products_only, plan_threads, using_threads
 from .nn.basis import BASES, get_basis
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 from .nn.models import (
@@ -170,7 +170,7 @@ class BaseTorchEstimator(BaseEstimator):
             guard = _DivergenceGuard.attach(net)
             undo = _Undo(self, net)
             try:
-                with using_threads(threads):
+                with self._fit_threads(net, threads):
                     net.partial_fit(X, y, epochs=epochs)
             except _Interrupted as exc:
                 undo()
@@ -199,6 +199,10 @@ class BaseTorchEstimator(BaseEstimator):
                 f"{kernels}"
             )
         return threads
+
+    def _fit_threads(self, net: NeuralNet, threads: int):
+        """The thread setting a fit trains in: ``threads`` for everything."""
+        return using_threads(threads)
 
     def _divergence_advice(self) -> str:
         return f"Lower `lr` (now {self.lr})."
@@ -753,6 +757,28 @@ class BaseKAN(BaseSupervised):
 
     def _scaling_range(self) -> tuple[float, float]:
         return self._grid_range()
+
+    def _fit_threads(self, net: NeuralNet, threads: int):
+        """Parallel products only, for a flat KAN whose every layer runs fused.
+
+        A flat B-spline KAN on uniform grids spends its parallel work in the fused
+        layers (:class:`~sklearn_kan.nn.parallel_products_only`): the
+        scaling, the hidden norms, the loss and the optimizer then run on one thread
+        instead of paying a thread wake-up in every small operation. Grid updates
+        (the reference recursion on data-placed knots) and the regularisation (edge
+        activations) have large operations outside those layers and keep
+        ``threads`` for everything, as do the hybrids and baselines.
+        """
+        module = net.module_
+        if (
+            threads > 1
+            and isinstance(module, ScaledKAN)
+            and self.grid_update_epochs is None
+            and self.lamb == 0
+            and all(layer.fused for layer in module.modules() if isinstance(layer, KANLinear))
+        ):
+            return parallel_products_only(threads)
+        return super()._fit_threads(net, threads)
 
     def _training_callbacks(self, seed: int, partial: bool) -> list:
         callbacks = []

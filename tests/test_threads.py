@@ -84,3 +84,64 @@ def test_using_threads_restores_after_an_error():
         assert torch.get_num_threads() == 1
         1 / 0  # noqa: B018
     assert torch.get_num_threads() == before
+
+
+def _spy_threads(monkeypatch):
+    """Record torch's thread count in the fused layers and the input scaling of training
+    batches (not in the two-row pass that counts a network's multiply-adds)."""
+    from sklearn_kan.nn import _fused, models
+
+    seen = {"layers": set(), "scaling": set()}
+    layer_forward, scaled = _fused._layer_forward, models._InputScaling._scaled
+
+    def spy_layer(x, *args):
+        if len(x) > 2:
+            seen["layers"].add(torch.get_num_threads())
+        return layer_forward(x, *args)
+
+    def spy_scaled(self, x):
+        if len(x) > 2:
+            seen["scaling"].add(torch.get_num_threads())
+        return scaled(self, x)
+
+    monkeypatch.setattr(_fused, "_layer_forward", spy_layer)
+    monkeypatch.setattr(models._InputScaling, "_scaled", spy_scaled)
+    return seen
+
+
+def _two_threads(monkeypatch):
+    from sklearn_kan import _base
+
+    monkeypatch.setattr(_base, "plan_threads", lambda macs, power_of_two=False: 2)
+
+
+def test_a_flat_kan_fit_runs_only_the_fused_layers_in_parallel(monkeypatch):
+    # Small operations (scaling, norms, loss, optimizer) on one thread, the fused
+    # layers on the planned two; the same model as with two threads everywhere.
+    from sklearn_kan import _base
+
+    _two_threads(monkeypatch)
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(300, 12).astype(np.float32), rng.randint(0, 3, 300)
+    before = torch.get_num_threads()
+    seen = _spy_threads(monkeypatch)
+    split = KANClassifier((8,), max_epochs=2, batch_size=100, random_state=0).fit(X, y)
+    assert seen == {"layers": {2}, "scaling": {1}}
+    assert split.n_threads_ == 2 and torch.get_num_threads() == before
+    monkeypatch.setattr(_base.BaseKAN, "_fit_threads", _base.BaseTorchEstimator._fit_threads)
+    seen = _spy_threads(monkeypatch)
+    everywhere = KANClassifier((8,), max_epochs=2, batch_size=100, random_state=0).fit(X, y)
+    assert seen == {"layers": {2}, "scaling": {2}}
+    np.testing.assert_allclose(
+        split.predict_proba(X), everywhere.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("params", [{"grid_update_epochs": (1,)}, {"lamb": 0.01}, {"basis": "rbf"}])
+def test_fits_with_large_work_outside_the_fused_layers_keep_every_thread(monkeypatch, params):
+    _two_threads(monkeypatch)
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(300, 12).astype(np.float32), rng.randint(0, 3, 300)
+    seen = _spy_threads(monkeypatch)
+    KANClassifier((8,), max_epochs=2, batch_size=100, random_state=0, **params).fit(X, y)
+    assert seen["scaling"] == {2}

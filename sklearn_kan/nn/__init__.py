@@ -2,7 +2,7 @@
 
 from ._fused import kernel_info, set_kernels
 from ._threading import SMALL_WORK_MACS as SMALL_WORK_MACS  # a setting, not API reference
-from ._threading import passive_waiting, plan_threads, using_threads
+from ._threading import parallel_products_only, passive_waiting, plan_threads, using_threads
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
 from .models import (
@@ -29,6 +29,7 @@ __all__ = [
     "get_basis",
     "kernel_info",
     "make_frontend",
+    "parallel_products_only",
     "passive_waiting",
     "plan_threads",
     "set_batch_norm_statistics",

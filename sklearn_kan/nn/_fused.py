@@ -46,7 +46,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from . import _compat, _native
-from ._threading import passive_waiting, using_threads
+from ._threading import passive_waiting, product_threads, using_threads
 
 __all__ = [
     "expand_features",
@@ -220,7 +220,12 @@ def _eager_threads(x: Tensor):
     The products around them keep every thread, and so do the other orders'
     kernels, whose whole-tensor gathers and scatters gain from a second thread.
     """
-    if x.device.type == "cpu" and passive_waiting() and torch.get_num_threads() > 1:
+    if (
+        x.device.type == "cpu"
+        and passive_waiting()
+        and torch.get_num_threads() > 1
+        and not _is_compiling()  # a thread switch is no operation a graph holds
+    ):
         return using_threads(1)
     return contextlib.nullcontext()
 
@@ -601,6 +606,11 @@ class _KANLinearFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
+        with product_threads():
+            return _KANLinearFunction._backward(ctx, grad)
+
+    @staticmethod
+    def _backward(ctx, grad):
         x, w_mat, start, inv_step = ctx.saved_tensors
         args = _Args(start, inv_step, ctx.n, ctx.order)
         feats, ctx.feats = ctx.feats, None
@@ -659,13 +669,14 @@ def kan_linear(
         return None
     x = x.contiguous()
     weight = weight.contiguous()
-    if not torch.is_grad_enabled() or not (
-        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-    ):
-        # Nothing to differentiate (prediction): no autograd function, nothing kept.
-        w_mat = weight.view(weight.shape[0], -1)
-        return _predict_forward(x, w_mat, bias, args)
-    return _KANLinearFunction.apply(x, weight, bias, *args)
+    with product_threads():
+        if not torch.is_grad_enabled() or not (
+            x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+        ):
+            # Nothing to differentiate (prediction): no autograd function, nothing kept.
+            w_mat = weight.view(weight.shape[0], -1)
+            return _predict_forward(x, w_mat, bias, args)
+        return _KANLinearFunction.apply(x, weight, bias, *args)
 
 
 def expand_features(x: Tensor, grid: Tensor, order: int) -> Tensor | None:

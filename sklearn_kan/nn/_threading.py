@@ -32,13 +32,20 @@ every fit (torch reads it only once, so a reused worker could keep an old settin
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import warnings
 
 import torch
 
-__all__ = ["SMALL_WORK_MACS", "passive_waiting", "plan_threads", "using_threads"]
+__all__ = [
+    "SMALL_WORK_MACS",
+    "parallel_products_only",
+    "passive_waiting",
+    "plan_threads",
+    "using_threads",
+]
 
 # Multiply-adds of one training step's (or one prediction chunk's) forward pass
 # below which one thread is used. A [49, 10, 10] KAN at batch 128 (0.7 M) trained
@@ -139,3 +146,65 @@ def plan_threads(macs: float, *, power_of_two: bool = False) -> int:
             )
         n = 1
     return n
+
+
+class _Products:
+    """Threads of the fused KAN layers inside :class:`parallel_products_only` (None: torch's)."""
+
+    threads: int | None = None
+
+
+class parallel_products_only:
+    """Run a block on one torch thread, except the fused B-spline KAN layers.
+
+    With passive waiting (:func:`passive_waiting`) every parallel torch operation
+    wakes the sleeping threads (tens of microseconds on a VM), which a small
+    operation does not earn back: an input scaling, a BatchNorm over a batch of 128
+    rows, the loss, the optimizer's updates. The layers' matrix products and native
+    kernels do. Inside this block the small operations run on one thread and the
+    forward and backward passes of every :class:`~sklearn_kan.nn.KANLinear` whose
+    :attr:`~sklearn_kan.nn.KANLinear.fused` is true on ``n``. No result depends on
+    the thread count of an elementwise operation, so only the speed differs from
+    ``using_threads(n)``. ``KANClassifier`` and ``KANRegressor`` train so when every
+    layer is fused, the fit has no grid updates and no ``lamb``, and it uses more
+    than one thread; in a loop of your own it helps when the network's other
+    operations are small.
+
+    Parameters
+    ----------
+    n : int
+        Threads of the fused layers' products and kernels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_kan.nn import KAN, parallel_products_only
+    >>> net = KAN([49, 10, 10])
+    >>> with parallel_products_only(2):
+    ...     torch.get_num_threads()
+    ...     out = net(torch.rand(128, 49))
+    1
+    >>> out.shape
+    torch.Size([128, 10])
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self):
+        self._previous = _Products.threads
+        _Products.threads = self.n
+        self._serial = using_threads(1).__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._serial.__exit__(*exc)
+        _Products.threads = self._previous
+        return False
+
+
+def product_threads():
+    """The thread count of a fused KAN layer's products here (a context manager)."""
+    if _Products.threads is None or torch.compiler.is_compiling():
+        return contextlib.nullcontext()
+    return using_threads(_Products.threads)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._fused import kan_linear, predict_product
+from ._fused import grid_spacing, kan_linear, predict_product
 from ._threading import using_threads
 from .basis import expand, get_basis, is_exporting
 
@@ -285,6 +285,22 @@ class KANLinear(_GridLayer):
             self.weight[:, 1:].uniform_(-1, 1).mul_(bound * self.scale_spline)
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound)
+
+    @property
+    def fused(self) -> bool:
+        """Whether :meth:`forward` runs the fused B-spline kernels.
+
+        True for the B-spline basis with the SiLU base on a uniform grid: every grid
+        the layer makes, and :meth:`extend_grid` keeps it uniform. After
+        :meth:`update_grid` the knots follow the data and the reference recursion
+        serves instead. See :func:`sklearn_kan.nn.kernel_info` for which fused
+        kernels (native or eager) run.
+        """
+        return (
+            self.basis == "bspline"
+            and self.base_activation is F.silu
+            and grid_spacing(self.grid) is not None
+        )
 
     def edge_weights(self) -> Tensor:
         """The weights per edge, a view of :attr:`weight` of shape ``(out, in, n_basis + 1)``.
