@@ -56,7 +56,13 @@ from torch.utils.data import Dataset as TorchDataset
 from ._counting import count_params, row_macs
 from ._images import input_ndim, validate_images
 from .callbacks import GridSchedule, GridUpdate, PrintLog
-from .nn import kernel_info, parallel_products_only, plan_threads, using_threads
+from .nn import (
+    kernel_info,
+    parallel_products_only,
+    plan_threads,
+    user_thread_count,
+    using_threads,
+)
 from .nn.basis import BASES, get_basis
 from .nn.layers import KANConv2d, KANLinear, KANLocal2d
 from .nn.models import (
@@ -767,11 +773,13 @@ class BaseKAN(BaseSupervised):
         instead of paying a thread wake-up in every small operation. Grid updates
         (the reference recursion on data-placed knots) and the regularisation (edge
         activations) have large operations outside those layers and keep
-        ``threads`` for everything, as do the hybrids and baselines.
+        ``threads`` for everything, as do the hybrids, the baselines and a thread
+        count the user chose (:func:`~sklearn_kan.nn.user_thread_count`).
         """
         module = net.module_
         if (
             threads > 1
+            and user_thread_count() is None  # a count of the user's own is used as it is
             and isinstance(module, ScaledKAN)
             and self.grid_update_epochs is None
             and self.lamb == 0

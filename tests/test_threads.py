@@ -145,3 +145,15 @@ def test_fits_with_large_work_outside_the_fused_layers_keep_every_thread(monkeyp
     seen = _spy_threads(monkeypatch)
     KANClassifier((8,), max_epochs=2, batch_size=100, random_state=0, **params).fit(X, y)
     assert seen["scaling"] == {2}
+
+
+def test_a_thread_count_of_the_users_own_is_used_for_everything(monkeypatch):
+    # As if torch.set_num_threads had been called after importing sklearn_kan.
+    _two_threads(monkeypatch)
+    monkeypatch.setattr(_threads, "_DEFAULT_THREADS", torch.get_num_threads() + 1)
+    assert _threads.user_thread_count() == torch.get_num_threads()
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(300, 12).astype(np.float32), rng.randint(0, 3, 300)
+    seen = _spy_threads(monkeypatch)
+    KANClassifier((8,), max_epochs=2, batch_size=100, random_state=0).fit(X, y)
+    assert seen["scaling"] == {2}

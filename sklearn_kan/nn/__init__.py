@@ -2,7 +2,13 @@
 
 from ._fused import kernel_info, set_kernels
 from ._threading import SMALL_WORK_MACS as SMALL_WORK_MACS  # a setting, not API reference
-from ._threading import parallel_products_only, passive_waiting, plan_threads, using_threads
+from ._threading import (
+    parallel_products_only,
+    passive_waiting,
+    plan_threads,
+    user_thread_count,
+    using_threads,
+)
 from .basis import BASES, Basis, get_basis
 from .layers import KANConv2d, KANLinear, KANLocal2d
 from .models import (
@@ -34,5 +40,6 @@ __all__ = [
     "plan_threads",
     "set_batch_norm_statistics",
     "set_kernels",
+    "user_thread_count",
     "using_threads",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "parallel_products_only",
     "passive_waiting",
     "plan_threads",
+    "user_thread_count",
     "using_threads",
 ]
 
@@ -102,6 +103,21 @@ def passive_waiting() -> bool:
     return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 
 
+def user_thread_count() -> int | None:
+    """torch's thread count if it is your own choice, else None.
+
+    Your own choice is a ``torch.set_num_threads(n)`` called after
+    :mod:`sklearn_kan` was imported; fits and predictions then use ``n`` threads
+    for everything, as they are (:func:`plan_threads`).
+
+    Returns
+    -------
+    int or None
+    """
+    current = torch.get_num_threads()
+    return current if current != _DEFAULT_THREADS else None
+
+
 def plan_threads(macs: float, *, power_of_two: bool = False) -> int:
     """The number of torch threads for work of ``macs`` multiply-adds per step.
 
@@ -118,10 +134,10 @@ def plan_threads(macs: float, *, power_of_two: bool = False) -> int:
     -------
     int
     """
-    current = torch.get_num_threads()
-    if current != _DEFAULT_THREADS:
-        return current  # the user's own torch.set_num_threads
-    cap = current
+    own = user_thread_count()
+    if own is not None:
+        return own  # the user's own torch.set_num_threads
+    cap = torch.get_num_threads()
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if multiprocessing.parent_process() is not None and env.isdigit() and int(env) > 0:
         cap = int(env)  # a joblib / Dask worker's share of the cores
@@ -167,8 +183,9 @@ class parallel_products_only:
     the thread count of an elementwise operation, so only the speed differs from
     ``using_threads(n)``. ``KANClassifier`` and ``KANRegressor`` train so when every
     layer is fused, the fit has no grid updates and no ``lamb``, and it uses more
-    than one thread; in a loop of your own it helps when the network's other
-    operations are small.
+    than one thread of sklearn_kan's choosing (a count of your own,
+    :func:`user_thread_count`, is used for everything); in a loop of your own it
+    helps when the network's other operations are small.
 
     Parameters
     ----------
