@@ -288,7 +288,7 @@ class KANLinear(_GridLayer):
 
     @property
     def fused(self) -> bool:
-        """Whether :meth:`forward` runs the fused B-spline kernels.
+        """Whether :meth:`forward` runs the fused B-spline kernels (on inputs of its dtype).
 
         True for the B-spline basis with the SiLU base on a uniform grid: every grid
         the layer makes, and :meth:`extend_grid` keeps it uniform. After
@@ -337,9 +337,9 @@ class KANLinear(_GridLayer):
                 *lead, self.out_features
             )
         out = None
-        if self.basis == "bspline" and self.base_activation is F.silu and not is_exporting():
-            # Fused features and product (see sklearn_kan.nn._fused); None when the
-            # grid is not uniform.
+        if not is_exporting() and self.fused:
+            # Fused features and product (see sklearn_kan.nn._fused); None for inputs
+            # of another dtype than the weight.
             out = kan_linear(x, self.weight, self.bias, self.grid, self.spline_order)
         if out is None:
             feats = self.expand(x).transpose(1, 2)  # (rows, n + 1, in), like the weight
