@@ -7,6 +7,8 @@ result:
 
 * ``Tensor._version`` (the in-place modification counter), to cache facts about
   a grid until it changes;
+* ``torch.compiler.is_compiling`` (newer than the oldest torch the package
+  accepts), to keep what a graph cannot hold out of a user's ``torch.compile``;
 * oneDNN's ``torch.ops.mkldnn._linear_pointwise``, a faster float32 product for
   large CPU matrices, checked once against ``torch.addmm`` before it is used.
 
@@ -20,9 +22,15 @@ import threading
 import torch
 from torch import Tensor
 
-__all__ = ["onednn_linear", "onednn_status", "tensor_version"]
+__all__ = ["is_compiling", "onednn_linear", "onednn_status", "tensor_version"]
 
 _LOCK = threading.Lock()
+
+
+def is_compiling() -> bool:
+    """Whether torch.compile is tracing this call (False where torch cannot say)."""
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(check is not None and check())
 
 
 def tensor_version(tensor: Tensor) -> int | None:

@@ -131,11 +131,6 @@ def kernel_info() -> dict:
     return info
 
 
-def _is_compiling() -> bool:
-    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(check is not None and check())
-
-
 # -- grids ---------------------------------------------------------------------------
 
 
@@ -164,7 +159,7 @@ def grid_spacing(grid: Tensor) -> _Spacing | None:
     -------
     tuple of Tensor of shape (in,), or None
     """
-    version = None if _is_compiling() else _compat.tensor_version(grid)
+    version = None if _compat.is_compiling() else _compat.tensor_version(grid)
     if version is None or torch.is_inference_mode_enabled():
         # No counter to key a cache on, or tensors made here would be inference
         # tensors that a later training step could not save for backward.
@@ -224,7 +219,7 @@ def _eager_threads(x: Tensor):
         x.device.type == "cpu"
         and passive_waiting()
         and torch.get_num_threads() > 1
-        and not _is_compiling()  # a thread switch is no operation a graph holds
+        and not _compat.is_compiling()  # a thread switch is no operation a graph holds
     ):
         return using_threads(1)
     return contextlib.nullcontext()
@@ -389,7 +384,7 @@ def _native_kernels(x: Tensor):
         _State.mode != "native"
         or x.device.type != "cpu"
         or x.dtype not in (torch.float32, torch.float64)
-        or _is_compiling()
+        or _compat.is_compiling()
     ):
         return None
     return _native.load()
@@ -510,7 +505,7 @@ def _product(feats: Tensor, w_mat: Tensor, bias: Tensor | None, out: Tensor | No
         and feats.device.type == "cpu"
         and feats.dtype == torch.float32
         and feats.shape[0] * feats.shape[1] * w_mat.shape[0] >= ONEDNN_MIN_MACS
-        and not _is_compiling()
+        and not _compat.is_compiling()
     ):
         result = _compat.onednn_linear(feats, w_mat, bias)
         if result is not None:

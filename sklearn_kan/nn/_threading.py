@@ -39,6 +39,8 @@ import warnings
 
 import torch
 
+from ._compat import is_compiling
+
 __all__ = [
     "SMALL_WORK_MACS",
     "parallel_products_only",
@@ -222,6 +224,6 @@ class parallel_products_only:
 
 def product_threads():
     """The thread count of a fused KAN layer's products here (a context manager)."""
-    if _Products.threads is None or torch.compiler.is_compiling():
+    if _Products.threads is None or is_compiling():
         return contextlib.nullcontext()
     return using_threads(_Products.threads)
